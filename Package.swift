@@ -1,0 +1,105 @@
+// swift-tools-version:6.1
+// dispatchd: a production application server for Python WSGI apps.
+//
+// The embedded CPython is the interpreter named by $PYTHON (default: `python3` on PATH). The
+// manifest asks that interpreter for its include and library directories and sets an rpath, so
+// the binary loads the libpython it was compiled against (SwiftPM's pkg-config lookup would pick
+// Debian's python3-embed and drop the rpath; see shared/docs/platform-notes.md, pitfall 2).
+import Foundation
+import PackageDescription
+
+struct PythonPaths {
+    var include: String
+    var libdir: String
+    var ldversion: String
+}
+
+func askPython() -> PythonPaths {
+    let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
+    let script = "import sysconfig as s; print(s.get_config_var('INCLUDEPY')); "
+        + "print(s.get_config_var('LIBDIR')); print(s.get_config_var('LDVERSION'))"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [python, "-c", script]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    do {
+        try process.run()
+        process.waitUntilExit()
+    } catch {
+        fatalError("dispatchd: cannot run \(python) to locate libpython: \(error)")
+    }
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let lines = out.split(separator: "\n").map(String.init)
+    guard process.terminationStatus == 0, lines.count == 3 else {
+        fatalError("dispatchd: \(python) did not report its sysconfig paths")
+    }
+    return PythonPaths(include: lines[0], libdir: lines[1], ldversion: lines[2])
+}
+
+let py = askPython()
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "dispatchd",
+    products: [
+        .executable(name: "dispatchd", targets: ["dispatchd"]),
+        .library(name: "DHTTP1", targets: ["DHTTP1"]),
+        .library(name: "DMaster", targets: ["DMaster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - C modules (each imported by exactly one Swift module)
+        .target(name: "CDPosix"),
+        .systemLibrary(name: "CDEvent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
+        .target(
+            name: "CDPython",
+            cSettings: [.unsafeFlags(["-I", py.include])],
+            linkerSettings: [
+                .unsafeFlags(["-L", py.libdir, "-Xlinker", "-rpath", "-Xlinker", py.libdir]),
+                .linkedLibrary("python" + py.ldversion),
+            ]
+        ),
+
+        // MARK: - Swift modules
+        .target(name: "DPosix", dependencies: ["CDPosix"], swiftSettings: swiftSettings),
+        .target(name: "DEventLoop", dependencies: ["CDEvent"], swiftSettings: swiftSettings),
+        .target(name: "DIPC", dependencies: ["DPosix"], swiftSettings: swiftSettings),
+        .target(name: "DHTTP1", swiftSettings: swiftSettings),
+        .target(
+            name: "DWSGI",
+            dependencies: ["CDPython", "DHTTP1"],
+            swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
+        ),
+        .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
+        .target(
+            name: "DWorker",
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "dispatchd",
+            dependencies: [
+                "DMaster", "DWorker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
+        .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["dispatchd"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

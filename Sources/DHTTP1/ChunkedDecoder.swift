@@ -1,0 +1,127 @@
+/// Decodes a chunked request body (RFC 9112 §7.1) incrementally, strictly: hex sizes without
+/// overflow, chunk extensions without control characters, CRLF after every chunk's data, and
+/// trailer fields that are consumed and dropped.
+public struct ChunkedDecoder: Sendable {
+    public enum Step: Equatable {
+        /// `input[start ..< start + count]` is body data; everything up to its end is consumed.
+        case data(start: Int, count: Int)
+        /// Every byte of the input was consumed; more is needed.
+        case needMore
+        /// The body ended; `consumed` bytes of the input belonged to it.
+        case done(consumed: Int)
+        case invalid(HTTPError)
+    }
+
+    enum State: Sendable, Equatable {
+        case size(digits: Int, value: Int)
+        case extensionBytes
+        case sizeLF(last: Bool)
+        case data(remaining: Int)
+        case dataCR
+        case dataLF
+        case trailerLineStart
+        case trailerLine
+        case trailerLF(empty: Bool)
+        case finished
+    }
+
+    var state: State = .size(digits: 0, value: 0)
+    var metadataBytes = 0
+    /// The longest chunk-size line or trailer line accepted.
+    public var maxLine = 4096
+
+    public init() {}
+
+    public var isFinished: Bool { state == .finished }
+
+    /// Decodes from `input`; call again with the rest after a `.data` step.
+    /// At most `maxData` body bytes are returned by one step.
+    public mutating func step(_ input: UnsafeRawBufferPointer, maxData: Int = .max) -> Step {
+        var i = 0
+        let n = input.count
+        while i < n {
+            let c = input[i]
+            switch state {
+            case .size(let digits, let value):
+                if let h = Self.hexValue(c) {
+                    if digits >= 15 { return .invalid(.bad("chunk size too large")) }
+                    state = .size(digits: digits + 1, value: value << 4 | h)
+                } else if digits == 0 {
+                    return .invalid(.bad("invalid chunk size"))
+                } else if c == 13 {
+                    state = .sizeLF(last: value == 0)
+                    if value != 0 { pendingSize = value }
+                } else if c == 59 || c == 32 || c == 9 {
+                    // chunk-ext: BWS ";" ... up to CRLF
+                    pendingSize = value
+                    state = .extensionBytes
+                } else {
+                    return .invalid(.bad("invalid chunk size"))
+                }
+                metadataBytes += 1
+            case .extensionBytes:
+                if c == 13 {
+                    state = .sizeLF(last: pendingSize == 0)
+                } else if c == 10 || (c < 32 && c != 9) || c == 127 {
+                    return .invalid(.bad("invalid chunk extension"))
+                }
+                metadataBytes += 1
+            case .sizeLF(let last):
+                if c != 10 { return .invalid(.bad("bare CR in chunk size line")) }
+                metadataBytes = 0
+                state = last ? .trailerLineStart : .data(remaining: pendingSize)
+            case .data(let remaining):
+                let count = min(remaining, n - i, maxData)
+                state = count == remaining ? .dataCR : .data(remaining: remaining - count)
+                return .data(start: i, count: count)
+            case .dataCR:
+                if c != 13 { return .invalid(.bad("missing CRLF after chunk data")) }
+                state = .dataLF
+            case .dataLF:
+                if c != 10 { return .invalid(.bad("missing CRLF after chunk data")) }
+                state = .size(digits: 0, value: 0)
+                pendingSize = 0
+            case .trailerLineStart:
+                if c == 13 {
+                    state = .trailerLF(empty: true)
+                } else if ByteClass.token[Int(c)] {
+                    state = .trailerLine
+                } else {
+                    return .invalid(.bad("invalid trailer field"))
+                }
+                metadataBytes = 1
+            case .trailerLine:
+                if c == 13 {
+                    state = .trailerLF(empty: false)
+                } else if !ByteClass.fieldValue[Int(c)] && c != 58 {
+                    return .invalid(.bad("invalid trailer field"))
+                }
+                metadataBytes += 1
+            case .trailerLF(let empty):
+                if c != 10 { return .invalid(.bad("bare CR in trailer")) }
+                if empty {
+                    state = .finished
+                    return .done(consumed: i + 1)
+                }
+                state = .trailerLineStart
+            case .finished:
+                return .done(consumed: i)
+            }
+            if metadataBytes > maxLine { return .invalid(.bad("chunk metadata line too long")) }
+            i += 1
+        }
+        return .needMore
+    }
+
+    var pendingSize = 0
+
+    @inline(__always)
+    static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 48...57: Int(c - 48)
+        case 65...70: Int(c - 55)
+        case 97...102: Int(c - 87)
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,48 @@
+public import DPosix
+
+/// Per-worker counters in memory shared by the master and the workers, read without any
+/// message: how many handed-off connections a worker has taken off its channel (so the master
+/// knows how many are still in flight), and since when it has been inside the application (so
+/// a worker stuck in a slow request gets no new connections).
+public final class Scoreboard: @unchecked Sendable {
+    /// 64 bytes per slot (one cache line), so workers never share a line.
+    static let slotSize = 64
+    static let receivedOffset = 0
+    static let busySinceOffset = 8
+    static let requestsOffset = 16
+
+    public let memory: SharedMemory
+    public let slots: Int
+
+    /// Creates a zeroed board for `slots` workers (master side).
+    public init(slots: Int) throws(SystemError) {
+        self.memory = try SharedMemory(size: max(slots, 1) * Self.slotSize, name: "dispatchd-scoreboard")
+        self.slots = slots
+    }
+
+    /// Maps a board inherited as `fd` (worker side).
+    public init(mapping fd: CInt) throws(SystemError) {
+        self.memory = try SharedMemory(mapping: fd)
+        self.slots = memory.size / Self.slotSize
+    }
+
+    @inline(__always) func offset(_ slot: Int, _ field: Int) -> Int { slot * Self.slotSize + field }
+
+    /// Connections the worker in `slot` has received since the slot was reset.
+    public func received(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.receivedOffset)) }
+    public func addReceived(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.receivedOffset), UInt64(n)) }
+
+    /// Monotonic nanoseconds at which the worker entered the application; 0 when it is not in it.
+    public func busySince(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.busySinceOffset)) }
+    public func setBusySince(_ slot: Int, _ t: UInt64) { memory.store(offset(slot, Self.busySinceOffset), t) }
+
+    public func requests(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.requestsOffset)) }
+    public func addRequest(_ slot: Int) { memory.add(offset(slot, Self.requestsOffset), 1) }
+
+    /// Clears a slot before a new worker process takes it.
+    public func reset(_ slot: Int) {
+        memory.store(offset(slot, Self.receivedOffset), 0)
+        memory.store(offset(slot, Self.busySinceOffset), 0)
+        memory.store(offset(slot, Self.requestsOffset), 0)
+    }
+}

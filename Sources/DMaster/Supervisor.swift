@@ -1,0 +1,317 @@
+public import DPosix
+internal import DEventLoop
+internal import DIPC
+
+/// The master process: binds the listeners, spawns and supervises the workers, and runs the
+/// acceptor on one libevent loop. Every accepted connection goes straight to a worker with
+/// room (never blocking on a worker); when no worker has room, accepting pauses and
+/// connections wait in the kernel's backlog.
+public final class Supervisor {
+    let config: ServerConfiguration
+    let loop = EventLoop()
+    var pool: WorkerPool
+    let scoreboard: Scoreboard
+    let executable = Posix.executablePath()
+
+    var listeners: [Listener] = []
+    var channels: [Channel?]
+    var pending: OwnedFD? = nil
+    var paused = false
+    var exitStatus: Int32 = 0
+    var watchers: [Watcher] = []
+    var retryTimer: Watcher! = nil
+    var respawnTimers: [Int: Watcher] = [:]
+    var killTimer: Watcher? = nil
+
+    final class Listener {
+        let fd: OwnedFD
+        let unixPath: String?
+        var watcher: Watcher! = nil
+        init(fd: consuming OwnedFD, unixPath: String?) {
+            self.fd = fd
+            self.unixPath = unixPath
+        }
+    }
+
+    final class Channel {
+        let fd: OwnedFD
+        var watcher: Watcher! = nil
+        init(fd: consuming OwnedFD) { self.fd = fd }
+    }
+
+    public init(config: ServerConfiguration) throws(SystemError) {
+        self.config = config
+        pool = WorkerPool(workers: config.workers)
+        scoreboard = try Scoreboard(slots: config.workers)
+        channels = Array(repeating: nil, count: config.workers)
+    }
+
+    /// Runs the server until it stops; returns the exit status.
+    public func run() -> Int32 {
+        Posix.ignoreSIGPIPE()
+        do {
+            try bindListeners()
+        } catch {
+            log("cannot listen: \(error)")
+            return 1
+        }
+        for (signal, handler) in [
+            (Posix.SIGTERM, { [unowned self] in self.shutdown() }),
+            (Posix.SIGINT, { [unowned self] in self.shutdown() }),
+            (Posix.SIGQUIT, { [unowned self] in self.quit() }),
+            (Posix.SIGCHLD, { [unowned self] in self.reap() }),
+            (Posix.SIGHUP, { [unowned self] in self.log("SIGHUP ignored (reload is not supported yet)") }),
+        ] as [(CInt, () -> Void)] {
+            let w = Watcher(loop: loop, kind: .signal(signal), persist: true) { _ in handler() }
+            w.arm()
+            watchers.append(w)
+        }
+        retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
+        for slot in 0..<config.workers { spawn(slot) }
+        loop.run()
+        for listener in listeners {
+            if let path = listener.unixPath { Socket.unlink(path) }
+        }
+        return exitStatus
+    }
+
+    func bindListeners() throws(SystemError) {
+        for bind in config.binds {
+            let fd: OwnedFD
+            var path: String? = nil
+            switch bind {
+            case .tcp(let host, let port):
+                fd = try Socket.listenTCP(host: host, port: port, backlog: config.backlog)
+            case .unix(let p):
+                fd = try Socket.listenUnix(path: p, backlog: config.backlog)
+                path = p
+            }
+            let listener = Listener(fd: fd, unixPath: path)
+            if let path {
+                log("listening on unix:\(path)")
+            } else if let local = Socket.localEndpoint(listener.fd.raw) {
+                let host = local.host.contains(":") ? "[\(local.host)]" : local.host
+                log("listening on http://\(host):\(local.port)")
+            }
+            let index = listeners.count
+            listener.watcher = Watcher(loop: loop, kind: .read(listener.fd.raw), persist: true) { [unowned self] _ in
+                self.acceptConnections(index)
+            }
+            listener.watcher.arm()
+            listeners.append(listener)
+        }
+    }
+
+    // MARK: - Acceptor
+
+    func nextWorker() -> Int? {
+        let board = scoreboard
+        return pool.nextWorker(received: { board.received($0) }, busySince: { board.busySince($0) }, now: MonotonicClock.nanoseconds())
+    }
+
+    /// Hands `fd` to a worker with room; false when none can take it now.
+    func handOff(_ fd: borrowing OwnedFD) -> Bool {
+        while let slot = nextWorker() {
+            guard let channel = channels[slot] else {
+                pool.channelFailed(slot: slot)
+                continue
+            }
+            switch ControlMessage.connection.send(on: channel.fd.raw, fd: fd.raw) {
+            case .sent:
+                pool.handedOff(slot: slot)
+                return true  // the caller's copy closes; the worker has its own
+            case .wouldBlock, .peerGone:
+                pool.channelFailed(slot: slot)
+            }
+        }
+        return false
+    }
+
+    func acceptConnections(_ index: Int) {
+        guard !paused, !pool.shuttingDown else { return }
+        for _ in 0..<64 {
+            let accepted: OwnedFD?
+            do {
+                accepted = try Socket.accept(listeners[index].fd.raw)
+            } catch {
+                // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
+                log("accept failed: \(error)")
+                pause()
+                return
+            }
+            guard let fd = accepted else { return }
+            if !handOff(fd) {
+                pending = .some(fd)
+                pause()
+                return
+            }
+        }
+    }
+
+    func pause() {
+        if !paused {
+            paused = true
+            for l in listeners { l.watcher.disarm() }
+        }
+        retryTimer.arm(timeout: 0.005)
+    }
+
+    func retryHandOff() {
+        guard !pool.shuttingDown else { return }
+        if let fd = pending.take() {
+            if !handOff(fd) {
+                pending = .some(fd)
+                retryTimer.arm(timeout: 0.005)
+                return
+            }
+        }
+        guard nextWorkerAvailable() else {
+            retryTimer.arm(timeout: 0.005)
+            return
+        }
+        paused = false
+        for l in listeners { l.watcher.arm() }
+    }
+
+    func nextWorkerAvailable() -> Bool {
+        var probe = pool
+        let board = scoreboard
+        return probe.nextWorker(received: { board.received($0) }, busySince: { board.busySince($0) }, now: MonotonicClock.nanoseconds()) != nil
+    }
+
+    // MARK: - Workers
+
+    func spawn(_ slot: Int) {
+        do {
+            try Socket.withSeqpacketPair { (ours, theirs) throws(SystemError) in
+                try spawn(slot, ours: ours, theirs: Posix.moveAbove(theirs, minimum: 10))
+            }
+        } catch {
+            log("cannot start worker \(slot): \(error)")
+            scheduleRespawn(slot, delay: 1_000_000_000)
+        }
+    }
+
+    func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: borrowing OwnedFD) throws(SystemError) {
+        do {
+            scoreboard.reset(slot)
+            let args = ["--worker-slot", String(slot), "--worker-channel", "3", "--worker-scoreboard", "4"] + config.workerArguments
+            let pid = try ProcessSpawner.spawn(
+                executable: executable, arguments: args,
+                descriptors: [(theirs.raw, 3), (scoreboard.memory.fd, 4)]
+            )
+            pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
+            let channel = Channel(fd: ours)
+            channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) { [unowned self] _ in
+                self.onChannel(slot)
+            }
+            channel.watcher.arm()
+            channels[slot] = channel
+            log("worker \(slot) (pid \(pid)) started")
+        }
+    }
+
+    func onChannel(_ slot: Int) {
+        guard let channel = channels[slot] else { return }
+        while true {
+            guard case .message(let message)? = try? DescriptorChannel.receive(channel.fd.raw) else {
+                // Closed or empty; a closed channel is followed by SIGCHLD.
+                if case .closed? = try? DescriptorChannel.receive(channel.fd.raw) { channel.watcher.disarm() }
+                return
+            }
+            for fd in message.descriptors { Posix.close(fd) }
+            if message.tag == ControlMessage.ready.rawValue {
+                pool.ready(slot: slot)
+                log("worker \(slot) (pid \(pool.pid(slot) ?? 0)) ready")
+                if paused { retryHandOff() }
+            }
+        }
+    }
+
+    func reap() {
+        while let (pid, status) = Posix.reapChild() {
+            guard let slot = pool.slot(ofPid: pid) else { continue }
+            log("worker \(slot) (pid \(pid)) exited: \(Posix.describeWaitStatus(status))")
+            channels[slot]?.watcher.disarm()
+            channels[slot] = nil
+            switch pool.exited(pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()) {
+            case .respawn(let s, let delay):
+                if delay > 0 { log("restarting worker \(s) in \(Double(delay) / 1e9) s") }
+                scheduleRespawn(s, delay: delay)
+            case .fatal(let reason, let status):
+                log("stopping: \(reason)")
+                exitStatus = status
+                quit()
+            case .shutdownComplete:
+                loop.stop()
+            case .none:
+                break
+            }
+        }
+    }
+
+    func scheduleRespawn(_ slot: Int, delay: UInt64) {
+        if delay == 0 {
+            spawn(slot)
+            return
+        }
+        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
+            self.respawnTimers[slot] = nil
+            if !self.pool.shuttingDown { self.spawn(slot) }
+        }
+        timer.arm(timeout: Double(delay) / 1e9)
+        respawnTimers[slot] = timer
+    }
+
+    // MARK: - Stopping
+
+    func stopListening() {
+        for l in listeners { l.watcher.disarm() }
+        retryTimer.disarm()
+        _ = pending.take()
+    }
+
+    /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.
+    func shutdown() {
+        guard !pool.shuttingDown else { return }
+        log("shutting down: draining workers (up to \(config.gracefulTimeout) s)")
+        stopListening()
+        respawnTimers.removeAll()
+        for slot in pool.beginShutdown() {
+            if let channel = channels[slot] {
+                if ControlMessage.drain.send(on: channel.fd.raw) != .sent, let pid = pool.pid(slot) {
+                    Posix.kill(pid, Posix.SIGTERM)
+                }
+            }
+        }
+        if pool.liveWorkers == 0 {
+            loop.stop()
+            return
+        }
+        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
+            self.log("graceful timeout: killing the remaining workers")
+            self.killAll()
+        }
+        timer.arm(timeout: config.gracefulTimeout)
+        killTimer = timer
+    }
+
+    /// SIGQUIT (or a fatal error): stop at once.
+    func quit() {
+        stopListening()
+        _ = pool.beginShutdown()
+        respawnTimers.removeAll()
+        killAll()
+        if pool.liveWorkers == 0 { loop.stop() }
+    }
+
+    func killAll() {
+        for slot in 0..<pool.count {
+            if let pid = pool.pid(slot) { Posix.kill(pid, Posix.SIGKILL) }
+        }
+    }
+
+    func log(_ message: String) {
+        Posix.writeAll(2, "[dispatchd] master \(Posix.getpid()): \(message)\n")
+    }
+}

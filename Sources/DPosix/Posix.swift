@@ -1,0 +1,214 @@
+internal import CDPosix
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// The one place that owns errno policy: EINTR is retried, EAGAIN is reported as
+/// `wouldBlock`, and descriptor misuse (EBADF, EFAULT) is our bug and stops the process.
+public enum Posix {
+    /// The outcome of a non-blocking I/O call.
+    public enum IOResult: Equatable, Sendable {
+        case done(Int)
+        case wouldBlock
+    }
+
+    @inline(__always)
+    static func checkBug(_ e: CInt, _ call: StaticString) {
+        precondition(e != EBADF && e != EFAULT, "Internal inconsistency: \(call) got errno \(e)")
+    }
+
+    /// Runs `body` until it does not fail with EINTR; maps EAGAIN to `.wouldBlock`.
+    @inline(__always)
+    static func io(_ call: StaticString, _ body: () -> Int) throws(SystemError) -> IOResult {
+        while true {
+            let n = body()
+            if n >= 0 { return .done(n) }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+            checkBug(e, call)
+            throw SystemError(errno: e, call: "\(call)")
+        }
+    }
+
+    @inline(__always)
+    static func check(_ call: StaticString, _ body: () -> CInt) throws(SystemError) -> CInt {
+        while true {
+            let n = body()
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            checkBug(e, call)
+            throw SystemError(errno: e, call: "\(call)")
+        }
+    }
+
+    public static func read(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult {
+        try io("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    public static func write(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
+        try io("write") { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Sends without raising SIGPIPE on a peer that has gone.
+    public static func send(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
+        try io("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
+    }
+
+    public static func sendfile(_ out: CInt, _ file: CInt, offset: inout Int, count: Int) throws(SystemError) -> IOResult {
+        var off = off_t(offset)
+        let r = try io("sendfile") { Glibc.sendfile(out, file, &off, count) }
+        offset = Int(off)
+        return r
+    }
+
+    public static func close(_ fd: CInt) {
+        // Linux closes the descriptor even when close() reports EINTR: never retry.
+        _ = Glibc.close(fd)
+    }
+
+    public static func setNonBlocking(_ fd: CInt, _ on: Bool = true) throws(SystemError) {
+        _ = try check("fcntl(O_NONBLOCK)") { CDPosix_set_nonblocking(fd, on ? 1 : 0) }
+    }
+
+    public static func setCloseOnExec(_ fd: CInt, _ on: Bool) throws(SystemError) {
+        _ = try check("fcntl(FD_CLOEXEC)") { CDPosix_set_cloexec(fd, on ? 1 : 0) }
+    }
+
+    /// Moves a descriptor to a number of at least `minimum` (close-on-exec), closing the old
+    /// number: keeps it clear of the numbers a spawned child expects (3, 4).
+    public static func moveAbove(_ fd: consuming OwnedFD, minimum: CInt) throws(SystemError) -> OwnedFD {
+        if fd.raw >= minimum { return fd }
+        let raw = fd.raw
+        let moved = try check("fcntl(F_DUPFD_CLOEXEC)") { CDPosix_dup_above(raw, minimum) }
+        _ = consume fd
+        return OwnedFD(moved)
+    }
+
+    public static func setNoDelay(_ fd: CInt) {
+        var one: CInt = 1
+        // Fails on unix sockets, which have no Nagle: nothing to do then.
+        _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+    }
+
+    /// Waits until `fd` is readable (`events` = POLLIN) or writable (POLLOUT); false on timeout.
+    public static func poll(_ fd: CInt, events: Int16, timeoutMilliseconds: CInt) throws(SystemError) -> Bool {
+        var p = pollfd(fd: fd, events: events, revents: 0)
+        let n = try check("poll") { Glibc.poll(&p, 1, timeoutMilliseconds) }
+        return n > 0
+    }
+
+    public static let pollIn = Int16(POLLIN)
+    public static let pollOut = Int16(POLLOUT)
+
+    public static func getpid() -> CInt { Glibc.getpid() }
+
+    public static func kill(_ pid: CInt, _ signal: CInt) { _ = Glibc.kill(pid, signal) }
+
+    /// Reaps one exited child without blocking: (pid, wait status), or nil when none is left.
+    public static func reapChild() -> (pid: CInt, status: CInt)? {
+        var status: CInt = 0
+        while true {
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid > 0 { return (pid, status) }
+            if pid < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    /// Describes a wait status as a log fragment ("exit status 3", "signal 9 (SIGKILL)").
+    public static func describeWaitStatus(_ status: CInt) -> String {
+        if CDPosix_WIFEXITED(status) != 0 { return "exit status \(CDPosix_WEXITSTATUS(status))" }
+        if CDPosix_WIFSIGNALED(status) != 0 {
+            let sig = CDPosix_WTERMSIG(status)
+            return "signal \(sig) (\(signalName(sig)))"
+        }
+        return "wait status \(status)"
+    }
+
+    public static func exitCode(ofWaitStatus status: CInt) -> CInt? {
+        CDPosix_WIFEXITED(status) != 0 ? CDPosix_WEXITSTATUS(status) : nil
+    }
+
+    public static func signalName(_ sig: CInt) -> String {
+        switch sig {
+        case SIGKILL: "SIGKILL"
+        case SIGTERM: "SIGTERM"
+        case SIGINT: "SIGINT"
+        case SIGQUIT: "SIGQUIT"
+        case SIGSEGV: "SIGSEGV"
+        case SIGABRT: "SIGABRT"
+        case SIGBUS: "SIGBUS"
+        case SIGHUP: "SIGHUP"
+        case SIGPIPE: "SIGPIPE"
+        default: "SIG\(sig)"
+        }
+    }
+
+    public static let SIGTERM = Glibc.SIGTERM
+    public static let SIGINT = Glibc.SIGINT
+    public static let SIGQUIT = Glibc.SIGQUIT
+    public static let SIGKILL = Glibc.SIGKILL
+    public static let SIGCHLD = Glibc.SIGCHLD
+    public static let SIGHUP = Glibc.SIGHUP
+    public static let SIGPIPE = Glibc.SIGPIPE
+
+    /// Ignores SIGPIPE in this process: a write to a gone peer returns EPIPE instead.
+    public static func ignoreSIGPIPE() { _ = signal(SIGPIPE, SIG_IGN) }
+
+    /// Writes all of `text` to a descriptor (stdout, stderr), retrying short writes.
+    public static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN {
+                    var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = Glibc.poll(&p, 1, 1000)
+                    continue
+                }
+                return
+            }
+            offset += n
+        }
+    }
+
+    public static func writeAll(_ fd: CInt, _ text: String) {
+        var text = text
+        text.withUTF8 { writeAll(fd, UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The path of this process's own executable.
+    public static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public static func chdir(_ path: String) throws(SystemError) {
+        if Glibc.chdir(path) != 0 { throw SystemError(errno: errno, call: "chdir(\(path))") }
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func isRegularFile(fd: CInt) -> (size: Int, ok: Bool) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return (0, false) }
+        return (Int(st.st_size), (st.st_mode & S_IFMT) == S_IFREG)
+    }
+
+    public static func getenv(_ name: String) -> String? {
+        guard let p = Glibc.getenv(name) else { return nil }
+        return String(cString: p)
+    }
+
+    public static func setenv(_ name: String, _ value: String) { _ = Glibc.setenv(name, value, 1) }
+
+    public static func numberOfCPUs() -> Int { max(1, Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
+}

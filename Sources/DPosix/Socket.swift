@@ -1,0 +1,151 @@
+internal import CDPosix
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Sockets: binding listeners, accepting, and naming the ends of a connection.
+public enum Socket {
+    /// Binds and listens on a TCP address. `host` nil or empty means every IPv4 interface.
+    public static func listenTCP(host: String?, port: Int, backlog: Int) throws(SystemError) -> OwnedFD {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
+        hints.ai_family = (host == nil || host!.isEmpty) ? AF_INET : AF_UNSPEC
+        var result: UnsafeMutablePointer<addrinfo>?
+        let h = (host?.isEmpty ?? true) ? nil : host
+        let rc = getaddrinfo(h, String(port), &hints, &result)
+        guard rc == 0, let info = result else {
+            throw SystemError(errno: EINVAL, call: "getaddrinfo(\(host ?? ""))")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = try Posix.check("socket") {
+            socket(info.pointee.ai_family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+        }
+        let owned = OwnedFD(fd)
+        var one: CInt = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
+        if info.pointee.ai_family == AF_INET6 {
+            setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<CInt>.size))
+        }
+        if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
+            throw SystemError(errno: errno, call: "bind")
+        }
+        if Glibc.listen(fd, CInt(backlog)) != 0 { throw SystemError(errno: errno, call: "listen") }
+        return owned
+    }
+
+    /// Binds and listens on a unix-domain socket, replacing a stale socket file at `path`.
+    public static func listenUnix(path: String, backlog: Int) throws(SystemError) -> OwnedFD {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: addr.sun_path)
+        guard bytes.count < capacity else { throw SystemError(errno: ENAMETOOLONG, call: "bind(\(path))") }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        let fd = try Posix.check("socket") {
+            socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+        }
+        let owned = OwnedFD(fd)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if rc != 0 { throw SystemError(errno: errno, call: "bind(\(path))") }
+        if Glibc.listen(fd, CInt(backlog)) != 0 { throw SystemError(errno: errno, call: "listen") }
+        return owned
+    }
+
+    public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
+    /// Accepts one connection (non-blocking, close-on-exec); nil when none is waiting.
+    /// Errors that concern only the one connection (ECONNABORTED, EPROTO...) are skipped.
+    public static func accept(_ listener: CInt) throws(SystemError) -> OwnedFD? {
+        while true {
+            let fd = CDPosix_accept4(listener, CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue))
+            if fd >= 0 { return OwnedFD(fd) }
+            switch errno {
+            case EINTR, ECONNABORTED, EPROTO, EPERM: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            case let e:
+                Posix.checkBug(e, "accept4")
+                throw SystemError(errno: e, call: "accept4")
+            }
+        }
+    }
+
+    /// An endpoint of a connection, as WSGI's environ names it.
+    public struct Endpoint: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var isUnix: Bool
+    }
+
+    public static func localEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: true) }
+    public static func peerEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: false) }
+
+    static func endpoint(_ fd: CInt, local: Bool) -> Endpoint? {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                local ? getsockname(fd, $0, &len) : getpeername(fd, $0, &len)
+            }
+        }
+        guard rc == 0 else { return nil }
+        return describe(&storage)
+    }
+
+    static func describe(_ storage: inout sockaddr_storage) -> Endpoint {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch CInt(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin_addr
+                    inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count))
+                    return Endpoint(host: cString(buffer), port: Int(UInt16(bigEndian: sin.pointee.sin_port)), isUnix: false)
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
+                    var a = sin.pointee.sin6_addr
+                    inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count))
+                    return Endpoint(host: cString(buffer), port: Int(UInt16(bigEndian: sin.pointee.sin6_port)), isUnix: false)
+                }
+            }
+        default:
+            let path = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { sun in
+                    withUnsafeBytes(of: sun.pointee.sun_path) { raw in
+                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                    }
+                }
+            }
+            return Endpoint(host: path, port: 0, isUnix: true)
+        }
+    }
+
+    static func cString(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A connected pair of SEQPACKET sockets (close-on-exec): the master's control channel to a worker.
+    /// The two descriptors are returned through `body`, which takes ownership of both.
+    public static func withSeqpacketPair<R>(_ body: (consuming OwnedFD, consuming OwnedFD) throws(SystemError) -> R) throws(SystemError) -> R {
+        var fds: [CInt] = [-1, -1]
+        _ = try Posix.check("socketpair") {
+            socketpair(AF_UNIX, CInt(SOCK_SEQPACKET.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &fds)
+        }
+        return try body(OwnedFD(fds[0]), OwnedFD(fds[1]))
+    }
+
+    /// Turns off lingering so that close() after a hard error sends RST at once.
+    public static func shutdownWrite(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_WR)) }
+}

@@ -1,0 +1,53 @@
+/// Python code run once at start-up in the `dispatchd` module: the app loader and the
+/// objects of the WSGI environ that are simplest to write in Python.
+enum Bootstrap {
+    static let source = #"""
+import sys as _sys, importlib as _importlib, importlib.util as _iutil, traceback as _traceback
+
+class FileWrapper:
+    """wsgi.file_wrapper: the server sends real files with sendfile."""
+    __slots__ = ('filelike', 'blksize', 'close')
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+class ClientDisconnected(OSError):
+    """Raised by wsgi.input when the request body ends before its declared length."""
+
+
+def _load_app(module, callable_name, wsgi_file):
+    if wsgi_file:
+        spec = _iutil.spec_from_file_location('dispatchd_wsgi_file', wsgi_file)
+        if spec is None:
+            raise ImportError('cannot load %r as Python source' % wsgi_file)
+        mod = _iutil.module_from_spec(spec)
+        _sys.modules['dispatchd_wsgi_file'] = mod
+        spec.loader.exec_module(mod)
+        where = wsgi_file
+    else:
+        mod = _importlib.import_module(module)
+        where = 'module %r' % module
+    obj = mod
+    for part in callable_name.split('.'):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError('%s has no attribute %r (the WSGI callable)' % (where, callable_name)) from None
+    if not callable(obj):
+        raise TypeError('%r in %s is not callable (it is %s)' % (callable_name, where, type(obj).__name__))
+    return obj
+"""#
+}

@@ -1,0 +1,126 @@
+internal import CDPython
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+typealias PyObj = UnsafeMutablePointer<PyObject>
+
+/// The embedded interpreter of one worker process. Created once; the GIL is released while the
+/// worker waits in its event loop, so the application's own threads run then.
+public final class PythonRuntime {
+    /// The `dispatchd` module (bootstrap code, FileWrapper, ClientDisconnected).
+    let module: PyObj
+    let fileWrapperType: PyObj
+    let clientDisconnected: PyObj
+    let inputType: PyObj
+    var startResponseDef: UnsafeMutablePointer<PyMethodDef>
+    var writeDef: UnsafeMutablePointer<PyMethodDef>
+    var threadState: UnsafeMutablePointer<PyThreadState>?
+
+    /// Starts the interpreter.
+    /// - Parameters:
+    ///   - virtualenv: a venv directory; its `bin/python` becomes the program name, so that
+    ///     the venv's site-packages are used (pyvenv.cfg).
+    ///   - pythonPath: directories put in front of `sys.path`.
+    public init(virtualenv: String?, pythonPath: [String]) throws(WSGIError) {
+        var errorMessage: UnsafeMutablePointer<CChar>? = nil
+        let programName = virtualenv.map { $0.hasSuffix("/") ? "\($0)bin/python" : "\($0)/bin/python" }
+        if CDPy_Initialize(programName, &errorMessage) != 0 {
+            let message = errorMessage.map { String(cString: $0) } ?? "unknown"
+            free(errorMessage)
+            throw WSGIError(.interpreter, "cannot start Python: \(message)")
+        }
+        let compiled = CDPy_CompiledVersion()!
+        let running = String(cString: Py_GetVersion()!).prefix { $0 != " " }
+        if String(cString: compiled) != running {
+            throw WSGIError(
+                .interpreter,
+                "dispatchd was built against Python \(String(cString: compiled)) but is running Python \(running); rebuild with PYTHON set to the interpreter you want (rm -rf .build first)"
+            )
+        }
+        guard let module = PyImport_AddModule("dispatchd") else {
+            throw WSGIError(.interpreter, "cannot create the dispatchd module")
+        }
+        Py_INCREF(module)
+        self.module = module
+        let dict = PyModule_GetDict(module)!
+        guard let result = PyRun_StringFlags(Bootstrap.source, Py_file_input, dict, dict, nil) else {
+            PyErr_PrintEx(0)
+            throw WSGIError(.interpreter, "the dispatchd bootstrap code failed")
+        }
+        Py_DECREF(result)
+        fileWrapperType = PyDict_GetItemString(dict, "FileWrapper")!
+        clientDisconnected = PyDict_GetItemString(dict, "ClientDisconnected")!
+        Py_INCREF(fileWrapperType)
+        Py_INCREF(clientDisconnected)
+        inputType = InputStream.makeType()
+        startResponseDef = StartResponse.makeStartResponseDef()
+        writeDef = StartResponse.makeWriteDef()
+
+        // sys.path: the working directory first (as gunicorn does), then --pythonpath entries.
+        let sysPath = PySys_GetObject("path")!
+        for dir in ([""] + pythonPath).reversed() {
+            let s = PyUnicode_FromString(dir)!
+            PyList_Insert(sysPath, 0, s)
+            Py_DECREF(s)
+        }
+    }
+
+    /// Loads the WSGI callable. On failure the Python traceback is printed to stderr.
+    public func loadApplication(module: String?, callable: String, wsgiFile: String?) throws(WSGIError) -> WSGIApplication {
+        let dict = PyModule_GetDict(self.module)!
+        let loader = PyDict_GetItemString(dict, "_load_app")!
+        let args = PyTuple_New(3)!
+        PyTuple_SetItem(args, 0, module.map { PyUnicode_FromString($0) } ?? CDPy_NewNone())
+        PyTuple_SetItem(args, 1, PyUnicode_FromString(callable))
+        PyTuple_SetItem(args, 2, wsgiFile.map { PyUnicode_FromString($0) } ?? CDPy_NewNone())
+        let app = PyObject_Call(loader, args, nil)
+        Py_DECREF(args)
+        guard let app else {
+            PyErr_PrintEx(0)
+            let what = wsgiFile ?? "\(module ?? "?"):\(callable)"
+            throw WSGIError(.appLoad, "failed to load the WSGI application \(what)")
+        }
+        return WSGIApplication(runtime: self, app: app)
+    }
+
+    /// Gives up the GIL (the worker is about to wait in its event loop).
+    public func releaseGIL() {
+        precondition(threadState == nil, "Internal inconsistency: GIL released twice")
+        threadState = PyEval_SaveThread()
+    }
+
+    /// Takes the GIL back before calling into Python.
+    public func acquireGIL() {
+        precondition(threadState != nil, "Internal inconsistency: GIL acquired twice")
+        PyEval_RestoreThread(threadState)
+        threadState = nil
+    }
+
+    /// Flushes Python's sys.stdout and sys.stderr (before the process exits).
+    public func flushStdio() {
+        for name in ["stdout", "stderr"] {
+            if let stream = PySys_GetObject(name), let r = PyObject_CallMethod0(stream, "flush") { Py_DECREF(r) }
+        }
+        PyErr_Clear()
+    }
+}
+
+/// Calls `obj.name()`; a new reference or nil with an exception set.
+func PyObject_CallMethod0(_ obj: PyObj, _ name: String) -> PyObj? {
+    let n = PyUnicode_FromString(name)!
+    defer { Py_DECREF(n) }
+    return PyObject_CallMethodNoArgs(obj, n)
+}
+
+/// The bytes of a str whose characters are all latin-1 (PEP 3333's "native strings"), or nil.
+@inline(__always)
+func withLatin1<R>(_ s: PyObj, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+    guard CDPy_UnicodeCheck(s) != 0, CDPy_UnicodeKind(s) == 1 else { return nil }
+    return body(UnsafeRawBufferPointer(start: CDPy_UnicodeData(s), count: CDPy_UnicodeLength(s)))
+}
+
+/// Raises `type(message)` in Python.
+func raise(_ type: PyObj, _ message: String) {
+    PyErr_SetString(type, message)
+}

@@ -1,0 +1,460 @@
+internal import DPosix
+internal import DEventLoop
+internal import DHTTP1
+internal import DWSGI
+
+/// One client connection in a worker: reads and parses requests, runs the application for each
+/// in order (pipelining), frames and writes responses, keeps the connection alive or closes it.
+/// The application reads the body and writes large responses through the WSGITransport calls,
+/// which block (with the GIL released) up to the I/O timeout.
+final class Connection: WSGITransport {
+    let fd: OwnedFD
+    unowned let worker: WorkerProcess
+    let info: WSGIConnectionInfo
+    let input = InputBuffer(capacity: 16 * 1024)
+    let output = OutputBuffer()
+    var outputSent = 0
+    var parser: RequestHeadParser
+    var head = RequestHead()
+    var readWatcher: Watcher! = nil
+    var writeWatcher: Watcher! = nil
+
+    /// Start of the current request in `input`.
+    var start = 0
+    var closeAfterFlush = false
+    /// Keep reading (and dropping) after the response before closing, so that unread request
+    /// bytes do not turn the close into a reset that destroys the response.
+    var lingerOnClose = false
+    var lingering = false
+    var closed = false
+    var inRequest = false
+
+    // The current request's body.
+    var headEnd = 0
+    var bodyPos = 0
+    var bodyRemaining = 0
+    var chunkedDecoder: ChunkedDecoder? = nil
+    var bodyDone = true
+    var bodyError: WSGIError? = nil
+    var continuePending = false
+    var responseStarted = false
+    var outputMark = 0
+    /// Unread body of the last request, being dropped before the next request is parsed.
+    var discarding = false
+    var discardBudget = 0
+
+    init(fd: consuming OwnedFD, worker: WorkerProcess) {
+        let raw = fd.raw
+        self.fd = fd
+        self.worker = worker
+        let local = Socket.localEndpoint(raw)
+        let peer = Socket.peerEndpoint(raw)
+        if !(local?.isUnix ?? true) { Posix.setNoDelay(raw) }
+        info = WSGIConnectionInfo(
+            serverName: local.map { $0.isUnix ? "localhost" : $0.host } ?? "localhost",
+            serverPort: local.map { $0.isUnix ? "0" : String($0.port) } ?? "0",
+            remoteAddr: peer.map { $0.isUnix ? "127.0.0.1" : $0.host } ?? "",
+            remotePort: peer.map { $0.isUnix ? "0" : String($0.port) } ?? "0"
+        )
+        parser = RequestHeadParser(limits: worker.config.limits)
+        readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
+            self.onReadable(what)
+        }
+        writeWatcher = Watcher(loop: worker.loop, kind: .write(raw), persist: true) { [unowned self] what in
+            self.onWritable(what)
+        }
+    }
+
+    func begin() {
+        readWatcher.arm(timeout: worker.config.headerTimeout)
+    }
+
+    // MARK: - Event handlers
+
+    func onReadable(_ what: Readiness) {
+        if what.contains(.timeout) {
+            onTimeout()
+            return
+        }
+        switch readSome() {
+        case .data:
+            if lingering {
+                input.count = 0
+                return
+            }
+            process()
+        case .wouldBlock:
+            return
+        case .eof, .error:
+            // The client is done: answer nothing more (it cannot read it), drop the connection.
+            close()
+        }
+    }
+
+    func onWritable(_ what: Readiness) {
+        if what.contains(.timeout) {
+            worker.log("client \(info.remoteAddr) did not read its response for \(Int(worker.config.ioTimeout)) s; connection closed")
+            close()
+            return
+        }
+        guard flushSome() else { return }
+        writeWatcher.disarm()
+        if closeAfterFlush {
+            finishClose()
+        } else {
+            process()
+        }
+    }
+
+    func onTimeout() {
+        if lingering {
+            close()
+            return
+        }
+        if start == input.count && parser.isIdle && !discarding {
+            close()  // idle keep-alive connection
+        } else {
+            worker.log("client \(info.remoteAddr) sent no complete request within \(Int(worker.config.headerTimeout)) s")
+            respondError(HTTPError(408, "request head timeout"))
+            finishBatch()
+        }
+    }
+
+    enum ReadOutcome { case data, wouldBlock, eof, error }
+
+    func readSome() -> ReadOutcome {
+        if input.capacity - input.count < 4096 {
+            // Grow for a large head; a head over the limit is refused by the parser first.
+            input.reserve(input.count + 16 * 1024)
+        }
+        do {
+            switch try Posix.read(fd.raw, input.freeSpace) {
+            case .done(0): return .eof
+            case .done(let n):
+                input.count += n
+                return .data
+            case .wouldBlock: return .wouldBlock
+            }
+        } catch {
+            return .error
+        }
+    }
+
+    // MARK: - Requests
+
+    /// Parses and answers every complete request in the buffer, then flushes.
+    func process() {
+        loop: while !closeAfterFlush && !closed {
+            if discarding {
+                if !discardBody() { break loop }
+                continue
+            }
+            let available = input.bytes(start..<input.count)
+            switch parser.parse(available, into: &head) {
+            case .incomplete:
+                break loop
+            case .invalid(let error):
+                worker.log("rejected request from \(info.remoteAddr): \(error.status) \(error.reason)")
+                respondError(error)
+            case .complete:
+                handleRequest()
+            }
+        }
+        finishBatch()
+    }
+
+    func handleRequest() {
+        headEnd = start + head.length
+        bodyPos = headEnd
+        bodyError = nil
+        if head.chunked {
+            chunkedDecoder = ChunkedDecoder()
+            bodyDone = false
+        } else {
+            chunkedDecoder = nil
+            bodyRemaining = head.contentLength ?? 0
+            bodyDone = bodyRemaining == 0
+        }
+        continuePending = head.expectContinue && !bodyDone
+        responseStarted = false
+        outputMark = output.bytes.count
+        // The head must not move while the application runs: body reads use at most this room.
+        input.reserve(input.count + Self.bodyReadSize)
+        let keepAlive = head.keepAlive && !worker.draining
+        inRequest = true
+        let startTime = MonotonicClock.nanoseconds()
+        worker.enterApplication(startTime)
+        let headBytes = input.bytes(start..<headEnd)
+        let outcome = worker.app.handle(
+            head: head, buffer: headBytes, info: info, transport: self, output: output,
+            keepAlive: keepAlive, date: worker.date.imfFixdate
+        )
+        worker.leaveApplication()
+        inRequest = false
+        if let log = worker.accessLog {
+            let seconds = Double(MonotonicClock.nanoseconds() - startTime) / 1e9
+            log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
+                       status: outcome.status, bytes: outcome.bodyBytes, seconds: seconds)
+        }
+        if !outcome.keepAlive { closeAfterFlush = true }
+        if bodyError != nil {
+            closeAfterFlush = true
+        } else if !bodyDone {
+            if continuePending {
+                // The client was never told to send its body: it may or may not; close.
+                closeAfterFlush = true
+            } else {
+                discarding = true
+                discardBudget = worker.config.maxDiscardBody
+            }
+        }
+        if closeAfterFlush && (!bodyDone || bodyPos < input.count) { lingerOnClose = true }
+        start = bodyPos
+        parser.reset()
+    }
+
+    static let bodyReadSize = 64 * 1024
+
+    /// Drops unread body bytes from the buffer. True when the body is over.
+    func discardBody() -> Bool {
+        let before = bodyPos
+        _ = consumeBody(into: nil, max: discardBudget)
+        discardBudget -= bodyPos - before
+        start = bodyPos
+        if bodyError != nil || (!bodyDone && discardBudget <= 0) {
+            closeAfterFlush = true
+            lingerOnClose = true
+            discarding = false
+            return false
+        }
+        if bodyDone {
+            discarding = false
+            return true
+        }
+        return false
+    }
+
+    /// Takes body bytes that are already buffered: copies up to `max` into `dest` (or drops
+    /// them when `dest` is nil) and advances `bodyPos`. Returns the number of body bytes.
+    func consumeBody(into dest: UnsafeMutableRawBufferPointer?, max: Int) -> Int {
+        var produced = 0
+        while !bodyDone && produced < max && bodyPos < input.count {
+            let available = input.bytes(bodyPos..<input.count)
+            if chunkedDecoder == nil {
+                let n = Swift.min(bodyRemaining, available.count, max - produced)
+                if let dest { dest.baseAddress!.advanced(by: produced).copyMemory(from: available.baseAddress!, byteCount: n) }
+                produced += n
+                bodyPos += n
+                bodyRemaining -= n
+                if bodyRemaining == 0 { bodyDone = true }
+            } else {
+                switch chunkedDecoder!.step(available, maxData: max - produced) {
+                case .data(let s, let c):
+                    if let dest { dest.baseAddress!.advanced(by: produced).copyMemory(from: available.baseAddress! + s, byteCount: c) }
+                    produced += c
+                    bodyPos += s + c
+                case .needMore:
+                    bodyPos = input.count
+                case .done(let consumed):
+                    bodyPos += consumed
+                    bodyDone = true
+                case .invalid(let error):
+                    bodyError = WSGIError(.bodyTruncated, "invalid chunked body: \(error.reason)")
+                    return produced
+                }
+            }
+        }
+        return produced
+    }
+
+    // MARK: - WSGITransport
+
+    func readBody(into buffer: UnsafeMutableRawBufferPointer) throws(WSGIError) -> Int {
+        if let bodyError { throw bodyError }
+        if bodyDone || buffer.isEmpty { return 0 }
+        if continuePending {
+            continuePending = false
+            if !responseStarted && output.bytes.count == outputMark {
+                output.bytes.append(contentsOf: Self.continueLine)
+                try flush(&output.bytes)
+            }
+        }
+        while true {
+            let n = consumeBody(into: buffer, max: buffer.count)
+            if let bodyError { throw bodyError }
+            if n > 0 || bodyDone { return n }
+            // Everything buffered was consumed: reuse the room after the head.
+            input.count = headEnd
+            bodyPos = headEnd
+            do {
+                guard try Posix.poll(fd.raw, events: Posix.pollIn, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
+                    bodyError = WSGIError(.timeout, "no request body data for \(Int(worker.config.ioTimeout)) s")
+                    throw bodyError!
+                }
+                let space = UnsafeMutableRawBufferPointer(rebasing: input.freeSpace.prefix(Self.bodyReadSize))
+                switch try Posix.read(fd.raw, space) {
+                case .done(0):
+                    bodyError = WSGIError(.bodyTruncated, "the client closed the connection before the end of the request body")
+                    throw bodyError!
+                case .done(let n): input.count += n
+                case .wouldBlock: continue
+                }
+            } catch let error as SystemError {
+                bodyError = WSGIError(.clientGone, "reading the request body: \(error)")
+                throw bodyError!
+            } catch let error as WSGIError {
+                throw error
+            } catch {
+                throw WSGIError(.clientGone, "\(error)")
+            }
+        }
+    }
+
+    static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    func flush(_ bytes: inout [UInt8]) throws(WSGIError) {
+        responseStarted = true
+        var offset = 0
+        defer {
+            bytes.removeAll(keepingCapacity: true)
+            outputSent = 0
+        }
+        var failure: WSGIError? = nil
+        bytes.withUnsafeBytes { raw in
+            do throws(WSGIError) {
+                while offset < raw.count {
+                    offset += try writeBlocking(UnsafeRawBufferPointer(rebasing: raw[offset...]))
+                }
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// One write, waiting (up to the I/O timeout) for the socket to take bytes.
+    func writeBlocking(_ raw: UnsafeRawBufferPointer) throws(WSGIError) -> Int {
+        while true {
+            do {
+                switch try Posix.send(fd.raw, raw) {
+                case .done(let n): return n
+                case .wouldBlock:
+                    guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
+                        throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
+                    }
+                }
+            } catch let error as SystemError {
+                throw WSGIError(.clientGone, "writing the response: \(error)")
+            } catch let error as WSGIError {
+                throw error
+            } catch {
+                throw WSGIError(.clientGone, "\(error)")
+            }
+        }
+    }
+
+    func sendFile(_ file: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int {
+        try flush(&output)
+        var position = offset
+        var sent = 0
+        while sent < count {
+            do {
+                switch try Posix.sendfile(fd.raw, file, offset: &position, count: count - sent) {
+                case .done(0): return sent  // the file is shorter than it was
+                case .done(let n): sent += n
+                case .wouldBlock:
+                    guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
+                        throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
+                    }
+                }
+            } catch let error as SystemError {
+                throw WSGIError(.clientGone, "sendfile: \(error)")
+            } catch let error as WSGIError {
+                throw error
+            } catch {
+                throw WSGIError(.clientGone, "\(error)")
+            }
+        }
+        return sent
+    }
+
+    // MARK: - Output and closing
+
+    func respondError(_ error: HTTPError) {
+        output.bytes.append(contentsOf: ResponseHeadWriter.errorResponse(error, date: worker.date.imfFixdate))
+        closeAfterFlush = true
+        lingerOnClose = true
+    }
+
+    /// After a batch of requests: compact the buffer, write what can be written, and wait for
+    /// the next event.
+    func finishBatch() {
+        guard !closed else { return }
+        if start > 0 {
+            input.removePrefix(start)
+            start = 0
+        }
+        if !flushSome() {
+            readWatcher.disarm()
+            writeWatcher.arm(timeout: worker.config.ioTimeout)
+            return
+        }
+        if closeAfterFlush {
+            finishClose()
+            return
+        }
+        if worker.draining && input.count == 0 && parser.isIdle {
+            close()
+            return
+        }
+        let idle = input.count == 0 && parser.isIdle
+        readWatcher.arm(timeout: idle ? worker.config.keepAliveTimeout : worker.config.headerTimeout)
+    }
+
+    /// Writes what the socket takes now; true when nothing is left.
+    func flushSome() -> Bool {
+        while outputSent < output.bytes.count {
+            let result: Posix.IOResult
+            do {
+                result = try output.bytes.withUnsafeBytes { raw in
+                    try Posix.send(fd.raw, UnsafeRawBufferPointer(rebasing: raw[outputSent...]))
+                }
+            } catch {
+                close()
+                return false
+            }
+            switch result {
+            case .done(let n): outputSent += n
+            case .wouldBlock: return false
+            }
+        }
+        output.bytes.removeAll(keepingCapacity: true)
+        outputSent = 0
+        return true
+    }
+
+    /// Closes once the response is out: at once, or after a short lingering read.
+    func finishClose() {
+        guard lingerOnClose else {
+            close()
+            return
+        }
+        lingering = true
+        Socket.shutdownWrite(fd.raw)
+        input.count = 0
+        readWatcher.arm(timeout: 2)
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        readWatcher.disarm()
+        writeWatcher.disarm()
+        worker.connectionClosed(self)
+    }
+
+    /// During a drain: an idle connection is closed now; a busy one after its response.
+    func drain() {
+        if !inRequest && input.count == 0 && parser.isIdle && output.bytes.isEmpty {
+            close()
+        }
+    }
+}

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// A connection's received bytes: a growable raw buffer. Requests are parsed in place; the
+/// buffer only moves when it is compacted between requests or grown, never while an
+/// application holds a pointer into a request head.
+final class InputBuffer {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        self.base = malloc(capacity)!
+    }
+
+    deinit { free(base) }
+
+    /// Makes room for at least `total` bytes in all.
+    func reserve(_ total: Int) {
+        guard total > capacity else { return }
+        var newCapacity = capacity
+        while newCapacity < total { newCapacity *= 2 }
+        base = realloc(base, newCapacity)!
+        capacity = newCapacity
+    }
+
+    /// Drops the first `n` bytes.
+    func removePrefix(_ n: Int) {
+        guard n > 0 else { return }
+        if n < count { memmove(base, base + n, count - n) }
+        count -= n
+    }
+
+    func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    var freeSpace: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: base + count, count: capacity - count)
+    }
+}

@@ -1,0 +1,41 @@
+public import DHTTP1
+
+/// Everything a worker process needs, passed on its command line by the master.
+public struct WorkerConfiguration: Sendable {
+    public var slot: Int
+    public var channelFD: CInt
+    public var scoreboardFD: CInt
+    public var module: String?
+    public var callable: String
+    public var wsgiFile: String?
+    public var pythonPath: [String]
+    public var virtualenv: String?
+    public var accessLog: Bool
+    public var limits: HTTPLimits
+    /// Seconds an idle keep-alive connection is kept.
+    public var keepAliveTimeout: Double
+    /// Seconds a client has to send a complete request head.
+    public var headerTimeout: Double
+    /// Seconds a body read or a response write may wait for the client.
+    public var ioTimeout: Double
+    /// Largest unread request body the worker discards to keep a connection alive.
+    public var maxDiscardBody: Int
+
+    public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
+                pythonPath: [String], virtualenv: String?, accessLog: Bool) {
+        self.slot = slot
+        self.channelFD = channelFD
+        self.scoreboardFD = scoreboardFD
+        self.module = module
+        self.callable = callable
+        self.wsgiFile = wsgiFile
+        self.pythonPath = pythonPath
+        self.virtualenv = virtualenv
+        self.accessLog = accessLog
+        self.limits = HTTPLimits()
+        self.keepAliveTimeout = 5
+        self.headerTimeout = 10
+        self.ioTimeout = 30
+        self.maxDiscardBody = 1 << 20
+    }
+}

@@ -1,0 +1,177 @@
+internal import DPosix
+internal import DEventLoop
+internal import DIPC
+internal import DHTTP1
+internal import DWSGI
+
+/// A worker process: embeds CPython, loads the application once, and serves the connections
+/// the master hands it on its own event loop, until the master tells it to drain.
+public final class WorkerProcess {
+    /// Exit statuses the master understands.
+    public enum ExitCode {
+        public static let ok: Int32 = 0
+        /// The interpreter could not start (or is not the one the binary was built for).
+        public static let interpreterFailed: Int32 = 3
+        /// The application failed to import or is not callable.
+        public static let appLoadFailed: Int32 = 4
+        /// The control channel or scoreboard could not be used.
+        public static let setupFailed: Int32 = 5
+    }
+
+    let config: WorkerConfiguration
+    let loop = EventLoop()
+    let app: WSGIApplication
+    let runtime: PythonRuntime
+    let scoreboard: Scoreboard
+    let accessLog: AccessLog?
+    var date = HTTPDate()
+    var connections: [ObjectIdentifier: Connection] = [:]
+    var draining = false
+    var watchers: [Watcher] = []
+
+    /// Runs a worker to the end; returns the process exit status.
+    public static func run(_ config: WorkerConfiguration) -> Int32 {
+        Posix.ignoreSIGPIPE()
+        let scoreboard: Scoreboard
+        do {
+            scoreboard = try Scoreboard(mapping: config.scoreboardFD)
+        } catch {
+            Posix.writeAll(2, "[dispatchd] worker: cannot map the scoreboard: \(error)\n")
+            return ExitCode.setupFailed
+        }
+        let runtime: PythonRuntime
+        do {
+            runtime = try PythonRuntime(virtualenv: config.virtualenv, pythonPath: config.pythonPath)
+        } catch {
+            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(error.message)\n")
+            return ExitCode.interpreterFailed
+        }
+        let app: WSGIApplication
+        do {
+            app = try runtime.loadApplication(module: config.module, callable: config.callable, wsgiFile: config.wsgiFile)
+        } catch {
+            runtime.flushStdio()
+            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(error.message)\n")
+            return ExitCode.appLoadFailed
+        }
+        let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
+        return worker.serve()
+    }
+
+    init(config: WorkerConfiguration, runtime: PythonRuntime, app: WSGIApplication, scoreboard: Scoreboard) {
+        self.config = config
+        self.runtime = runtime
+        self.app = app
+        self.scoreboard = scoreboard
+        self.accessLog = config.accessLog ? AccessLog() : nil
+    }
+
+    func serve() -> Int32 {
+        updateDate()
+        runtime.releaseGIL()
+        watchers.append(Watcher(loop: loop, kind: .read(config.channelFD), persist: true) { [unowned self] _ in
+            self.onChannel()
+        })
+        // Once a second: the Date header, and the access log reaches stdout.
+        watchers.append(Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
+            self.updateDate()
+            self.accessLog?.flush()
+        })
+        watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
+            self.startDrain()
+        })
+        watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGINT), persist: true) { [unowned self] _ in
+            self.startDrain()
+        })
+        watchers[0].arm()
+        watchers[1].arm(timeout: 1)
+        watchers[2].arm()
+        watchers[3].arm()
+        switch ControlMessage.ready.send(on: config.channelFD) {
+        case .sent: break
+        case .wouldBlock, .peerGone:
+            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): the master is gone\n")
+            return ExitCode.setupFailed
+        }
+        loop.run()
+        accessLog?.flush()
+        runtime.acquireGIL()
+        runtime.flushStdio()
+        return ExitCode.ok
+    }
+
+    func updateDate() {
+        date.update(second: MonotonicClock.wallSeconds(), utc: MonotonicClock.utc)
+    }
+
+    func onChannel() {
+        var received = 0
+        defer { if received > 0 { scoreboard.addReceived(config.slot, received) } }
+        while true {
+            let result: DescriptorChannel.ReceiveResult
+            do {
+                result = try DescriptorChannel.receive(config.channelFD)
+            } catch {
+                log("control channel failed: \(error)")
+                startDrain()
+                return
+            }
+            switch result {
+            case .wouldBlock:
+                return
+            case .closed:
+                // The master is gone: nobody supervises this worker any more. Finish and exit.
+                watchers[0].disarm()
+                startDrain()
+                return
+            case .message(let message):
+                switch ControlMessage(rawValue: message.tag) {
+                case .connection:
+                    for fd in message.descriptors {
+                        received += 1
+                        accept(OwnedFD(fd))
+                    }
+                case .drain:
+                    for fd in message.descriptors { Posix.close(fd) }
+                    startDrain()
+                default:
+                    for fd in message.descriptors { Posix.close(fd) }
+                    log("unexpected control message \(message.tag)")
+                }
+            }
+        }
+    }
+
+    func accept(_ fd: consuming OwnedFD) {
+        let connection = Connection(fd: fd, worker: self)
+        connections[ObjectIdentifier(connection)] = connection
+        connection.begin()
+        // Bytes may already be waiting: a client usually sends its request right after connecting.
+        connection.onReadable([])
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        connections[ObjectIdentifier(connection)] = nil
+        if draining && connections.isEmpty { loop.stop() }
+    }
+
+    func startDrain() {
+        guard !draining else { return }
+        draining = true
+        for connection in Array(connections.values) { connection.drain() }
+        if connections.isEmpty { loop.stop() }
+    }
+
+    func enterApplication(_ now: UInt64) {
+        scoreboard.setBusySince(config.slot, now)
+    }
+
+    func leaveApplication() {
+        scoreboard.setBusySince(config.slot, 0)
+        scoreboard.addRequest(config.slot)
+    }
+
+    func log(_ message: String) {
+        Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(message)\n")
+    }
+}

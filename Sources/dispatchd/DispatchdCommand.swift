@@ -1,0 +1,133 @@
+import ArgumentParser
+import DMaster
+import DPosix
+import DWorker
+
+/// `dispatchd [options] MODULE:CALLABLE`: parse, validate, then hand over to the master (or,
+/// with the hidden worker options the master passes, run as a worker).
+@main
+struct DispatchdCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispatchd",
+        abstract: "Serve a Python WSGI application over HTTP/1.1.",
+        discussion: """
+            Examples:
+              dispatchd --workers 8 --bind :8080 app:application
+              dispatchd --bind unix:/run/app.sock --wsgi-file app.py --callable app
+            """
+    )
+
+    @Argument(help: "The application as MODULE:CALLABLE (the callable defaults to 'application').")
+    var app: String?
+
+    @Option(help: ArgumentHelp("Load the application from a Python file instead of a module.", valueName: "path.py"))
+    var wsgiFile: String?
+
+    @Option(help: "The name of the WSGI callable (default: 'application', or the part after ':').")
+    var callable: String?
+
+    @Option(help: ArgumentHelp("Change to this directory before loading the application.", valueName: "dir"))
+    var chdir: String?
+
+    @Option(name: .customLong("pythonpath"), help: ArgumentHelp("Add a directory to sys.path (repeatable).", valueName: "dir"))
+    var pythonPath: [String] = []
+
+    @Option(help: ArgumentHelp("Serve from this virtualenv (default: $VIRTUAL_ENV).", valueName: "dir"))
+    var virtualenv: String?
+
+    @Option(help: ArgumentHelp(
+        "Listen on an address (repeatable): :8080, 0.0.0.0:8080, 127.0.0.1:8080, [::1]:8080, unix:/path.sock. Default 127.0.0.1:8000.",
+        valueName: "address"))
+    var bind: [String] = []
+
+    @Option(help: "Number of worker processes (default: the number of CPUs).")
+    var workers: Int?
+
+    @Option(help: "Length of the kernel's queue of connections not yet accepted.")
+    var backlog: Int = 1024
+
+    @Option(help: ArgumentHelp("Seconds that SIGTERM waits for in-flight requests before killing workers.", valueName: "seconds"))
+    var gracefulTimeout: Double = 30
+
+    @Flag(help: "Do not write an access log line per request to stdout.")
+    var noAccessLog = false
+
+    @Option(help: .hidden) var workerSlot: Int?
+    @Option(help: .hidden) var workerChannel: Int32 = 3
+    @Option(help: .hidden) var workerScoreboard: Int32 = 4
+
+    /// The application module and callable.
+    func appTarget() throws -> (module: String?, callable: String) {
+        if let app {
+            let parts = app.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let module = String(parts[0])
+            guard !module.isEmpty, !module.contains("/") else {
+                throw ValidationError("'\(app)' is not MODULE:CALLABLE (use --wsgi-file for a file path)")
+            }
+            let fromSpec = parts.count > 1 ? String(parts[1]) : nil
+            if fromSpec?.isEmpty == true { throw ValidationError("'\(app)' has an empty callable after ':'") }
+            return (module, callable ?? fromSpec ?? "application")
+        }
+        return (nil, callable ?? "application")
+    }
+
+    func validate() throws {
+        if app == nil && wsgiFile == nil {
+            throw ValidationError("Missing the application: give MODULE:CALLABLE or --wsgi-file PATH.")
+        }
+        if app != nil && wsgiFile != nil {
+            throw ValidationError("Give either MODULE:CALLABLE or --wsgi-file, not both.")
+        }
+        _ = try appTarget()
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1 (got \(workers)).") }
+        if backlog < 1 { throw ValidationError("--backlog must be at least 1 (got \(backlog)).") }
+        if gracefulTimeout < 0 { throw ValidationError("--graceful-timeout must not be negative.") }
+        for b in bind {
+            do { _ = try BindAddress.parse(b) } catch { throw ValidationError("\(error)") }
+        }
+        if let chdir, workerSlot == nil, !Posix.isDirectory(chdir) {
+            throw ValidationError("--chdir: '\(chdir)' is not a directory.")
+        }
+        if let virtualenv, !Posix.isDirectory(virtualenv) {
+            throw ValidationError("--virtualenv: '\(virtualenv)' is not a directory.")
+        }
+    }
+
+    /// Options repeated for every worker.
+    func workerArguments() -> [String] {
+        var args: [String] = []
+        if let app { args.append(app) }
+        if let wsgiFile { args += ["--wsgi-file", wsgiFile] }
+        if let callable { args += ["--callable", callable] }
+        for p in pythonPath { args += ["--pythonpath", p] }
+        if let virtualenv { args += ["--virtualenv", virtualenv] }
+        if noAccessLog { args.append("--no-access-log") }
+        return args
+    }
+
+    func run() throws {
+        if let slot = workerSlot {
+            let target = try appTarget()
+            let config = WorkerConfiguration(
+                slot: slot, channelFD: workerChannel, scoreboardFD: workerScoreboard,
+                module: target.module, callable: target.callable, wsgiFile: wsgiFile,
+                pythonPath: pythonPath, virtualenv: virtualenv ?? Posix.getenv("VIRTUAL_ENV"),
+                accessLog: !noAccessLog
+            )
+            throw ExitCode(WorkerProcess.run(config))
+        }
+        if let chdir {
+            do { try Posix.chdir(chdir) } catch { throw ValidationError("--chdir: \(error)") }
+        }
+        let binds = try (bind.isEmpty ? ["127.0.0.1:8000"] : bind).map { try BindAddress.parse($0) }
+        let config = ServerConfiguration(
+            binds: binds,
+            workers: workers ?? Posix.numberOfCPUs(),
+            backlog: backlog,
+            gracefulTimeout: gracefulTimeout,
+            workerArguments: workerArguments()
+        )
+        let supervisor = try Supervisor(config: config)
+        throw ExitCode(supervisor.run())
+    }
+}
