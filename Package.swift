@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["dispatchd"],
-            resources: [.copy("Fixtures")],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -10,6 +10,7 @@ public final class Scoreboard: @unchecked Sendable {
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let requestsOffset = 16
+    static let drainingOffset = 24
 
     public let memory: SharedMemory
     public let slots: Int
@@ -39,10 +40,16 @@ public final class Scoreboard: @unchecked Sendable {
     public func requests(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.requestsOffset)) }
     public func addRequest(_ slot: Int) { memory.add(offset(slot, Self.requestsOffset), 1) }
 
+    /// Set by the master before it tells the worker to drain, so that a response being produced
+    /// right now already says `Connection: close`.
+    public func isDraining(_ slot: Int) -> Bool { memory.load(offset(slot, Self.drainingOffset)) != 0 }
+    public func setDraining(_ slot: Int) { memory.store(offset(slot, Self.drainingOffset), 1) }
+
     /// Clears a slot before a new worker process takes it.
     public func reset(_ slot: Int) {
         memory.store(offset(slot, Self.receivedOffset), 0)
         memory.store(offset(slot, Self.busySinceOffset), 0)
         memory.store(offset(slot, Self.requestsOffset), 0)
+        memory.store(offset(slot, Self.drainingOffset), 0)
     }
 }

@@ -48,6 +48,7 @@ public final class Supervisor {
 
     /// Runs the server until it stops; returns the exit status.
     public func run() -> Int32 {
+        Posix.unblockServerSignals()
         Posix.ignoreSIGPIPE()
         do {
             try bindListeners()
@@ -278,6 +279,7 @@ public final class Supervisor {
         stopListening()
         respawnTimers.removeAll()
         for slot in pool.beginShutdown() {
+            scoreboard.setDraining(slot)
             if let channel = channels[slot] {
                 if ControlMessage.drain.send(on: channel.fd.raw) != .sent, let pid = pool.pid(slot) {
                     Posix.kill(pid, Posix.SIGTERM)

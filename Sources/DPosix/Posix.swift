@@ -154,6 +154,16 @@ public enum Posix {
     public static let SIGHUP = Glibc.SIGHUP
     public static let SIGPIPE = Glibc.SIGPIPE
 
+    /// Unblocks the signals the server handles: a parent may have started us with them blocked
+    /// (the mask is inherited across exec), and a blocked SIGTERM would never stop us.
+    public static func unblockServerSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGPIPE] { sigaddset(&set, s) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP] { signal(s, SIG_DFL) }
+    }
+
     /// Ignores SIGPIPE in this process: a write to a gone peer returns EPIPE instead.
     public static func ignoreSIGPIPE() { _ = signal(SIGPIPE, SIG_IGN) }
 

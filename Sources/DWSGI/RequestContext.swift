@@ -164,7 +164,7 @@ final class RequestContext {
         headersSent = true
         framing = ResponseFraming.decide(status: statusCode, isHead: isHead, versionMinor: versionMinor, declaredLength: declaredLength ?? knownLength)
         if case .contentLength(let n) = framing { remaining = n }
-        keepAlive = keepAlive && !appForcesClose && framing.allowsKeepAlive
+        keepAlive = keepAlive && !appForcesClose && framing.allowsKeepAlive && (transport?.keepAliveAllowed() ?? false)
         var out = output.bytes
         output.bytes = []
         _ = withLatin1(status!) { ResponseHeadWriter.appendStatusLine(&out, versionMinor: versionMinor, status: $0) }

@@ -35,4 +35,8 @@ public protocol WSGITransport: AnyObject {
     func flush(_ output: inout [UInt8]) throws(WSGIError)
     /// Sends `count` bytes of the open file `fd` from `offset`, after flushing `output`.
     func sendFile(_ fd: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int
+    /// Asked when the response head is written: false when the connection must close after
+    /// this response (the worker is draining, or a body the client was not asked to send yet
+    /// is still unread).
+    func keepAliveAllowed() -> Bool
 }

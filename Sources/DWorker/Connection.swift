@@ -310,6 +310,10 @@ final class Connection: WSGITransport {
         }
     }
 
+    func keepAliveAllowed() -> Bool {
+        !continuePending && bodyError == nil && !worker.drainRequested
+    }
+
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     func flush(_ bytes: inout [UInt8]) throws(WSGIError) {
@@ -390,6 +394,9 @@ final class Connection: WSGITransport {
         guard !closed else { return }
         if start > 0 {
             input.removePrefix(start)
+            // An unread body being discarded continues from the same byte.
+            bodyPos -= start
+            headEnd = max(0, headEnd - start)
             start = 0
         }
         if !flushSome() {

@@ -162,6 +162,9 @@ public final class WorkerProcess {
         if connections.isEmpty { loop.stop() }
     }
 
+    /// The master asked for a drain (the message may not have been read yet).
+    var drainRequested: Bool { draining || scoreboard.isDraining(config.slot) }
+
     func enterApplication(_ now: UInt64) {
         scoreboard.setBusySince(config.slot, now)
     }

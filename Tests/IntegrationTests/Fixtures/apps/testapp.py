@@ -1,0 +1,218 @@
+"""The stdlib-only WSGI app the integration tests drive: one route per behaviour."""
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import wsgiref.validate
+
+CLOSE_LOG = os.environ.get('DISPATCHD_TEST_CLOSE_LOG')
+
+
+def record_close(tag):
+    if CLOSE_LOG:
+        with open(CLOSE_LOG, 'a') as f:
+            f.write(tag + '\n')
+
+
+def text(start_response, body, status='200 OK', headers=()):
+    data = body.encode('utf-8') if isinstance(body, str) else body
+    start_response(status, [('Content-Type', 'text/plain')] + list(headers))
+    return [data]
+
+
+class Tracked:
+    """A response iterable that records close() in CLOSE_LOG."""
+    def __init__(self, tag, chunks, delay=0.0):
+        self.tag, self.chunks, self.delay = tag, chunks, delay
+
+    def __iter__(self):
+        for c in self.chunks:
+            if self.delay:
+                time.sleep(self.delay)
+            yield c
+
+    def close(self):
+        record_close(self.tag)
+
+
+def hello(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '13')])
+    return [b'Hello, World!']
+
+
+validated_hello = wsgiref.validate.validator(hello)
+
+
+def application(environ, start_response):
+    path = environ['PATH_INFO']
+    qs = environ['QUERY_STRING']
+    inp = environ['wsgi.input']
+
+    if path == '/' or path == '/hello':
+        return hello(environ, start_response)
+    if path == '/validated':
+        return validated_hello(environ, start_response)
+    if path.startswith('/environ'):
+        out = {k: v for k, v in environ.items() if isinstance(v, str)}
+        out['wsgi.version'] = list(environ['wsgi.version'])
+        for k in ('wsgi.multithread', 'wsgi.multiprocess', 'wsgi.run_once', 'wsgi.input_terminated'):
+            out[k] = environ[k]
+        out['has_file_wrapper'] = callable(environ.get('wsgi.file_wrapper'))
+        out['errors_is_stderr'] = environ['wsgi.errors'] is sys.stderr
+        body = json.dumps(out).encode()
+        start_response('200 OK', [('Content-Type', 'application/json'), ('Content-Length', str(len(body)))])
+        return [body]
+    if path == '/echo':
+        mode = qs or 'read'
+        if mode == 'read':
+            data = inp.read()
+        elif mode == 'readn':
+            parts = []
+            while True:
+                b = inp.read(7)
+                if not b:
+                    break
+                parts.append(b)
+            data = b''.join(parts)
+        elif mode == 'readline':
+            parts = []
+            while True:
+                line = inp.readline()
+                if not line:
+                    break
+                parts.append(b'[' + line + b']')
+            data = b''.join(parts)
+        elif mode == 'readline5':
+            data = b'|'.join(iter(lambda: inp.readline(5), b''))
+        elif mode == 'readlines':
+            data = b'|'.join(inp.readlines())
+        elif mode == 'iter':
+            data = b'|'.join(inp)
+        else:
+            data = b'bad mode'
+        return text(start_response, data)
+    if path == '/echo-error':
+        try:
+            inp.read()
+        except OSError as e:
+            return text(start_response, 'OSError:%s:%s' % (type(e).__name__, e), status='400 Bad Body')
+        return text(start_response, 'no error')
+    if path == '/noread':
+        return text(start_response, 'ignored your body')
+    if path == '/gen':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return (b'chunk%d;' % i for i in range(5))
+    if path == '/empty-chunks':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return iter([b'', b'a', b'', b'b'])
+    if path == '/write':
+        write = start_response('200 OK', [('Content-Type', 'text/plain')])
+        write(b'written;')
+        return [b'returned']
+    if path.startswith('/status/'):
+        code = int(path.rsplit('/', 1)[1])
+        start_response('%d Status' % code, [('Content-Type', 'text/plain'), ('Content-Length', '4')])
+        return [b'body']
+    if path == '/error':
+        raise RuntimeError('boom in the app')
+    if path == '/error-after':
+        def gen():
+            yield b'partial'
+            raise RuntimeError('boom after headers')
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return gen()
+    if path == '/excinfo':
+        try:
+            start_response('200 OK', [('Content-Type', 'text/plain')])
+            raise ValueError('oops')
+        except ValueError:
+            start_response('503 Recovered', [('Content-Type', 'text/plain')], sys.exc_info())
+        return [b'recovered']
+    if path == '/badheader':
+        start_response('200 OK', [('X-Bad', 'a\r\nInjected: yes')])
+        return [b'never']
+    if path == '/badname':
+        start_response('200 OK', [('X Bad', 'v')])
+        return [b'never']
+    if path == '/notbytes':
+        start_response('200 OK', [])
+        return ['a str']
+    if path == '/nostart':
+        return [b'no start_response']
+    if path == '/file':
+        f = tempfile.TemporaryFile()
+        f.write(b'0123456789' * 10000)
+        f.seek(5)
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return environ['wsgi.file_wrapper'](f, 4096)
+    if path == '/filelike':
+        import io
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return environ['wsgi.file_wrapper'](io.BytesIO(b'from a BytesIO'), 4)
+    if path == '/tracked':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return Tracked(qs or 'tracked', [b'a', b'b'])
+    if path == '/slow-tracked':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return Tracked(qs or 'slow', [b'x' * 65536] * 200, delay=0.01)
+    if path == '/cl-short':
+        start_response('200 OK', [('Content-Length', '10')])
+        return [b'12345']
+    if path == '/cl-long':
+        start_response('200 OK', [('Content-Length', '3')])
+        return [b'123456']
+    if path == '/close-header':
+        start_response('200 OK', [('Content-Length', '2'), ('Connection', 'close')])
+        return [b'ok']
+    if path == '/sleep':
+        time.sleep(float(qs or '1'))
+        return text(start_response, 'slept')
+    if path == '/pid':
+        return text(start_response, str(os.getpid()))
+    if path == '/thread':
+        result = []
+        t = threading.Thread(target=lambda: result.append(sum(range(1000))))
+        t.start()
+        t.join(5)
+        return text(start_response, 'thread:%s' % result)
+    if path == '/background-thread':
+        # A thread started by one request keeps running between requests.
+        global BG
+        if 'BG' not in globals():
+            BG = {'n': 0}
+
+            def tick():
+                while True:
+                    BG['n'] += 1
+                    time.sleep(0.01)
+            threading.Thread(target=tick, daemon=True).start()
+        return text(start_response, str(BG['n']))
+    if path == '/big':
+        n = int(qs or '1000000')
+        return text(start_response, b'x' * n)
+    if path == '/corpus':
+        return corpus(environ, start_response)
+    return text(start_response, 'not found: ' + path, status='404 Not Found')
+
+
+def corpus(environ, start_response):
+    """Echoes what the server parsed, with status 299 so tests can tell the app answered."""
+    body = environ['wsgi.input'].read()
+    out = {
+        'method': environ['REQUEST_METHOD'],
+        'raw_uri': environ['RAW_URI'],
+        'path': environ['PATH_INFO'],
+        'query': environ['QUERY_STRING'],
+        'protocol': environ['SERVER_PROTOCOL'],
+        'environ': {k: v for k, v in environ.items() if k.startswith('HTTP_') or k.startswith('CONTENT_')},
+        'body': body.decode('latin-1'),
+    }
+    data = json.dumps(out).encode()
+    start_response('299 Seen', [('Content-Type', 'application/json'), ('Content-Length', str(len(data)))])
+    return [data]
+
+
+def corpus_app(environ, start_response):
+    return corpus(environ, start_response)

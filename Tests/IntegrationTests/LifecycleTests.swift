@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+extension IntegrationSuite {
+    @Suite struct LifecycleTests {
+        /// An app that fails to import ends the server at start-up, non-zero, with the traceback.
+        @Test func importFailureExitsWithTraceback() throws {
+            let s = try ServerProcess(["broken:application"], workers: 2, waitReady: false)
+            let status = s.waitForExit(timeout: 30)
+            #expect(status == 4)
+            #expect(s.stderr.text.contains("Traceback (most recent call last)"))
+            #expect(s.stderr.text.contains("ModuleNotFoundError: No module named 'this_module_does_not_exist_anywhere'"))
+            #expect(s.stderr.text.contains("stopping: the application failed to load"))
+            #expect(s.liveWorkerPids().isEmpty)
+
+            let n = try ServerProcess(["notcallable:application"], workers: 1, waitReady: false)
+            #expect(n.waitForExit(timeout: 30) == 4)
+            #expect(n.stderr.text.contains("TypeError: 'application' in module 'notcallable' is not callable (it is int)"))
+
+            let m = try ServerProcess(["testapp:nosuchname"], workers: 1, waitReady: false)
+            #expect(m.waitForExit(timeout: 30) == 4)
+            #expect(m.stderr.text.contains("has no attribute 'nosuchname'"))
+        }
+
+        /// Bad flags and values are refused with a message that names them.
+        @Test func badFlags() throws {
+            for (args, needle) in [
+                (["--no-such-flag", "testapp:application"], "--no-such-flag"),
+                (["--workers", "0", "testapp:application"], "--workers"),
+                (["--bind", "nonsense", "testapp:application"], "--bind"),
+                (["--bind", "host:70000", "testapp:application"], "--bind"),
+                (["--workers", "two", "testapp:application"], "--workers"),
+                ([], "MODULE:CALLABLE"),
+            ] {
+                let s = try ServerProcess(args, workers: 1, bind: nil, waitReady: false)
+                let status = s.waitForExit(timeout: 10)
+                #expect(status != 0 && status != nil, "\(args)")
+                #expect(s.stderr.text.contains(needle), "\(args): \(s.stderr.text)")
+            }
+            let help = try ServerProcess(["--help"], workers: 1, bind: nil, waitReady: false)
+            #expect(help.waitForExit(timeout: 10) == 0)
+            for flag in ["--bind", "--workers", "--backlog", "--wsgi-file", "--callable", "--chdir", "--pythonpath",
+                         "--virtualenv", "--graceful-timeout", "--no-access-log"] {
+                #expect(help.stdout.text.contains(flag), "--help documents \(flag)")
+            }
+            #expect(!help.stdout.text.contains("--worker-slot"))
+        }
+
+        /// A worker killed with SIGKILL under load is replaced and the server keeps answering.
+        @Test func killedWorkerIsReplaced() throws {
+            try withServer(["testapp:application"]) { s in
+                let before = s.liveWorkerPids()
+                #expect(before.count == 2)
+                let stop = LoadFlag()
+                let port = s.port
+                let load = Thread { while !stop.isSet { _ = try? RawClient.get(port, "/hello") } }
+                load.start()
+                Thread.sleep(forTimeInterval: 0.3)
+                kill(before[0], SIGKILL)
+                var replaced = false
+                for _ in 0..<200 where !replaced {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    let text = s.stderr.text
+                    replaced = text.contains("pid \(before[0])) exited: signal 9 (SIGKILL)") && s.liveWorkerPids().count == 2
+                }
+                stop.set()
+                #expect(replaced, "\(s.stderr.text)")
+                for _ in 0..<20 {
+                    let r = try RawClient.get(s.port, "/hello")
+                    #expect(r.status == 200)
+                }
+            }
+        }
+
+        /// With one of two workers stuck in a 20-second request, 800 requests on new
+        /// connections are all answered promptly by the other.
+        @Test func stuckWorkerGetsNoConnections() throws {
+            try withServer(["--no-access-log", "--graceful-timeout", "1", "testapp:application"]) { s in
+                let slow = try RawClient(port: s.port)
+                try slow.send("GET /sleep?20 HTTP/1.1\r\nHost: x\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.3)
+                let start = Date()
+                var worst: TimeInterval = 0
+                for _ in 0..<800 {
+                    let t = Date()
+                    let r = try RawClient.request(s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 5)
+                    #expect(r.status == 200)
+                    worst = max(worst, Date().timeIntervalSince(t))
+                }
+                let total = Date().timeIntervalSince(start)
+                #expect(total < 15, "800 requests took \(total) s")
+                #expect(worst < 2, "slowest request took \(worst) s")
+            }
+        }
+
+        /// SIGTERM lets an in-flight request finish, refuses new connections, and exits 0.
+        @Test func sigtermDrainsInFlightRequest() throws {
+            let s = try ServerProcess(["testapp:application"], workers: 1)
+            let c = try RawClient(port: s.port)
+            try c.send("GET /sleep?1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            Thread.sleep(forTimeInterval: 0.3)
+            kill(s.pid, SIGTERM)
+            Thread.sleep(forTimeInterval: 0.2)
+            let r = try c.readResponse()
+            #expect(r.status == 200)
+            #expect(r.text == "slept")
+            #expect(r.header("Connection") == "close")
+            #expect(s.waitForExit(timeout: 10) == 0)
+            #expect(s.stderr.text.contains("exited: exit status 0"))
+            #expect(throws: ClientError.self) { _ = try RawClient(port: s.port) }
+        }
+
+        /// Workers do not leak descriptors across many connections.
+        @Test func noDescriptorLeaks() throws {
+            try withServer(["testapp:application"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                _ = try RawClient.get(s.port, "/hello")
+                let before = ProcFS.openFDCount(worker)
+                for i in 0..<300 {
+                    let path = ["/hello", "/gen", "/file", "/error", "/echo"][i % 5]
+                    _ = try RawClient.get(s.port, path)
+                }
+                // An abandoned keep-alive connection and a half-sent request are closed too.
+                do {
+                    let c = try RawClient(port: s.port)
+                    try c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hel")
+                    _ = try c.readResponse()
+                }
+                Thread.sleep(forTimeInterval: 0.3)
+                #expect(ProcFS.openFDCount(worker) == before)
+                #expect(ProcFS.openFDCount(s.pid) > 0)
+            }
+        }
+    }
+}
+
+final class LoadFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+
+/// Collects a child's output from a pipe on a background thread.
+final class OutputCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    init(_ pipe: Pipe) {
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self, !chunk.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            self.lock.lock()
+            self.data.append(chunk)
+            self.lock.unlock()
+        }
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+enum Paths {
+    /// The dispatchd binary that `swift test` built (or $DISPATCHD_BINARY).
+    static var binary: String {
+        if let override = ProcessInfo.processInfo.environment["DISPATCHD_BINARY"] { return override }
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("dispatchd").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/dispatchd").path
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+    static let apps = fixtures.appendingPathComponent("apps").path
+    static let conformance = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("shared/conformance/http")
+}
+
+struct ServerStartError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The real dispatchd binary, started on port 0 (or a unix socket) in the fixtures' apps
+/// directory; ready once it printed its listening address and every worker reported ready.
+final class ServerProcess {
+    let process = Process()
+    let stdout: OutputCollector
+    let stderr: OutputCollector
+    private(set) var port: Int = 0
+    let workers: Int
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
+         environment: [String: String] = [:]) throws {
+        self.workers = workers
+        process.executableURL = URL(fileURLWithPath: Paths.binary)
+        var args = ["--workers", String(workers), "--chdir", Paths.apps]
+        if let bind { args += ["--bind", bind] }
+        process.arguments = args + arguments
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONUNBUFFERED"] = "1"
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        stdout = OutputCollector(out)
+        stderr = OutputCollector(err)
+        try process.run()
+        if waitReady { try waitUntilReady() }
+    }
+
+    func waitUntilReady(timeout: TimeInterval = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let text = stderr.text
+            if port == 0, let range = text.range(of: #"listening on http://[^ \n]*:(\d+)"#, options: .regularExpression) {
+                let line = String(text[range])
+                port = Int(line.split(separator: ":").last!)!
+            }
+            let ready = text.components(separatedBy: ") ready").count - 1
+            if (port != 0 || text.contains("listening on unix:")) && ready >= workers { return }
+            if !process.isRunning {
+                throw ServerStartError(description: "dispatchd exited during start-up (\(process.terminationStatus)):\n\(text)")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        throw ServerStartError(description: "dispatchd did not become ready:\n\(stderr.text)")
+    }
+
+    /// Waits for the process to exit; its status, or nil on timeout.
+    @discardableResult
+    func waitForExit(timeout: TimeInterval) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning { return nil }
+        return process.terminationStatus
+    }
+
+    /// Worker pids, from the master's log lines, that are still alive.
+    func liveWorkerPids() -> [Int32] {
+        var pids: [Int32] = []
+        let text = stderr.text
+        for line in text.split(separator: "\n") where line.contains(") started") {
+            if let r = line.range(of: #"pid (\d+)"#, options: .regularExpression) {
+                let pid = Int32(line[r].dropFirst(4))!
+                if ProcFS.isAlive(pid) { pids.append(pid) }
+            }
+        }
+        return pids
+    }
+
+    /// SIGTERM, then expects a clean exit 0 within `timeout`, with no worker left behind.
+    func stop(timeout: TimeInterval = 15, sourceLocation: SourceLocation = #_sourceLocation) {
+        let workerPids = liveWorkerPids()
+        kill(pid, SIGTERM)
+        let status = waitForExit(timeout: timeout)
+        if status == nil { kill(pid, SIGKILL) }
+        #expect(status == 0, "dispatchd did not exit cleanly: \(String(describing: status))\n\(stderr.text)", sourceLocation: sourceLocation)
+        for w in workerPids {
+            var gone = false
+            for _ in 0..<100 where !gone {
+                gone = !ProcFS.isAlive(w)
+                if !gone { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            #expect(gone, "worker \(w) outlived the master", sourceLocation: sourceLocation)
+        }
+    }
+
+    func kill9() {
+        kill(pid, SIGKILL)
+        for w in liveWorkerPids() { kill(w, SIGKILL) }
+        _ = waitForExit(timeout: 5)
+    }
+}
+
+/// Starts a server, runs `body`, and always stops it (expecting a clean exit).
+func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:],
+                sourceLocation: SourceLocation = #_sourceLocation, _ body: (ServerProcess) throws -> Void) throws {
+    let server = try ServerProcess(arguments, workers: workers, environment: environment)
+    do {
+        try body(server)
+    } catch {
+        server.stop(sourceLocation: sourceLocation)
+        throw error
+    }
+    server.stop(sourceLocation: sourceLocation)
+}
+
+enum ProcFS {
+    /// Alive and not a zombie.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    static func openFDCount(_ pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+}
