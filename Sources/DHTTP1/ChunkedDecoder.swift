@@ -20,6 +20,7 @@ public struct ChunkedDecoder: Sendable {
         case dataCR
         case dataLF
         case trailerLineStart
+        case trailerName
         case trailerLine
         case trailerLF(empty: Bool)
         case finished
@@ -85,15 +86,31 @@ public struct ChunkedDecoder: Sendable {
                 if c == 13 {
                     state = .trailerLF(empty: true)
                 } else if ByteClass.token[Int(c)] {
-                    state = .trailerLine
+                    state = .trailerName
+                    trailerName = UInt64(ByteClass.lower(c))
+                    trailerNameLength = 1
                 } else {
                     return .invalid(.bad("invalid trailer field"))
                 }
                 metadataBytes = 1
+            case .trailerName:
+                if c == 58 {
+                    if Self.forbiddenTrailers.contains(where: { $0 == (trailerName, trailerNameLength) }) {
+                        return .invalid(.bad("framing field in chunked trailers"))
+                    }
+                    state = .trailerLine
+                } else if ByteClass.token[Int(c)] {
+                    // A rolling hash of the lower-cased name, compared against a few names.
+                    trailerName = trailerName &* 31 &+ UInt64(ByteClass.lower(c))
+                    trailerNameLength += 1
+                } else {
+                    return .invalid(.bad("invalid trailer field name"))
+                }
+                metadataBytes += 1
             case .trailerLine:
                 if c == 13 {
                     state = .trailerLF(empty: false)
-                } else if !ByteClass.fieldValue[Int(c)] && c != 58 {
+                } else if !ByteClass.fieldValue[Int(c)] {
                     return .invalid(.bad("invalid trailer field"))
                 }
                 metadataBytes += 1
@@ -114,6 +131,16 @@ public struct ChunkedDecoder: Sendable {
     }
 
     var pendingSize = 0
+    var trailerName: UInt64 = 0
+    var trailerNameLength = 0
+
+    /// Fields that must not appear in trailers (RFC 9110 §6.5.1): message framing and routing.
+    static let forbiddenTrailers: [(UInt64, Int)] = ["content-length", "transfer-encoding", "host",
+                                                      "connection", "trailer", "expect", "upgrade"].map { name in
+        var h: UInt64 = 0
+        for c in name.utf8 { h = h &* 31 &+ UInt64(c) }
+        return (h, name.utf8.count)
+    }
 
     @inline(__always)
     static func hexValue(_ c: UInt8) -> Int? {

@@ -94,6 +94,7 @@ public struct RequestHeadParser: Sendable {
         if p == targetStart { return .invalid(.bad("empty request target")) }
         if b[p] != 32 { return .invalid(.bad("invalid character in request target")) }
         head.target = targetStart..<p
+        if let error = Self.checkTargetForm(b, head.target, method: head.method) { return .invalid(error) }
         p += 1
         // "HTTP/" DIGIT "." DIGIT CR LF
         guard p + 10 <= end,
@@ -107,6 +108,7 @@ public struct RequestHeadParser: Sendable {
 
         // Header fields: field-name ":" OWS field-value OWS CRLF
         var hosts = 0
+        var contentTypes = 0
         var connectionClose = false, connectionKeepAlive = false, connectionUpgrade = false
         var hasUpgradeField = false
         var transferCodings: [Range<Int>] = []
@@ -165,6 +167,9 @@ public struct RequestHeadParser: Sendable {
                 } else {
                     return .invalid(HTTPError(417, "unsupported expectation"))
                 }
+            case 12 where b.equalsLowercase(name, "content-type"):
+                contentTypes += 1
+                if contentTypes > 1 { return .invalid(.bad("repeated Content-Type")) }
             case 7 where b.equalsLowercase(name, "upgrade"):
                 hasUpgradeField = true
             default:
@@ -192,6 +197,28 @@ public struct RequestHeadParser: Sendable {
         head.keepAlive = head.versionMinor >= 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
         head.upgrade = connectionUpgrade && hasUpgradeField
         return .complete
+    }
+
+    /// RFC 9112 §3.2: origin-form ("/path"), absolute-form ("http://host/path"), asterisk-form
+    /// only for OPTIONS, authority-form only for CONNECT.
+    static func checkTargetForm(_ b: UnsafeRawBufferPointer, _ t: Range<Int>, method: Range<Int>) -> HTTPError? {
+        let first = b[t.lowerBound]
+        if first == 47 { return nil }
+        let isConnect = b.equalsLowercase(method, "connect") && b[method.lowerBound] == 67
+        if t.count == 1 && first == 42 {
+            return b.equalsLowercase(method, "options") && b[method.lowerBound] == 79 ? nil : .bad("asterisk-form target outside OPTIONS")
+        }
+        if isConnect { return nil }
+        // absolute-form: scheme "://"
+        var i = t.lowerBound
+        while i < t.upperBound {
+            let c = b[i]
+            let isSchemeChar = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 43 || c == 45 || c == 46
+            if !isSchemeChar { break }
+            i += 1
+        }
+        if i > t.lowerBound, i + 2 < t.upperBound, b[i] == 58, b[i + 1] == 47, b[i + 2] == 47 { return nil }
+        return .bad("request target is not in origin or absolute form")
     }
 
     static func isChunked(_ b: UnsafeRawBufferPointer, _ r: Range<Int>) -> Bool {

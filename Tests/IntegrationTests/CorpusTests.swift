@@ -1,0 +1,213 @@
+import Foundation
+import Testing
+
+/// The request corpora in shared/conformance/http (gunicorn's and llhttp's), sent to the real
+/// server whose app echoes what it saw with status 299, so a test can tell the app answered.
+enum Corpus {
+    /// gunicorn's `.http` notation: real newlines are layout; `\r`, `\n`, `\t`, `\0`, `\xHH`
+    /// stand for bytes.
+    static func decodeGunicorn(_ text: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let b = latin1(text)
+        var i = 0
+        while i < b.count {
+            if b[i] == 10 { i += 1; continue }
+            if b[i] == 92, i + 1 < b.count {
+                switch b[i + 1] {
+                case UInt8(ascii: "r"): out.append(13); i += 2; continue
+                case UInt8(ascii: "n"): out.append(10); i += 2; continue
+                case UInt8(ascii: "t"): out.append(9); i += 2; continue
+                case UInt8(ascii: "0"): out.append(0); i += 2; continue
+                case UInt8(ascii: "x"):
+                    if i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 2)...(i + 3)], as: UTF8.self), radix: 16) {
+                        out.append(v)
+                        i += 4
+                        continue
+                    }
+                default: break
+                }
+            }
+            out.append(b[i])
+            i += 1
+        }
+        return out
+    }
+
+    /// True for an HTTP/1.1 request with no Host field anywhere in the input.
+    static func http11WithoutHost(_ bytes: [UInt8]) -> Bool {
+        // After an HTTP/1.0 request without keep-alive the connection closes: what follows is
+        // body or never read.
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let firstLine = text.components(separatedBy: "\r\n").first(where: { !$0.isEmpty }) else { return false }
+        if firstLine.hasSuffix(" HTTP/1.0") && text.range(of: "keep-alive", options: .caseInsensitive) == nil { return false }
+        return text.contains(" HTTP/1.1\r\n") && text.range(of: "\r\nhost:", options: .caseInsensitive) == nil
+    }
+
+    /// Adds "Host: corpus.invalid" after every HTTP/1.1 request line.
+    static func insertHost(_ bytes: [UInt8]) -> [UInt8] {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let fixed = text.replacingOccurrences(of: #"(?m)^([!-~]+ [!-~]+ HTTP/1\.1\r\n)"#, with: "$1Host: corpus.invalid\r\n", options: .regularExpression)
+        return Array(fixed.utf8)
+    }
+
+    static func latin1(_ s: String) -> [UInt8] { s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
+
+    /// Sends `bytes` on a new connection and collects responses until the server closes or
+    /// stays silent; 299 responses carry the app's view.
+    static func exchange(_ port: Int, _ bytes: [UInt8], expect: Int) -> (responses: [HTTPResponse], closed: Bool) {
+        guard let c = try? RawClient(port: port) else { return ([], true) }
+        try? c.send(bytes)
+        // The client has nothing more to say: an incomplete request then ends at EOF.
+        shutdown(c.fd, Int32(SHUT_WR))
+        var responses: [HTTPResponse] = []
+        while let r = try? c.readResponse(timeout: responses.count < expect ? 3 : 0.3) {
+            responses.append(r)
+            if r.status != 299 { break }
+        }
+        return (responses, c.eof)
+    }
+
+    static func percentDecode(_ s: String) -> String {
+        var out: [UInt8] = []
+        let b = latin1(s)
+        var i = 0
+        while i < b.count {
+            if b[i] == 37, i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                out.append(v)
+                i += 3
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(out.map { Character(Unicode.Scalar($0)) })
+    }
+
+    /// Compares the app's view with an expected parse; nil when they agree.
+    static func compare(_ seen: [String: Any], method: String, rawURI: String, version: String,
+                        headers: [[String]], body: String) -> String? {
+        var problems: [String] = []
+        if seen["method"] as? String != method { problems.append("method \(seen["method"] ?? "-") != \(method)") }
+        if seen["raw_uri"] as? String != rawURI { problems.append("raw_uri \(seen["raw_uri"] ?? "-") != \(rawURI)") }
+        if seen["protocol"] as? String != "HTTP/\(version)" { problems.append("protocol \(seen["protocol"] ?? "-") != \(version)") }
+        if seen["body"] as? String != body { problems.append("body \((seen["body"] as? String ?? "-").debugDescription) != \(body.debugDescription)") }
+        let environ = seen["environ"] as? [String: String] ?? [:]
+        var expected: [String: [String]] = [:]
+        for h in headers where !h[0].contains("_") {
+            let upper = h[0].uppercased().replacingOccurrences(of: "-", with: "_")
+            let key = (upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH") ? upper : "HTTP_" + upper
+            expected[key, default: []].append(h[1])
+        }
+        for (key, values) in expected {
+            let sep = key == "HTTP_COOKIE" ? "; " : ", "
+            let want = values.joined(separator: sep)
+            if environ[key] != want && !(key == "CONTENT_LENGTH" && environ[key] == nil) {
+                problems.append("\(key) \(environ[key].debugDescription) != \(want.debugDescription)")
+            }
+        }
+        return problems.isEmpty ? nil : problems.joined(separator: "; ")
+    }
+}
+
+extension IntegrationSuite {
+    @Suite struct CorpusTests {
+        /// gunicorn's valid requests parse exactly as gunicorn expects; its invalid ones are
+        /// answered with an error (or a close) and never reach the app.
+        @Test func gunicornCorpus() throws {
+            let base = Paths.conformance.appendingPathComponent("gunicorn")
+            try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
+                let valid = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("valid").path)
+                    .filter { $0.hasSuffix(".http") }.sorted()
+                #expect(valid.count > 40)
+                var checked = 0
+                for file in valid {
+                    let name = String(file.dropLast(5))
+                    let jsonURL = base.appendingPathComponent("valid/\(name).json")
+                    let spec = try JSONSerialization.jsonObject(with: Data(contentsOf: jsonURL)) as! [String: Any]
+                    if let cfg = spec["cfg"] as? [String: Any], !cfg.isEmpty { continue }  // optional: non-default gunicorn settings
+                    var bytes = Corpus.decodeGunicorn(try String(contentsOf: base.appendingPathComponent("valid/\(file)"), encoding: .isoLatin1))
+                    let requests = spec["requests"] as! [[String: Any]]
+                    if name == "099" { bytes = Self.fixDeclaredLength(bytes) }
+                    if Corpus.http11WithoutHost(bytes) {
+                        // RFC 9112 §3.2: an HTTP/1.1 request without Host is answered 400. The
+                        // rest of the parse is checked on a copy with a Host field added.
+                        let (responses, _) = Corpus.exchange(s.port, bytes, expect: requests.count)
+                        #expect(responses.contains { $0.status == 400 }, "valid/\(name) without Host: \(responses.map(\.status))")
+                        bytes = Corpus.insertHost(bytes)
+                    }
+                    let (responses, _) = Corpus.exchange(s.port, bytes, expect: requests.count)
+                    if let (status, reason) = Self.gunicornValidDecidedOtherwise[name] {
+                        #expect(responses.map(\.status) == [status], "valid/\(name): \(reason); got \(responses.map(\.status))")
+                        continue
+                    }
+                    #expect(responses.count == requests.count && responses.allSatisfy { $0.status == 299 },
+                            "valid/\(name): got \(responses.map(\.status)) for \(requests.count) requests")
+                    for (r, want) in zip(responses, requests) where r.status == 299 {
+                        let uri = want["uri"] as! [String: Any]
+                        let v = want["version"] as! [Int]
+                        var wantHeaders = want["headers"] as! [[String]]
+                        if name == "099" { wantHeaders.removeAll { $0[0] == "CONTENT-LENGTH" } }  // sent with its true length
+                        var headers = wantHeaders
+                        if !headers.contains(where: { $0[0] == "HOST" }) { headers.append(["HOST", "corpus.invalid"]) }
+                        let problem = Corpus.compare(r.json, method: want["method"] as! String, rawURI: uri["raw"] as! String,
+                                                     version: "\(v[0]).\(v[1])", headers: wantHeaders.contains { $0[0] == "HOST" } || v[1] == 0 ? wantHeaders : headers, body: want["body_latin1"] as! String)
+                        #expect(problem == nil, "valid/\(name): \(problem ?? "")")
+                        // CONNECT's authority-form has no path (gunicorn reports the port); we pass
+                        // the authority as PATH_INFO and RAW_URI.
+                        let path = want["method"] as? String == "CONNECT" ? uri["raw"] as! String : Corpus.percentDecode(uri["path"] as! String)
+                        #expect(r.json["path"] as? String == path, "valid/\(name): PATH_INFO")
+                        #expect(r.json["query"] as? String == uri["query"] as? String, "valid/\(name): QUERY_STRING")
+                    }
+                    checked += 1
+                }
+                #expect(checked > 30)
+
+                let invalid = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("invalid").path)
+                    .filter { $0.hasSuffix(".http") }.sorted()
+                #expect(invalid.count > 40)
+                for file in invalid {
+                    let name = String(file.dropLast(5))
+                    let spec = try JSONSerialization.jsonObject(with: Data(contentsOf: base.appendingPathComponent("invalid/\(name).json"))) as! [String: Any]
+                    if let cfg = spec["cfg"] as? [String: Any], !cfg.isEmpty { continue }
+                    let bytes = Corpus.decodeGunicorn(try String(contentsOf: base.appendingPathComponent("invalid/\(file)"), encoding: .isoLatin1))
+                    let (responses, closed) = Corpus.exchange(s.port, bytes, expect: 1)
+                    if let reason = Self.gunicornInvalidDecidedOtherwise[name] {
+                        #expect(responses.map(\.status) == [299], "invalid/\(name): \(reason)")
+                        continue
+                    }
+                    let seen = responses.filter { $0.status == 299 }.count
+                    #expect(seen == 0, "invalid/\(name) (\(spec["expect_error"] ?? "")) reached the app")
+                    #expect(responses.contains { $0.status >= 400 } || closed, "invalid/\(name): no error and no close")
+                }
+            }
+        }
+
+        /// valid/099 declares a longer body than it carries (README of the corpus): send it
+        /// with its true length.
+        static func fixDeclaredLength(_ bytes: [UInt8]) -> [UInt8] {
+            let text = String(decoding: bytes, as: UTF8.self)
+            guard let headEnd = text.range(of: "\r\n\r\n") else { return bytes }
+            let bodyCount = text.utf8.distance(from: headEnd.upperBound.samePosition(in: text.utf8)!, to: text.utf8.endIndex)
+            let head = text[..<headEnd.lowerBound].replacingOccurrences(of: #"Content-Length: \d+"#, with: "Content-Length: \(bodyCount)", options: .regularExpression)
+            return Array(head.utf8) + Array("\r\n\r\n".utf8) + Array(text[headEnd.upperBound...].utf8)
+        }
+
+        /// gunicorn's valid cases that we refuse, with our status and the rule behind it.
+        static let gunicornValidDecidedOtherwise: [String: (Int, String)] = [
+            "009": (400, "Transfer-Encoding: identity with Content-Length: identity is no transfer coding since RFC 7230, and a request with both framings is refused (RFC 9112 §6.1)"),
+            "025": (501, "gzip, chunked: we do not decode gzip request bodies; RFC 9112 §6.1 answers an unknown coding with 501"),
+            "025_line": (501, "gzip,chunked: as 025"),
+            "029": (501, "identity, chunked: identity is not a registered coding since RFC 7230"),
+            "030": (501, "identity, chunked: as 029"),
+            "rfc9112_smuggle_gzip_chunked_01": (501, "as 025"),
+            "rfc9112_smuggle_te_identity_chunked_01": (501, "as 029"),
+        ]
+
+        /// gunicorn's invalid cases that we accept, and why.
+        static let gunicornInvalidDecidedOtherwise: [String: String] = [
+            "006": "a 4112-byte request line is under our default limit of 8 KiB (gunicorn's is 4094)",
+            "008": "an 8189-byte header field is under our default limit of 8 KiB (gunicorn's is 8190 with the name)",
+            "rfc9112_smuggle_cl_list_form_01": "Content-Length: 5, 5 has identical values, which RFC 9110 §8.6 lets a recipient accept; differing values are refused",
+        ]
+    }
+}
