@@ -12,9 +12,14 @@ public struct ChunkedDecoder: Sendable {
         case invalid(HTTPError)
     }
 
+    enum ExtensionState: Sendable, Equatable {
+        case beforeSemicolon, beforeName, name, afterName, beforeValue, token, quoted, quotedEscape
+    }
+
     enum State: Sendable, Equatable {
         case size(digits: Int, value: Int)
-        case extensionBytes
+        /// chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+        case ext(ExtensionState)
         case sizeLF(last: Bool)
         case data(remaining: Int)
         case dataCR
@@ -53,18 +58,18 @@ public struct ChunkedDecoder: Sendable {
                     state = .sizeLF(last: value == 0)
                     if value != 0 { pendingSize = value }
                 } else if c == 59 || c == 32 || c == 9 {
-                    // chunk-ext: BWS ";" ... up to CRLF
                     pendingSize = value
-                    state = .extensionBytes
+                    state = .ext(c == 59 ? .beforeName : .beforeSemicolon)
                 } else {
                     return .invalid(.bad("invalid chunk size"))
                 }
                 metadataBytes += 1
-            case .extensionBytes:
-                if c == 13 {
+            case .ext(let e):
+                guard let next = Self.extensionStep(e, c) else { return .invalid(.bad("invalid chunk extension")) }
+                if let next {
+                    state = .ext(next)
+                } else {
                     state = .sizeLF(last: pendingSize == 0)
-                } else if c == 10 || (c < 32 && c != 9) || c == 127 {
-                    return .invalid(.bad("invalid chunk extension"))
                 }
                 metadataBytes += 1
             case .sizeLF(let last):
@@ -140,6 +145,49 @@ public struct ChunkedDecoder: Sendable {
         var h: UInt64 = 0
         for c in name.utf8 { h = h &* 31 &+ UInt64(c) }
         return (h, name.utf8.count)
+    }
+
+    /// The next extension state after byte `c`; `.some(nil)` at the CR ending the line; nil
+    /// for a byte the grammar does not allow there.
+    static func extensionStep(_ s: ExtensionState, _ c: UInt8) -> ExtensionState?? {
+        let ws = c == 32 || c == 9
+        let tchar = ByteClass.token[Int(c)]
+        switch s {
+        case .beforeSemicolon:
+            // BWS is allowed only before another ";" (RFC 9112 §7.1.1), not before CRLF.
+            if ws { return .some(.beforeSemicolon) }
+            if c == 59 { return .some(.beforeName) }
+        case .beforeName:
+            if ws { return .some(.beforeName) }
+            if tchar { return .some(.name) }
+        case .name:
+            if tchar { return .some(.name) }
+            if ws { return .some(.afterName) }
+            if c == 61 { return .some(.beforeValue) }
+            if c == 59 { return .some(.beforeName) }
+            if c == 13 { return .some(nil) }
+        case .afterName:
+            if ws { return .some(.afterName) }
+            if c == 61 { return .some(.beforeValue) }
+            if c == 59 { return .some(.beforeName) }
+            if c == 13 { return .some(nil) }
+        case .beforeValue:
+            if ws { return .some(.beforeValue) }
+            if c == 34 { return .some(.quoted) }
+            if tchar { return .some(.token) }
+        case .token:
+            if tchar { return .some(.token) }
+            if ws { return .some(.beforeSemicolon) }  // then only ";"
+            if c == 59 { return .some(.beforeName) }
+            if c == 13 { return .some(nil) }
+        case .quoted:
+            if c == 34 { return .some(.afterName) }
+            if c == 92 { return .some(.quotedEscape) }
+            if c == 9 || (c >= 32 && c != 127) { return .some(.quoted) }
+        case .quotedEscape:
+            if c == 9 || (c >= 32 && c != 127) { return .some(.quoted) }
+        }
+        return nil
     }
 
     @inline(__always)

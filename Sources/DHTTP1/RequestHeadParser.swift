@@ -217,7 +217,15 @@ public struct RequestHeadParser: Sendable {
             if !isSchemeChar { break }
             i += 1
         }
-        if i > t.lowerBound, i + 2 < t.upperBound, b[i] == 58, b[i + 1] == 47, b[i + 2] == 47 { return nil }
+        if i > t.lowerBound, i + 2 < t.upperBound, b[i] == 58, b[i + 1] == 47, b[i + 2] == 47 {
+            // RFC 9110 §4.2.4: userinfo in an http(s) URI is treated as an error.
+            var j = i + 3
+            while j < t.upperBound && b[j] != 47 && b[j] != 63 && b[j] != 35 {
+                if b[j] == 64 { return .bad("userinfo in request target") }
+                j += 1
+            }
+            return nil
+        }
         return .bad("request target is not in origin or absolute form")
     }
 

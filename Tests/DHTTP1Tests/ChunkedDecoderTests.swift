@@ -31,7 +31,7 @@ func decodeChunked(_ input: [UInt8], piece: Int) -> (body: [UInt8], consumed: In
 
 @Suite struct ChunkedDecoderTests {
     @Test func decodesInEveryPieceSize() {
-        let wire = Array("5\r\nhello\r\n7;ext=1;q=\"x\"\r\n, world\r\n0\r\nTrailer: v\r\n\r\nNEXT".utf8)
+        let wire = Array("5 ; a = b\r\nhello\r\n7;ext=1;q=\"x\\\"y\" ; flag\r\n, world\r\n0\r\nX-Trailer: v\r\n\r\nNEXT".utf8)
         for piece in 1...wire.count {
             let r = decodeChunked(wire, piece: piece)
             #expect(r.error == nil, "piece \(piece)")
@@ -47,6 +47,10 @@ func decodeChunked(_ input: [UInt8], piece: Int) -> (body: [UInt8], consumed: In
         "1234567890abcdef0\r\n",  // overflow
         "3;a\u{0}b\r\nabc\r\n0\r\n\r\n",  // control character in extension
         "0\r\nBad Trailer\u{1}\r\n\r\n",
+        "5 ilovew3\r\nhello\r\n0\r\n\r\n",  // no ";" before the extension
+        "5;a=\"x\r\nhello\r\n0\r\n\r\n",  // unterminated quoted value
+        "5;=v\r\nhello\r\n0\r\n\r\n",  // empty name
+        "0\r\nContent-Length: 5\r\n\r\n",  // framing field in trailers
     ])
     func rejects(_ text: String) {
         let r = decodeChunked(Array(text.utf8), piece: 1000)

@@ -45,22 +45,22 @@ enum Corpus {
 
     /// Adds "Host: corpus.invalid" after every HTTP/1.1 request line.
     static func insertHost(_ bytes: [UInt8]) -> [UInt8] {
-        let text = String(decoding: bytes, as: UTF8.self)
+        let text = String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
         let fixed = text.replacingOccurrences(of: #"(?m)^([!-~]+ [!-~]+ HTTP/1\.1\r\n)"#, with: "$1Host: corpus.invalid\r\n", options: .regularExpression)
-        return Array(fixed.utf8)
+        return latin1(fixed)
     }
 
     static func latin1(_ s: String) -> [UInt8] { s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } }
 
     /// Sends `bytes` on a new connection and collects responses until the server closes or
     /// stays silent; 299 responses carry the app's view.
-    static func exchange(_ port: Int, _ bytes: [UInt8], expect: Int) -> (responses: [HTTPResponse], closed: Bool) {
+    static func exchange(_ port: Int, _ bytes: [UInt8], expect: Int, heads: [Bool] = []) -> (responses: [HTTPResponse], closed: Bool) {
         guard let c = try? RawClient(port: port) else { return ([], true) }
         try? c.send(bytes)
         // The client has nothing more to say: an incomplete request then ends at EOF.
         shutdown(c.fd, Int32(SHUT_WR))
         var responses: [HTTPResponse] = []
-        while let r = try? c.readResponse(timeout: responses.count < expect ? 3 : 0.3) {
+        while let r = try? c.readResponse(head: responses.count < heads.count && heads[responses.count], timeout: responses.count < expect ? 3 : 0.3) {
             responses.append(r)
             if r.status != 299 { break }
         }
@@ -182,6 +182,82 @@ extension IntegrationSuite {
             }
         }
 
+        /// llhttp's request cases (strict mode): complete messages reach the app exactly as
+        /// llhttp parses them; inputs llhttp rejects never reach the app past the messages
+        /// before the error. Where RFC 9112 lets a server decide, our decisions are listed in
+        /// `llhttpDecidedOtherwise`.
+        @Test func llhttpCorpus() throws {
+            let data = try Data(contentsOf: Paths.conformance.appendingPathComponent("llhttp/requests.json"))
+            let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
+            #expect(cases.count > 100)
+            try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
+                var checkedValid = 0, checkedInvalid = 0
+                for c in cases {
+                    let source = (c["source"] as! String).replacingOccurrences(of: "llhttp test/request/", with: "")
+                    var bytes = [UInt8](Data(base64Encoded: c["raw_b64"] as! String)!)
+                    let messages = c["messages"] as! [[String: Any]]
+                    let rejected = !(c["error"] is NSNull)
+                    let partial = !(c["partial"] is NSNull)
+                    if let (accept, reason) = Self.llhttpDecidedOtherwise[source] {
+                        if accept && Corpus.http11WithoutHost(bytes) { bytes = Corpus.insertHost(bytes) }
+                        let (responses, _) = Corpus.exchange(s.port, bytes, expect: 1)
+                        let seen = responses.filter { $0.status == 299 }.count
+                        #expect(accept ? seen > messages.count : seen <= messages.count && responses.last?.status ?? 400 >= 400,
+                                "\(source): \(reason); got \(responses.map(\.status))")
+                        continue
+                    }
+                    if Corpus.http11WithoutHost(bytes) {
+                        let (responses, _) = Corpus.exchange(s.port, bytes, expect: messages.count)
+                        #expect(!responses.contains { $0.status == 299 } || responses.contains { $0.status == 400 },
+                                "\(source) without Host: \(responses.map(\.status))")
+                        bytes = Corpus.insertHost(bytes)
+                    }
+                    let heads = messages.map { $0["method"] as? String == "HEAD" }
+                    let (responses, _) = Corpus.exchange(s.port, bytes, expect: messages.count, heads: heads)
+                    let seen = responses.filter { $0.status == 299 }
+                    if rejected || partial {
+                        #expect(seen.count <= messages.count, "\(source): \(seen.count) requests reached the app, llhttp completes \(messages.count)")
+                        checkedInvalid += 1
+                    } else {
+                        #expect(seen.count == messages.count && responses.count == messages.count,
+                                "\(source): got \(responses.map(\.status)) for \(messages.count) messages")
+                        checkedValid += 1
+                    }
+                    for (r, m) in zip(seen, messages) where m["method"] as? String != "HEAD" {  // HEAD: no body to read
+                        var headers = (m["headers"] as! [[String]]).map { [$0[0], $0[1].trimmingCharacters(in: CharacterSet(charactersIn: " \t"))] }
+                        if m["version"] as? String == "1.1" && !headers.contains(where: { $0[0].lowercased() == "host" }) {
+                            headers.append(["Host", "corpus.invalid"])
+                        }
+                        // llhttp stops at a CONNECT head (the tunnel begins); we serve CONNECT as an
+                        // ordinary request with its declared body, since WSGI has no tunnels.
+                        let isConnect = m["method"] as? String == "CONNECT"
+                        let body = isConnect ? (r.json["body"] as? String ?? "") : m["body"] as! String
+                        let problem = Corpus.compare(r.json, method: m["method"] as! String, rawURI: m["url"] as! String,
+                                                     version: m["version"] as! String, headers: headers, body: body)
+                        #expect(problem == nil, "\(source): \(problem ?? "")")
+                    }
+                }
+                #expect(checkedValid > 20)
+                #expect(checkedInvalid > 40)
+            }
+        }
+
+        /// llhttp cases where we differ, with RFC 9112's word for our choice. `true`: we accept
+        /// what llhttp rejects; `false`: we refuse what llhttp accepts.
+        static let llhttpDecidedOtherwise: [String: (Bool, String)] = [
+            "invalid.md:66": (true, "ANNOUNCE over HTTP/1.0: methods are extensible tokens (RFC 9110 §9.1); llhttp keeps a list"),
+            "invalid.md:356": (true, "MKCOLA is a valid token method (RFC 9110 §9.1); llhttp keeps a list"),
+            "method.md:135": (false, "M-SEARCH *: the asterisk-form is only for OPTIONS (RFC 9112 §3.2.4)"),
+            "method.md:372": (false, "ICE/1.0 is not HTTP"),
+            "method.md:400": (false, "RTSP/1.0 is not HTTP"),
+            "method.md:430": (false, "RTSP/1.0 is not HTTP"),
+            "sample.md:314": (false, "HTTP/0.9 request lines (no version) are not served"),
+            "transfer-encoding.md:751": (false, "deflate, chunked: we decode no coding but chunked, so 501 (RFC 9112 §6.1)"),
+            "transfer-encoding.md:793": (false, "as transfer-encoding.md:751"),
+            "uri.md:148": (true, "raw UTF-8 bytes in the path are passed on as latin-1 (PEP 3333), as gunicorn does; they cannot change framing"),
+            "uri.md:222": (false, "userinfo in an absolute-form target is an error (RFC 9110 §4.2.4)"),
+        ]
+
         /// valid/099 declares a longer body than it carries (README of the corpus): send it
         /// with its true length.
         static func fixDeclaredLength(_ bytes: [UInt8]) -> [UInt8] {
@@ -201,6 +277,7 @@ extension IntegrationSuite {
             "030": (501, "identity, chunked: as 029"),
             "rfc9112_smuggle_gzip_chunked_01": (501, "as 025"),
             "rfc9112_smuggle_te_identity_chunked_01": (501, "as 029"),
+            "rfc9112_target_absolute_userinfo_01": (400, "userinfo in an http(s) target is an error (RFC 9110 §4.2.4), as llhttp decides"),
         ]
 
         /// gunicorn's invalid cases that we accept, and why.
