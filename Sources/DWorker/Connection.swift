@@ -179,7 +179,7 @@ final class Connection: WSGITransport {
         responseStarted = false
         outputMark = output.bytes.count
         // The head must not move while the application runs: body reads use at most this room.
-        input.reserve(input.count + Self.bodyReadSize)
+        if !bodyDone { input.reserve(input.count + Self.bodyReadSize) }
         let keepAlive = head.keepAlive && !worker.draining
         inRequest = true
         let startTime = MonotonicClock.nanoseconds()
