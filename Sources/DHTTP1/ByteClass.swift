@@ -42,6 +42,12 @@ enum ByteClass {
 }
 
 extension UnsafeRawBufferPointer {
+    /// Case-insensitive comparison of the whole buffer with a lower-case ASCII literal.
+    @inline(__always)
+    public func equalsLowercase(_ literal: StaticString) -> Bool {
+        equalsLowercase(0..<count, literal)
+    }
+
     /// Case-insensitive comparison of `range` with a lower-case ASCII literal.
     @inline(__always)
     func equalsLowercase(_ range: Range<Int>, _ literal: StaticString) -> Bool {

@@ -131,12 +131,7 @@ final class RequestContext {
         case contentLength, date, server, connection, transferEncoding, keepAlive, other
 
         static func classify(_ raw: UnsafeRawBufferPointer) -> HeaderName {
-            func eq(_ lit: StaticString) -> Bool {
-                guard raw.count == lit.utf8CodeUnitCount else { return false }
-                let l = lit.utf8Start
-                for i in 0..<raw.count where (raw[i] | 0x20) != l[i] { return false }
-                return true
-            }
+            func eq(_ lit: StaticString) -> Bool { raw.equalsLowercase(lit) }
             switch raw.count {
             case 4: return eq("date") ? .date : .other
             case 6: return eq("server") ? .server : .other

@@ -64,10 +64,10 @@ extension WSGIApplication {
             let name = UnsafeRawBufferPointer(rebasing: b[field.name])
             if name.contains(95) { continue }
             let key: PyObj
-            if name.count == 12 && Self.equalsLower(name, "content-type") {
+            if name.count == 12 && name.equalsLowercase("content-type") {
                 key = keys.contentType
                 Py_INCREF(key)
-            } else if name.count == 14 && Self.equalsLower(name, "content-length") {
+            } else if name.count == 14 && name.equalsLowercase("content-length") {
                 key = keys.contentLength
                 Py_INCREF(key)
             } else {
@@ -76,7 +76,7 @@ extension WSGIApplication {
             let value = latin1(field.value)
             if let existing = PyDict_GetItem(env, key) {
                 // Repeated fields are one comma-separated list (RFC 9110 §5.3); cookies use "; ".
-                let separator = string(name.count == 6 && Self.equalsLower(name, "cookie") ? "; " : ", ")
+                let separator = string(name.count == 6 && name.equalsLowercase("cookie") ? "; " : ", ")
                 let joined = PyUnicode_Concat(existing, separator)!
                 let full = PyUnicode_Concat(joined, value)!
                 Py_DECREF(joined)
@@ -92,13 +92,6 @@ extension WSGIApplication {
             PyDict_DelItem(env, keys.contentLength)
         }
         return env
-    }
-
-    static func equalsLower(_ raw: UnsafeRawBufferPointer, _ lit: StaticString) -> Bool {
-        guard raw.count == lit.utf8CodeUnitCount else { return false }
-        let l = lit.utf8Start
-        for i in 0..<raw.count where (raw[i] | 0x20) != l[i] { return false }
-        return true
     }
 
     /// For an absolute-form target ("http://host/path"), where the path starts.

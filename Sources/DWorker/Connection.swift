@@ -336,23 +336,7 @@ final class Connection: WSGITransport {
 
     /// One write, waiting (up to the I/O timeout) for the socket to take bytes.
     func writeBlocking(_ raw: UnsafeRawBufferPointer) throws(WSGIError) -> Int {
-        while true {
-            do {
-                switch try Posix.send(fd.raw, raw) {
-                case .done(let n): return n
-                case .wouldBlock:
-                    guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
-                        throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
-                    }
-                }
-            } catch let error as SystemError {
-                throw WSGIError(.clientGone, "writing the response: \(error)")
-            } catch let error as WSGIError {
-                throw error
-            } catch {
-                throw WSGIError(.clientGone, "\(error)")
-            }
-        }
+        try blockingIO("writing the response") { () throws(SystemError) in try Posix.send(fd.raw, raw) }
     }
 
     func sendFile(_ file: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int {
@@ -360,24 +344,34 @@ final class Connection: WSGITransport {
         var position = offset
         var sent = 0
         while sent < count {
+            let n = try blockingIO("sendfile") { () throws(SystemError) in
+                try Posix.sendfile(fd.raw, file, offset: &position, count: count - sent)
+            }
+            if n == 0 { return sent }  // the file is shorter than it was
+            sent += n
+        }
+        return sent
+    }
+
+    /// Runs a non-blocking output call until it makes progress, waiting for the socket to be
+    /// writable (up to the I/O timeout). Errors become WSGIErrors for the application.
+    func blockingIO(_ what: String, _ call: () throws(SystemError) -> Posix.IOResult) throws(WSGIError) -> Int {
+        while true {
+            let result: Posix.IOResult
             do {
-                switch try Posix.sendfile(fd.raw, file, offset: &position, count: count - sent) {
-                case .done(0): return sent  // the file is shorter than it was
-                case .done(let n): sent += n
-                case .wouldBlock:
-                    guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
-                        throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
-                    }
+                result = try call()
+                if case .done(let n) = result { return n }
+                guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
+                    throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
                 }
             } catch let error as SystemError {
-                throw WSGIError(.clientGone, "sendfile: \(error)")
+                throw WSGIError(.clientGone, "\(what): \(error)")
             } catch let error as WSGIError {
                 throw error
             } catch {
-                throw WSGIError(.clientGone, "\(error)")
+                throw WSGIError(.clientGone, "\(what): \(error)")
             }
         }
-        return sent
     }
 
     // MARK: - Output and closing
