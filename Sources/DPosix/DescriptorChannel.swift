@@ -22,8 +22,11 @@ public enum DescriptorChannel {
         var byte = tag
         let fdCount = fd == nil ? 0 : 1
         let controlSize = fdCount == 0 ? 0 : CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size)
-        let control = UnsafeMutableRawPointer.allocate(byteCount: max(controlSize, 1), alignment: 8)
-        defer { control.deallocate() }
+        // Room for one descriptor's control message, on the stack (no allocation per hand-off).
+        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        precondition(controlSize <= MemoryLayout.size(ofValue: storage))
+        return withUnsafeMutableBytes(of: &storage) { controlBytes in
+        let control = controlBytes.baseAddress!
         return withUnsafeMutablePointer(to: &byte) { bytePointer in
             var iov = iovec(iov_base: UnsafeMutableRawPointer(bytePointer), iov_len: 1)
             return withUnsafeMutablePointer(to: &iov) { iovPointer in
@@ -52,6 +55,7 @@ public enum DescriptorChannel {
                     }
                 }
             }
+        }
         }
     }
 

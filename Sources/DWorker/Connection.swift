@@ -65,10 +65,6 @@ final class Connection: WSGITransport {
         }
     }
 
-    func begin() {
-        readWatcher.arm(timeout: worker.config.headerTimeout)
-    }
-
     // MARK: - Event handlers
 
     func onReadable(_ what: Readiness) {
@@ -84,7 +80,7 @@ final class Connection: WSGITransport {
             }
             process()
         case .wouldBlock:
-            return
+            if !readWatcher.isArmed { readWatcher.arm(timeout: worker.config.headerTimeout) }
         case .eof, .error:
             // The client is done: answer nothing more (it cannot read it), drop the connection.
             close()

@@ -145,8 +145,8 @@ public final class WorkerProcess {
     func accept(_ fd: consuming OwnedFD) {
         let connection = Connection(fd: fd, worker: self)
         connections[ObjectIdentifier(connection)] = connection
-        connection.begin()
-        // Bytes may already be waiting: a client usually sends its request right after connecting.
+        // Bytes are usually waiting already (a client sends its request right after connecting):
+        // read first, and register with the loop only if the connection stays.
         connection.onReadable([])
     }
 
