@@ -6,5 +6,5 @@
 #include <sys/mman.h>
 #include "CDPosix.h"
 
-int CDPosix_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
+int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 int CDPosix_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

@@ -54,12 +54,14 @@ public final class Watcher {
 
     var event: OpaquePointer?
     let callback: (Readiness) -> Void
+    let persist: Bool
     public private(set) var isArmed = false
 
     /// - Parameters:
     ///   - persist: stays armed after firing (I/O and signals); a timer fires once unless set.
     public init(loop: EventLoop, kind: Kind, persist: Bool, callback: @escaping (Readiness) -> Void) {
         self.callback = callback
+        self.persist = persist
         var flags: Int16 = persist ? CDEvent_EV_PERSIST() : 0
         var fd: CInt = -1
         switch kind {
@@ -78,9 +80,9 @@ public final class Watcher {
     }
 
     func fire(_ what: Readiness) {
-        if event_pending(event, CDEvent_EV_READ() | CDEvent_EV_WRITE() | CDEvent_EV_SIGNAL() | CDEvent_EV_TIMEOUT(), nil) == 0 {
-            isArmed = false
-        }
+        // A one-shot event is no longer pending once it fired; a persistent one stays armed
+        // (its timeout, if any, restarts).
+        if !persist { isArmed = false }
         callback(what)
     }
 

@@ -15,7 +15,7 @@ public final class Supervisor {
 
     var listeners: [Listener] = []
     var channels: [Channel?]
-    var pending: OwnedFD? = nil
+    var pending: ConnectionBatch? = nil
     var paused = false
     var exitStatus: Int32 = 0
     var watchers: [Watcher] = []
@@ -110,42 +110,64 @@ public final class Supervisor {
         return pool.nextWorker(received: { board.received($0) }, busySince: { board.busySince($0) }, now: MonotonicClock.nanoseconds())
     }
 
-    /// Hands `fd` to a worker with room; false when none can take it now.
-    func handOff(_ fd: borrowing OwnedFD) -> Bool {
-        while let slot = nextWorker() {
-            guard let channel = channels[slot] else {
+    /// Hands a batch to a worker with room, `preferred` first; false when none can take it now.
+    func deliver(_ batch: ConnectionBatch, preferred: Int?) -> Bool {
+        var tried: Set<Int> = []
+        var candidate = preferred ?? nextWorker()
+        while let slot = candidate, !tried.contains(slot) {
+            tried.insert(slot)
+            if let channel = channels[slot], pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count {
+                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) {
+                case .sent:
+                    pool.handedOff(slot: slot, count: batch.count)
+                    return true  // the batch's copies close with it; the worker has its own
+                case .wouldBlock:
+                    break  // full for now: another worker, or later
+                case .peerGone:
+                    pool.channelFailed(slot: slot)  // it is exiting; SIGCHLD follows
+                }
+            } else if channels[slot] == nil {
                 pool.channelFailed(slot: slot)
-                continue
             }
-            switch ControlMessage.connection.send(on: channel.fd.raw, fd: fd.raw) {
-            case .sent:
-                pool.handedOff(slot: slot)
-                return true  // the caller's copy closes; the worker has its own
-            case .wouldBlock, .peerGone:
-                pool.channelFailed(slot: slot)
-            }
+            candidate = nextWorker()
         }
         return false
     }
 
+    /// Accepts what is waiting, in batches of up to the chosen worker's room, one message each.
     func acceptConnections(_ index: Int) {
         guard !paused, !pool.shuttingDown else { return }
-        for _ in 0..<64 {
-            let accepted: OwnedFD?
-            do {
-                accepted = try Socket.accept(listeners[index].fd.raw)
-            } catch {
-                // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
-                log("accept failed: \(error)")
+        var budget = 128
+        while budget > 0 {
+            guard let slot = nextWorker() else {
                 pause()
                 return
             }
-            guard let fd = accepted else { return }
-            if !handOff(fd) {
-                pending = .some(fd)
+            let want = min(pool.room(slot: slot, received: scoreboard.received(slot)), ControlMessage.maxBatch, budget)
+            let batch = ConnectionBatch(listener: index)
+            var peer = PeerAddress()
+            while batch.count < want {
+                let accepted: OwnedFD?
+                do {
+                    accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
+                } catch {
+                    // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
+                    log("accept failed: \(error)")
+                    if batch.count > 0 && !deliver(batch, preferred: slot) { pending = batch }
+                    pause()
+                    return
+                }
+                guard let fd = accepted else { break }
+                batch.append(fd, peer: peer)
+            }
+            if batch.count == 0 { return }
+            budget -= batch.count
+            if !deliver(batch, preferred: slot) {
+                pending = batch
                 pause()
                 return
             }
+            if batch.count < want { return }  // the backlog is empty
         }
     }
 
@@ -159,12 +181,12 @@ public final class Supervisor {
 
     func retryHandOff() {
         guard !pool.shuttingDown else { return }
-        if let fd = pending.take() {
-            if !handOff(fd) {
-                pending = .some(fd)
+        if let batch = pending {
+            guard deliver(batch, preferred: nil) else {
                 retryTimer.arm(timeout: 0.005)
                 return
             }
+            pending = nil
         }
         guard nextWorkerAvailable() else {
             retryTimer.arm(timeout: 0.005)
@@ -215,9 +237,15 @@ public final class Supervisor {
     func onChannel(_ slot: Int) {
         guard let channel = channels[slot] else { return }
         while true {
-            guard case .message(let message)? = try? DescriptorChannel.receive(channel.fd.raw) else {
-                // Closed or empty; a closed channel is followed by SIGCHLD.
-                if case .closed? = try? DescriptorChannel.receive(channel.fd.raw) { channel.watcher.disarm() }
+            let message: DescriptorChannel.Message
+            switch try? DescriptorChannel.receive(channel.fd.raw) {
+            case .message(let m)?:
+                message = m
+            case .closed?, nil:
+                // The worker is gone or going; SIGCHLD follows.
+                channel.watcher.disarm()
+                return
+            case .wouldBlock?:
                 return
             }
             for fd in message.descriptors { Posix.close(fd) }
@@ -269,7 +297,7 @@ public final class Supervisor {
     func stopListening() {
         for l in listeners { l.watcher.disarm() }
         retryTimer.disarm()
-        _ = pending.take()
+        pending = nil
     }
 
     /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.

@@ -77,7 +77,13 @@ public struct WorkerPool: Sendable {
         if case .starting(let pid) = slots[slot].state { slots[slot].state = .ready(pid: pid) }
     }
 
-    public mutating func handedOff(slot: Int) { slots[slot].sent += 1 }
+    public mutating func handedOff(slot: Int, count: Int = 1) { slots[slot].sent += UInt64(count) }
+
+    /// How many more connections `slot` may be handed now.
+    public func room(slot: Int, received: UInt64) -> Int {
+        let inFlight = slots[slot].sent &- received
+        return inFlight >= window ? 0 : Int(window - inFlight)
+    }
 
     /// The worker's channel is unusable (full or gone): no more hand-offs until it reports.
     public mutating func channelFailed(slot: Int) {

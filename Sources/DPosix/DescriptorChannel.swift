@@ -8,61 +8,63 @@ internal import Glibc
 public enum DescriptorChannel {
     /// The most descriptors one message may carry (SCM_MAX_FD is 253).
     public static let maxDescriptorsPerMessage = 64
+    /// The largest message body.
+    public static let maxPayload = 4096
 
     public enum SendResult: Equatable, Sendable {
         case sent
-        /// The channel is full: nothing was sent, the caller keeps the descriptor.
+        /// The channel is full: nothing was sent, the caller keeps the descriptors.
         case wouldBlock
         /// The peer has gone (EPIPE, ECONNRESET).
         case peerGone
     }
 
-    /// Sends `tag` with the descriptor `fd` attached (or none when nil). Never blocks.
-    public static func send(_ channel: CInt, tag: UInt8, fd: CInt?) -> SendResult {
-        var byte = tag
-        let fdCount = fd == nil ? 0 : 1
-        let controlSize = fdCount == 0 ? 0 : CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size)
-        // Room for one descriptor's control message, on the stack (no allocation per hand-off).
-        var storage: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        precondition(controlSize <= MemoryLayout.size(ofValue: storage))
-        return withUnsafeMutableBytes(of: &storage) { controlBytes in
-        let control = controlBytes.baseAddress!
-        return withUnsafeMutablePointer(to: &byte) { bytePointer in
-            var iov = iovec(iov_base: UnsafeMutableRawPointer(bytePointer), iov_len: 1)
-            return withUnsafeMutablePointer(to: &iov) { iovPointer in
-                var msg = msghdr()
-                msg.msg_iov = iovPointer
-                msg.msg_iovlen = 1
-                if let fd {
-                    memset(control, 0, controlSize)
-                    msg.msg_control = control
-                    msg.msg_controllen = controlSize
-                    let cmsg = CDPosix_CMSG_FIRSTHDR(&msg)!
-                    cmsg.pointee.cmsg_level = SOL_SOCKET
-                    cmsg.pointee.cmsg_type = CInt(SCM_RIGHTS)
-                    cmsg.pointee.cmsg_len = CDPosix_CMSG_LEN(MemoryLayout<CInt>.size)
-                    CDPosix_CMSG_DATA(cmsg).withMemoryRebound(to: CInt.self, capacity: 1) { $0.pointee = fd }
-                }
-                while true {
-                    let n = sendmsg(channel, &msg, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
-                    if n >= 0 { return .sent }
-                    switch errno {
-                    case EINTR: continue
-                    case EAGAIN, EWOULDBLOCK, ENOBUFS: return .wouldBlock
-                    case let e:
-                        Posix.checkBug(e, "sendmsg")
-                        return .peerGone
+    /// Sends `payload` (at least one byte) with `fds` attached, in one message. Never blocks.
+    public static func send(_ channel: CInt, payload: [UInt8], fds: [CInt]) -> SendResult {
+        precondition(!payload.isEmpty && payload.count <= maxPayload && fds.count <= maxDescriptorsPerMessage,
+                     "Internal inconsistency: control message of \(payload.count) bytes, \(fds.count) fds")
+        let controlSize = fds.isEmpty ? 0 : CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * fds.count)
+        return withUnsafeTemporaryAllocation(byteCount: max(controlSize, 8), alignment: 8) { control in
+            var payload = payload
+            return payload.withUnsafeMutableBytes { body in
+                var iov = iovec(iov_base: body.baseAddress, iov_len: body.count)
+                return withUnsafeMutablePointer(to: &iov) { iovPointer in
+                    var msg = msghdr()
+                    msg.msg_iov = iovPointer
+                    msg.msg_iovlen = 1
+                    if !fds.isEmpty {
+                        memset(control.baseAddress!, 0, controlSize)
+                        msg.msg_control = control.baseAddress
+                        msg.msg_controllen = controlSize
+                        let cmsg = CDPosix_CMSG_FIRSTHDR(&msg)!
+                        cmsg.pointee.cmsg_level = SOL_SOCKET
+                        cmsg.pointee.cmsg_type = CInt(SCM_RIGHTS)
+                        cmsg.pointee.cmsg_len = CDPosix_CMSG_LEN(MemoryLayout<CInt>.size * fds.count)
+                        CDPosix_CMSG_DATA(cmsg).withMemoryRebound(to: CInt.self, capacity: fds.count) { p in
+                            for (i, fd) in fds.enumerated() { p[i] = fd }
+                        }
+                    }
+                    while true {
+                        let n = sendmsg(channel, &msg, CInt(MSG_DONTWAIT) | CInt(MSG_NOSIGNAL))
+                        if n >= 0 { return .sent }
+                        switch errno {
+                        case EINTR: continue
+                        case EAGAIN, EWOULDBLOCK, ENOBUFS: return .wouldBlock
+                        case let e:
+                            Posix.checkBug(e, "sendmsg")
+                            return .peerGone
+                        }
                     }
                 }
             }
         }
-        }
     }
 
-    /// One received message: its tag byte and the descriptors that came with it.
+    /// One received message: its body and the descriptors that came with it.
     public struct Message {
-        public var tag: UInt8
+        public var payload: [UInt8]
         public var descriptors: [CInt]
+        public var tag: UInt8 { payload.first ?? 0 }
     }
 
     public enum ReceiveResult {
@@ -74,46 +76,52 @@ public enum DescriptorChannel {
 
     /// Receives one message without blocking. Received descriptors are close-on-exec.
     public static func receive(_ channel: CInt) throws(SystemError) -> ReceiveResult {
-        var byte: UInt8 = 0
         let controlSize = CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptorsPerMessage)
-        let control = UnsafeMutableRawPointer.allocate(byteCount: controlSize, alignment: 8)
-        defer { control.deallocate() }
-        return try withUnsafeMutablePointer(to: &byte) { (bytePointer) throws(SystemError) -> ReceiveResult in
-            var iov = iovec(iov_base: UnsafeMutableRawPointer(bytePointer), iov_len: 1)
-            return try withUnsafeMutablePointer(to: &iov) { (iovPointer) throws(SystemError) -> ReceiveResult in
-                var msg = msghdr()
-                msg.msg_iov = iovPointer
-                msg.msg_iovlen = 1
-                msg.msg_control = control
-                msg.msg_controllen = controlSize
-                var n = 0
-                while true {
-                    n = recvmsg(channel, &msg, CInt(MSG_DONTWAIT) | CInt(MSG_CMSG_CLOEXEC))
-                    if n >= 0 { break }
-                    let e = errno
-                    if e == EINTR { continue }
-                    if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
-                    if e == ECONNRESET { return .closed }
-                    Posix.checkBug(e, "recvmsg")
-                    throw SystemError(errno: e, call: "recvmsg")
-                }
-                if n == 0 { return .closed }
-                // A truncated control message means descriptors were closed by the kernel:
-                // the buffer is sized for the largest batch, so this is our bug.
-                precondition(msg.msg_flags & CInt(MSG_CTRUNC) == 0, "Internal inconsistency: MSG_CTRUNC on control channel")
-                var fds: [CInt] = []
-                var cmsg = CDPosix_CMSG_FIRSTHDR(&msg)
-                while let c = cmsg {
-                    if c.pointee.cmsg_level == SOL_SOCKET && c.pointee.cmsg_type == CInt(SCM_RIGHTS) {
-                        let count = (Int(c.pointee.cmsg_len) - CDPosix_CMSG_LEN(0)) / MemoryLayout<CInt>.size
-                        CDPosix_CMSG_DATA(c).withMemoryRebound(to: CInt.self, capacity: count) { p in
-                            for i in 0..<count { fds.append(p[i]) }
-                        }
+        var payload = [UInt8](repeating: 0, count: maxPayload)
+        var outcome: Result<ReceiveResult, SystemError> = .success(.wouldBlock)
+        withUnsafeTemporaryAllocation(byteCount: controlSize, alignment: 8) { control in
+            payload.withUnsafeMutableBytes { body in
+                var iov = iovec(iov_base: body.baseAddress, iov_len: body.count)
+                withUnsafeMutablePointer(to: &iov) { iovPointer in
+                    var msg = msghdr()
+                    msg.msg_iov = iovPointer
+                    msg.msg_iovlen = 1
+                    msg.msg_control = control.baseAddress
+                    msg.msg_controllen = controlSize
+                    var n = 0
+                    while true {
+                        n = recvmsg(channel, &msg, CInt(MSG_DONTWAIT) | CInt(MSG_CMSG_CLOEXEC))
+                        if n >= 0 { break }
+                        let e = errno
+                        if e == EINTR { continue }
+                        if e == EAGAIN || e == EWOULDBLOCK { outcome = .success(.wouldBlock); return }
+                        if e == ECONNRESET { outcome = .success(.closed); return }
+                        Posix.checkBug(e, "recvmsg")
+                        outcome = .failure(SystemError(errno: e, call: "recvmsg"))
+                        return
                     }
-                    cmsg = CDPosix_CMSG_NXTHDR(&msg, c)
+                    if n == 0 {
+                        outcome = .success(.closed)
+                        return
+                    }
+                    // A truncated control message means descriptors were closed by the kernel:
+                    // the buffer is sized for the largest batch we send, so this is our bug.
+                    precondition(msg.msg_flags & CInt(MSG_CTRUNC) == 0, "Internal inconsistency: MSG_CTRUNC on control channel")
+                    var fds: [CInt] = []
+                    var cmsg = CDPosix_CMSG_FIRSTHDR(&msg)
+                    while let c = cmsg {
+                        if c.pointee.cmsg_level == SOL_SOCKET && c.pointee.cmsg_type == CInt(SCM_RIGHTS) {
+                            let count = (Int(c.pointee.cmsg_len) - CDPosix_CMSG_LEN(0)) / MemoryLayout<CInt>.size
+                            CDPosix_CMSG_DATA(c).withMemoryRebound(to: CInt.self, capacity: count) { p in
+                                for i in 0..<count { fds.append(p[i]) }
+                            }
+                        }
+                        cmsg = CDPosix_CMSG_NXTHDR(&msg, c)
+                    }
+                    outcome = .success(.message(Message(payload: Array(body.prefix(n)), descriptors: fds)))
                 }
-                return .message(Message(tag: bytePointer.pointee, descriptors: fds))
             }
         }
+        return try outcome.get()
     }
 }

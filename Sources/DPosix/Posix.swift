@@ -72,10 +72,6 @@ public enum Posix {
         _ = try check("fcntl(O_NONBLOCK)") { CDPosix_set_nonblocking(fd, on ? 1 : 0) }
     }
 
-    public static func setCloseOnExec(_ fd: CInt, _ on: Bool) throws(SystemError) {
-        _ = try check("fcntl(FD_CLOEXEC)") { CDPosix_set_cloexec(fd, on ? 1 : 0) }
-    }
-
     /// Moves a descriptor to a number of at least `minimum` (close-on-exec), closing the old
     /// number: keeps it clear of the numbers a spawned child expects (3, 4).
     public static func moveAbove(_ fd: consuming OwnedFD, minimum: CInt) throws(SystemError) -> OwnedFD {
@@ -84,12 +80,6 @@ public enum Posix {
         let moved = try check("fcntl(F_DUPFD_CLOEXEC)") { CDPosix_dup_above(raw, minimum) }
         _ = consume fd
         return OwnedFD(moved)
-    }
-
-    public static func setNoDelay(_ fd: CInt) {
-        var one: CInt = 1
-        // Fails on unix sockets, which have no Nagle: nothing to do then.
-        _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
     }
 
     /// Waits until `fd` is readable (`events` = POLLIN) or writable (POLLOUT); false on timeout.
@@ -207,18 +197,11 @@ public enum Posix {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    public static func isRegularFile(fd: CInt) -> (size: Int, ok: Bool) {
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return (0, false) }
-        return (Int(st.st_size), (st.st_mode & S_IFMT) == S_IFREG)
-    }
-
     public static func getenv(_ name: String) -> String? {
         guard let p = Glibc.getenv(name) else { return nil }
         return String(cString: p)
     }
 
-    public static func setenv(_ name: String, _ value: String) { _ = Glibc.setenv(name, value, 1) }
 
     public static func numberOfCPUs() -> Int { max(1, Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
 }

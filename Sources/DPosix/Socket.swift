@@ -27,6 +27,9 @@ public enum Socket {
         if info.pointee.ai_family == AF_INET6 {
             setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<CInt>.size))
         }
+        // Accepted sockets inherit TCP_NODELAY from the listener (Linux): responses written in
+        // pieces (a head, then sendfile) are never held back by Nagle.
+        setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
         if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
             throw SystemError(errno: errno, call: "bind")
         }
@@ -65,10 +68,19 @@ public enum Socket {
 
     /// Accepts one connection (non-blocking, close-on-exec); nil when none is waiting.
     /// Errors that concern only the one connection (ECONNABORTED, EPROTO...) are skipped.
-    public static func accept(_ listener: CInt) throws(SystemError) -> OwnedFD? {
+    public static func accept(_ listener: CInt, peer: inout PeerAddress) throws(SystemError) -> OwnedFD? {
+        var storage = sockaddr_storage()
         while true {
-            let fd = CDPosix_accept4(listener, CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue))
-            if fd >= 0 { return OwnedFD(fd) }
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    CDPosix_accept4(listener, $0, &len, CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue))
+                }
+            }
+            if fd >= 0 {
+                peer = PeerAddress(&storage)
+                return OwnedFD(fd)
+            }
             switch errno {
             case EINTR, ECONNABORTED, EPROTO, EPERM: continue
             case EAGAIN, EWOULDBLOCK: return nil
@@ -87,7 +99,6 @@ public enum Socket {
     }
 
     public static func localEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: true) }
-    public static func peerEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: false) }
 
     static func endpoint(_ fd: CInt, local: Bool) -> Endpoint? {
         var storage = sockaddr_storage()

@@ -43,19 +43,11 @@ final class Connection: WSGITransport {
     var discarding = false
     var discardBudget = 0
 
-    init(fd: consuming OwnedFD, worker: WorkerProcess) {
+    init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
         let raw = fd.raw
         self.fd = fd
         self.worker = worker
-        let local = Socket.localEndpoint(raw)
-        let peer = Socket.peerEndpoint(raw)
-        if !(local?.isUnix ?? true) { Posix.setNoDelay(raw) }
-        info = WSGIConnectionInfo(
-            serverName: local.map { $0.isUnix ? "localhost" : $0.host } ?? "localhost",
-            serverPort: local.map { $0.isUnix ? "0" : String($0.port) } ?? "0",
-            remoteAddr: peer.map { $0.isUnix ? "127.0.0.1" : $0.host } ?? "",
-            remotePort: peer.map { $0.isUnix ? "0" : String($0.port) } ?? "0"
-        )
+        self.info = info
         parser = RequestHeadParser(limits: worker.config.limits)
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)

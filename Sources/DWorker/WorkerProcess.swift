@@ -126,11 +126,14 @@ public final class WorkerProcess {
                 return
             case .message(let message):
                 switch ControlMessage(rawValue: message.tag) {
-                case .connection:
-                    for fd in message.descriptors {
-                        received += 1
-                        accept(OwnedFD(fd))
+                case .connections:
+                    received += message.descriptors.count
+                    guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
+                        log("malformed connection message from the master")
+                        for fd in message.descriptors { Posix.close(fd) }
+                        continue
                     }
+                    for (fd, peer) in zip(message.descriptors, peers) { accept(OwnedFD(fd), listener: listener, peer: peer) }
                 case .drain:
                     for fd in message.descriptors { Posix.close(fd) }
                     startDrain()
@@ -142,8 +145,24 @@ public final class WorkerProcess {
         }
     }
 
-    func accept(_ fd: consuming OwnedFD) {
-        let connection = Connection(fd: fd, worker: self)
+    /// SERVER_NAME and SERVER_PORT by listener index: each listener's address is asked once.
+    var localNames: [Int: (name: String, port: String)] = [:]
+
+    func accept(_ fd: consuming OwnedFD, listener: Int, peer: PeerAddress) {
+        let local: (name: String, port: String)
+        if let known = localNames[listener] {
+            local = known
+        } else {
+            let endpoint = Socket.localEndpoint(fd.raw)
+            local = endpoint.map { $0.isUnix ? ("localhost", "0") : ($0.host, String($0.port)) } ?? ("localhost", "0")
+            localNames[listener] = local
+        }
+        let info = WSGIConnectionInfo(
+            serverName: local.name, serverPort: local.port,
+            remoteAddr: peer.family == 0 ? "127.0.0.1" : peer.host,
+            remotePort: peer.family == 0 ? "0" : String(peer.port)
+        )
+        let connection = Connection(fd: fd, worker: self, info: info)
         connections[ObjectIdentifier(connection)] = connection
         // Bytes are usually waiting already (a client sends its request right after connecting):
         // read first, and register with the loop only if the connection stays.

@@ -110,6 +110,48 @@ extension IntegrationSuite {
             #expect(throws: ClientError.self) { _ = try RawClient(port: s.port) }
         }
 
+        /// SIGQUIT stops at once, without waiting for in-flight requests.
+        @Test func sigquitStopsImmediately() throws {
+            let s = try ServerProcess(["testapp:application"], workers: 2)
+            let workers = s.liveWorkerPids()
+            let c = try RawClient(port: s.port)
+            try c.send("GET /sleep?20 HTTP/1.1\r\nHost: x\r\n\r\n")
+            Thread.sleep(forTimeInterval: 0.3)
+            let start = Date()
+            kill(s.pid, SIGQUIT)
+            #expect(s.waitForExit(timeout: 5) != nil)
+            #expect(Date().timeIntervalSince(start) < 3)
+            Thread.sleep(forTimeInterval: 0.2)
+            for w in workers { #expect(!ProcFS.isAlive(w)) }
+        }
+
+        /// Workers that die at start-up are restarted with growing delays; after repeated
+        /// failures the master gives up and exits non-zero with the reason.
+        @Test func crashLoopEndsTheServer() throws {
+            let s = try ServerProcess(["crashing:application"], workers: 1, waitReady: false)
+            let status = s.waitForExit(timeout: 60)
+            #expect(status == 1)
+            let log = s.stderr.text
+            #expect(log.contains("restarting worker 0 in 0.1 s"))
+            #expect(log.contains("restarting worker 0 in 0.2 s"))
+            #expect(log.contains("stopping: worker 0 failed 8 times in a row at start-up"), "\(log)")
+        }
+
+        /// Workers exit by themselves when the master dies (their channel reaches EOF).
+        @Test func workersExitWhenMasterDies() throws {
+            let s = try ServerProcess(["testapp:application"], workers: 2)
+            let workers = s.liveWorkerPids()
+            #expect(workers.count == 2)
+            kill(s.pid, SIGKILL)
+            _ = s.waitForExit(timeout: 5)
+            var alive = workers
+            for _ in 0..<100 where !alive.isEmpty {
+                Thread.sleep(forTimeInterval: 0.05)
+                alive = alive.filter { ProcFS.isAlive($0) }
+            }
+            #expect(alive.isEmpty, "workers \(alive) outlived a killed master")
+        }
+
         /// Workers do not leak descriptors across many connections.
         @Test func noDescriptorLeaks() throws {
             try withServer(["testapp:application"], workers: 1) { s in

@@ -72,8 +72,8 @@ extension IntegrationSuite {
                 let r = try RawClient.get(s.port, "/error")
                 #expect(r.status == 500)
                 #expect(r.text == "Internal Server Error\n")
-                #expect(s.stderr.text.contains("RuntimeError: boom in the app"))
-                #expect(s.stderr.text.contains("error handling GET /error"))
+                #expect(s.stderrContains("RuntimeError: boom in the app"))
+                #expect(s.stderrContains("error handling GET /error"))
                 for path in ["/badheader", "/badname", "/notbytes", "/nostart"] {
                     let c = try RawClient(port: s.port)
                     try c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -82,6 +82,13 @@ extension IntegrationSuite {
                     #expect(bad.header("Injected") == nil)
                     #expect(!String(decoding: bad.body, as: UTF8.self).contains("never"))
                 }
+                let late = try RawClient(port: s.port)
+                try late.send("GET /excinfo-late HTTP/1.1\r\nHost: x\r\n\r\n")
+                while (try? late.fill(timeout: 5)) == true {}
+                let raw = String(decoding: late.buffer, as: UTF8.self)
+                #expect(raw.contains("started;"), "\(raw)")
+                #expect(!raw.hasSuffix("0\r\n\r\n"), "the cut response has no last chunk")
+                #expect(s.stderrContains("ValueError: late failure"))
                 let after = try RawClient(port: s.port)
                 try after.send("GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(throws: ClientError.self) { _ = try after.readResponse() }

@@ -60,7 +60,6 @@ static inline int CDPosix_set_cloexec(int fd, int on) {
     return fcntl(fd, F_SETFD, flags);
 }
 static inline int CDPosix_dup_above(int fd, int minimum) { return fcntl(fd, F_DUPFD_CLOEXEC, minimum); }
-static inline int CDPosix_open_readonly(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 
 // Wait-status macros.
 static inline int CDPosix_WIFEXITED(int s) { return WIFEXITED(s); }
@@ -71,7 +70,7 @@ static inline int CDPosix_WTERMSIG(int s) { return WTERMSIG(s); }
 static inline int CDPosix_errno(void) { return errno; }
 
 // Defined in shim.c, which alone sees the GNU declarations.
-int CDPosix_accept4(int fd, int flags);
+int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int CDPosix_memfd_create(const char *name);
 
 #endif

@@ -102,6 +102,16 @@ final class ServerProcess {
         throw ServerStartError(description: "dispatchd did not become ready:\n\(stderr.text)")
     }
 
+    /// Waits until stderr contains `text` (output reaches the pipe after the response may).
+    func stderrContains(_ text: String, timeout: TimeInterval = 5) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.text.contains(text) { return true }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return stderr.text.contains(text)
+    }
+
     /// Waits for the process to exit; its status, or nil on timeout.
     @discardableResult
     func waitForExit(timeout: TimeInterval) -> Int32? {

@@ -130,6 +130,15 @@ def application(environ, start_response):
         except ValueError:
             start_response('503 Recovered', [('Content-Type', 'text/plain')], sys.exc_info())
         return [b'recovered']
+    if path == '/excinfo-late':
+        write = start_response('200 OK', [('Content-Type', 'text/plain')])
+        write(b'started;')
+        try:
+            raise ValueError('late failure')
+        except ValueError:
+            # PEP 3333: with headers sent, start_response re-raises the exception.
+            start_response('500 Too Late', [], sys.exc_info())
+        return [b'unreachable']
     if path == '/badheader':
         start_response('200 OK', [('X-Bad', 'a\r\nInjected: yes')])
         return [b'never']

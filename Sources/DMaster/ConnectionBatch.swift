@@ -1,0 +1,24 @@
+internal import DPosix
+
+/// Connections accepted together and not yet handed to a worker. Owns the descriptors: they
+/// are closed when the batch goes, which after a hand-off closes only the master's copies.
+final class ConnectionBatch {
+    let listener: Int
+    private(set) var fds: [CInt] = []
+    private(set) var peers: [PeerAddress] = []
+
+    init(listener: Int) {
+        self.listener = listener
+        fds.reserveCapacity(16)
+        peers.reserveCapacity(16)
+    }
+
+    func append(_ fd: consuming OwnedFD, peer: PeerAddress) {
+        fds.append(fd.release())
+        peers.append(peer)
+    }
+
+    var count: Int { fds.count }
+
+    deinit { for fd in fds { Posix.close(fd) } }
+}
