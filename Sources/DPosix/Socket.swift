@@ -30,6 +30,10 @@ public enum Socket {
         // Accepted sockets inherit TCP_NODELAY from the listener (Linux): responses written in
         // pieces (a head, then sendfile) are never held back by Nagle.
         setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        // Wake the acceptor only once the client's first bytes are in: the worker then finds
+        // the request waiting and answers it without an event-loop round trip.
+        var deferSeconds: CInt = 5
+        setsockopt(fd, CInt(IPPROTO_TCP), TCP_DEFER_ACCEPT, &deferSeconds, socklen_t(MemoryLayout<CInt>.size))
         if bind(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
             throw SystemError(errno: errno, call: "bind")
         }

@@ -17,6 +17,7 @@ final class EnvironKeys {
     let contentType = intern("CONTENT_TYPE")
     let contentLength = intern("CONTENT_LENGTH")
     let wsgiInput = intern("wsgi.input")
+    let close = intern("close")
     let http11 = intern("HTTP/1.1")
     let http10 = intern("HTTP/1.0")
     let empty = intern("")

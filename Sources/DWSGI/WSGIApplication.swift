@@ -98,14 +98,7 @@ public final class WSGIApplication {
             } catch {
                 clientGone = true
             }
-            if PyObject_HasAttrString(result, "close") != 0 {
-                if let r = PyObject_CallMethod0(result, "close") {
-                    Py_DECREF(r)
-                } else {
-                    log("error in close() of the response iterable")
-                    PyErr_PrintEx(0)
-                }
-            }
+            callClose(result)
             Py_DECREF(result)
         } else {
             fail(ctx, head, buffer)
@@ -117,6 +110,22 @@ public final class WSGIApplication {
         Py_DECREF(env)
         let aborted = clientGone || ctx.failed
         return WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted)
+    }
+
+    /// PEP 3333: calls the iterable's close(), if it has one (a list or tuple has none).
+    func callClose(_ result: PyObj) {
+        if CDPy_ListCheckExact(result) != 0 || CDPy_TupleCheckExact(result) != 0 { return }
+        var close: PyObj? = nil
+        let found = CDPy_LookupAttr(result, keys.close, &close)
+        if found < 0 { PyErr_Clear() }
+        guard found > 0, let close else { return }
+        defer { Py_DECREF(close) }
+        if let r = PyObject_CallNoArgs(close) {
+            Py_DECREF(r)
+        } else {
+            log("error in close() of the response iterable")
+            PyErr_PrintEx(0)
+        }
     }
 
     /// Sends the response iterable. False when Python raised (the exception is set).

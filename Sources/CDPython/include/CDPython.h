@@ -108,6 +108,12 @@ static inline int CDPy_tp_iter(void) { return Py_tp_iter; }
 static inline int CDPy_tp_iternext(void) { return Py_tp_iternext; }
 static inline int CDPy_tp_call(void) { return Py_tp_call; }
 
+// obj.name or NULL, without raising (and formatting) an AttributeError when it is missing.
+// 1: found (new reference in *out), 0: missing, -1: another error is set.
+static inline int CDPy_LookupAttr(PyObject *obj, PyObject *name, PyObject **out) {
+    return _PyObject_LookupAttr(obj, name, out);
+}
+
 static inline PyObject *CDPy_SelfIter(PyObject *o) { Py_INCREF(o); return o; }
 
 #endif
