@@ -39,6 +39,9 @@ public final class Supervisor {
         init(fd: consuming OwnedFD) { self.fd = fd }
     }
 
+    /// While accepting is paused, how often to look for a worker with room again.
+    static let retryInterval = 0.001
+
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
         pool = WorkerPool(workers: config.workers)
@@ -176,20 +179,20 @@ public final class Supervisor {
             paused = true
             for l in listeners { l.watcher.disarm() }
         }
-        retryTimer.arm(timeout: 0.005)
+        retryTimer.arm(timeout: Supervisor.retryInterval)
     }
 
     func retryHandOff() {
         guard !pool.shuttingDown else { return }
         if let batch = pending {
             guard deliver(batch, preferred: nil) else {
-                retryTimer.arm(timeout: 0.005)
+                retryTimer.arm(timeout: Supervisor.retryInterval)
                 return
             }
             pending = nil
         }
         guard nextWorkerAvailable() else {
-            retryTimer.arm(timeout: 0.005)
+            retryTimer.arm(timeout: Supervisor.retryInterval)
             return
         }
         paused = false

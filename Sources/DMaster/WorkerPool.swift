@@ -49,7 +49,7 @@ public struct WorkerPool: Sendable {
     /// Consecutive failures of one slot before the server gives up.
     public let maxFailures = 8
 
-    public init(workers: Int, window: Int = 32, stuckAfter: UInt64 = 50_000_000) {
+    public init(workers: Int, window: Int = 128, stuckAfter: UInt64 = 50_000_000) {
         slots = Array(repeating: Slot(), count: workers)
         self.window = UInt64(window)
         self.stuckAfter = stuckAfter
