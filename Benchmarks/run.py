@@ -51,14 +51,16 @@ def sh(cmd, **kw):
 def setup():
     sh(['swift', 'build', '-c', 'release', '--product', 'dispatchd'], cwd=ROOT)
     missing = [t for t in ('wrk',) if subprocess.run(['which', t], capture_output=True).returncode]
-    if subprocess.run(['pkg-config', '--exists', 'libev'], capture_output=True).returncode:
+    if subprocess.run(['dpkg', '-s', 'libev-dev'], capture_output=True).returncode:  # bjoern builds against it
         missing.append('libev-dev')
     if missing:
         sh(['apt-get', 'install', '-y', '-qq'] + missing)
     if not os.path.exists(VBIN):
         sh([sys.executable, '-m', 'venv', '--system-site-packages', VENV])
-    need = [p for p, mod in (('gunicorn', 'gunicorn'), ('bjoern', 'bjoern'), ('uwsgi', 'uwsgidecorators'), ('flask', 'flask'))
-            if subprocess.run([f'{VBIN}/python', '-c', f'import {mod}'], capture_output=True).returncode]
+    need = [p for p in ('gunicorn', 'bjoern', 'flask')
+            if subprocess.run([f'{VBIN}/python', '-c', f'import {p}'], capture_output=True).returncode]
+    if not os.path.exists(f'{VBIN}/uwsgi'):
+        need.append('uwsgi')
     if need:
         sh([f'{VBIN}/pip', 'install', '-q'] + need)
     return os.path.join(ROOT, '.build', 'release', 'dispatchd')

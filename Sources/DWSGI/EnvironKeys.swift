@@ -1,4 +1,5 @@
 internal import CDPython
+internal import DHTTP1
 
 /// Interned environ keys and frequent values, created once per process, plus a bounded cache
 /// of HTTP_* keys by header name.
@@ -46,11 +47,7 @@ final class EnvironKeys {
             }
             slot = (slot + 1) & 511
         }
-        var key: [UInt8] = Array("HTTP_".utf8)
-        key.reserveCapacity(5 + name.count)
-        for b in name {
-            key.append(b == 45 ? 95 : (b >= 97 && b <= 122 ? b - 32 : b))
-        }
+        let key = EnvironMapping.httpKey(name)
         var obj = key.withUnsafeBufferPointer {
             PyUnicode_FromStringAndSize(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)!
         }
