@@ -77,10 +77,9 @@ public enum DescriptorChannel {
     /// Receives one message without blocking. Received descriptors are close-on-exec.
     public static func receive(_ channel: CInt) throws(SystemError) -> ReceiveResult {
         let controlSize = CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptorsPerMessage)
-        var payload = [UInt8](repeating: 0, count: maxPayload)
         var outcome: Result<ReceiveResult, SystemError> = .success(.wouldBlock)
         withUnsafeTemporaryAllocation(byteCount: controlSize, alignment: 8) { control in
-            payload.withUnsafeMutableBytes { body in
+            withUnsafeTemporaryAllocation(byteCount: maxPayload, alignment: 8) { body in
                 var iov = iovec(iov_base: body.baseAddress, iov_len: body.count)
                 withUnsafeMutablePointer(to: &iov) { iovPointer in
                     var msg = msghdr()
@@ -118,7 +117,7 @@ public enum DescriptorChannel {
                         }
                         cmsg = CDPosix_CMSG_NXTHDR(&msg, c)
                     }
-                    outcome = .success(.message(Message(payload: Array(body.prefix(n)), descriptors: fds)))
+                    outcome = .success(.message(Message(payload: Array(UnsafeRawBufferPointer(rebasing: body.prefix(n))), descriptors: fds)))
                 }
             }
         }

@@ -17,7 +17,11 @@ final class Connection: WSGITransport {
     var parser: RequestHeadParser
     var head = RequestHead()
     var readWatcher: Watcher! = nil
-    var writeWatcher: Watcher! = nil
+    /// Made when a response first cannot be written at once (rare: most never need it).
+    lazy var writeWatcher = Watcher(loop: worker.loop, kind: .write(fd.raw), persist: true) { [unowned self] what in
+        self.onWritable(what)
+    }
+    var hasWriteWatcher = false
 
     /// Start of the current request in `input`.
     var start = 0
@@ -51,9 +55,6 @@ final class Connection: WSGITransport {
         parser = RequestHeadParser(limits: worker.config.limits)
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)
-        }
-        writeWatcher = Watcher(loop: worker.loop, kind: .write(raw), persist: true) { [unowned self] what in
-            self.onWritable(what)
         }
     }
 
@@ -383,6 +384,7 @@ final class Connection: WSGITransport {
         }
         if !flushSome() {
             readWatcher.disarm()
+            hasWriteWatcher = true
             writeWatcher.arm(timeout: worker.config.ioTimeout)
             return
         }
@@ -436,7 +438,7 @@ final class Connection: WSGITransport {
         guard !closed else { return }
         closed = true
         readWatcher.disarm()
-        writeWatcher.disarm()
+        if hasWriteWatcher { writeWatcher.disarm() }
         worker.connectionClosed(self)
     }
 
