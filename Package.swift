@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "dispatchd",
             dependencies: [
-                "DMaster", "DWorker",
+                "DMaster", "DWorker", "DHTTP1",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

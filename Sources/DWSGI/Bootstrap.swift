@@ -28,6 +28,10 @@ class ClientDisconnected(OSError):
     """Raised by wsgi.input when the request body ends before its declared length."""
 
 
+class RequestBodyTooLarge(OSError):
+    """Raised by wsgi.input when the request body crosses --limit-request-body."""
+
+
 def _load_app(module, callable_name, wsgi_file):
     if wsgi_file:
         spec = _iutil.spec_from_file_location('dispatchd_wsgi_file', wsgi_file)

@@ -36,7 +36,12 @@ enum InputStream {
 
     /// Sets the Python exception for a failed body read.
     static func raiseRead(_ ctx: RequestContext, _ error: WSGIError) {
-        raise(ctx.app.runtime.clientDisconnected, error.message)
+        if error.kind == .bodyTooLarge {
+            ctx.bodyTooLarge = true
+            raise(ctx.app.runtime.bodyTooLarge, error.message)
+        } else {
+            raise(ctx.app.runtime.clientDisconnected, error.message)
+        }
     }
 
     static func read(_ ctx: RequestContext, size: Int?) -> PyObj? {

@@ -30,6 +30,8 @@ final class RequestContext {
     var bodyBytes = 0
     var overflowed = false
     var failed = false
+    /// The body crossed the size limit while the application read it: answer 413, not 500.
+    var bodyTooLarge = false
 
     // request body
     var pending: [UInt8] = []

@@ -230,17 +230,24 @@ public final class WSGIApplication {
     func fail(_ ctx: RequestContext, _ head: RequestHead, _ buffer: UnsafeRawBufferPointer) {
         let method = String(decoding: buffer[head.method], as: UTF8.self)
         let target = String(decoding: buffer[head.target], as: UTF8.self)
-        log("error handling \(method) \(target):")
-        PyErr_PrintEx(0)
+        if ctx.bodyTooLarge {
+            PyErr_Clear()  // our own refusal, logged by the worker: no traceback
+        } else {
+            log("error handling \(method) \(target):")
+            PyErr_PrintEx(0)
+        }
         if ctx.headersSent {
             ctx.failed = true
             ctx.keepAlive = false
             return
         }
-        let body = Array("Internal Server Error\n".utf8)
+        let status = ctx.bodyTooLarge ? 413 : 500
+        let reason = ctx.bodyTooLarge ? "Content Too Large" : "Internal Server Error"
+        let body = Array("\(reason)\n".utf8)
+        if ctx.bodyTooLarge { ctx.keepAlive = false }
         var out = ctx.output.bytes
         ctx.output.bytes = []
-        Array("500 Internal Server Error".utf8).withUnsafeBytes {
+        Array("\(status) \(reason)".utf8).withUnsafeBytes {
             ResponseHeadWriter.appendStatusLine(&out, versionMinor: ctx.versionMinor, status: $0)
         }
         out.append(contentsOf: Array("Content-Type: text/plain; charset=utf-8\r\n".utf8))
@@ -250,7 +257,7 @@ public final class WSGIApplication {
         ctx.output.bytes = out
         ctx.headersSent = true
         ctx.framing = .noBody
-        ctx.statusCode = 500
+        ctx.statusCode = status
         ctx.bodyBytes = ctx.isHead ? 0 : body.count
         ctx.started = true
         ctx.failed = false

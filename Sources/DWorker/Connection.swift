@@ -46,6 +46,10 @@ final class Connection: WSGITransport {
     /// Unread body of the last request, being dropped before the next request is parsed.
     var discarding = false
     var discardBudget = 0
+    /// Decoded bytes of the current chunked body, against the body limit.
+    var chunkedReceived = 0
+    /// When the request head being received must be complete (monotonic ns; 0: none yet).
+    var headDeadline: UInt64 = 0
 
     init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
         let raw = fd.raw
@@ -73,7 +77,10 @@ final class Connection: WSGITransport {
             }
             process()
         case .wouldBlock:
-            if !readWatcher.isArmed { readWatcher.arm(timeout: worker.config.headerTimeout) }
+            if !readWatcher.isArmed {
+                headDeadline = MonotonicClock.nanoseconds() + UInt64(worker.config.headerTimeout * 1e9)
+                readWatcher.arm(timeout: worker.config.headerTimeout)
+            }
         case .eof, .error:
             // The client is done: answer nothing more (it cannot read it), drop the connection.
             close()
@@ -82,7 +89,7 @@ final class Connection: WSGITransport {
 
     func onWritable(_ what: Readiness) {
         if what.contains(.timeout) {
-            worker.log("client \(info.remoteAddr) did not read its response for \(Int(worker.config.ioTimeout)) s; connection closed")
+            worker.log("client \(info.remoteAddr) did not read its response for \(Int(worker.config.writeTimeout)) s; connection closed")
             close()
             return
         }
@@ -102,6 +109,8 @@ final class Connection: WSGITransport {
         }
         if start == input.count && parser.isIdle && !discarding {
             close()  // idle keep-alive connection
+        } else if headDeadline > MonotonicClock.nanoseconds() {
+            finishBatch()  // bytes arrived meanwhile; the deadline is later
         } else {
             worker.log("client \(info.remoteAddr) sent no complete request within \(Int(worker.config.headerTimeout)) s")
             respondError(HTTPError(408, "request head timeout"))
@@ -153,6 +162,13 @@ final class Connection: WSGITransport {
     }
 
     func handleRequest() {
+        headDeadline = 0
+        if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
+            worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
+            respondError(HTTPError(413, "request body too large"))
+            return
+        }
+        chunkedReceived = 0
         headEnd = start + head.length
         bodyPos = headEnd
         bodyError = nil
@@ -239,6 +255,12 @@ final class Connection: WSGITransport {
             } else {
                 switch chunkedDecoder!.step(available, maxData: max - produced) {
                 case .data(let s, let c):
+                    chunkedReceived += c
+                    if let limit = worker.config.maxRequestBody, chunkedReceived > limit {
+                        worker.log("a chunked request body from \(info.remoteAddr) crossed the limit of \(limit) bytes")
+                        bodyError = WSGIError(.bodyTooLarge, "the request body is larger than \(limit) bytes")
+                        return produced
+                    }
                     if let dest { dest.baseAddress!.advanced(by: produced).copyMemory(from: available.baseAddress! + s, byteCount: c) }
                     produced += c
                     bodyPos += s + c
@@ -276,8 +298,8 @@ final class Connection: WSGITransport {
             input.count = headEnd
             bodyPos = headEnd
             do {
-                guard try Posix.poll(fd.raw, events: Posix.pollIn, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
-                    bodyError = WSGIError(.timeout, "no request body data for \(Int(worker.config.ioTimeout)) s")
+                guard try Posix.poll(fd.raw, events: Posix.pollIn, timeoutMilliseconds: CInt(worker.config.bodyTimeout * 1000)) else {
+                    bodyError = WSGIError(.timeout, "no request body data for \(Int(worker.config.bodyTimeout)) s")
                     throw bodyError!
                 }
                 let space = UnsafeMutableRawBufferPointer(rebasing: input.freeSpace.prefix(Self.bodyReadSize))
@@ -350,8 +372,8 @@ final class Connection: WSGITransport {
             do {
                 result = try call()
                 if case .done(let n) = result { return n }
-                guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.ioTimeout * 1000)) else {
-                    throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.ioTimeout)) s")
+                guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.writeTimeout * 1000)) else {
+                    throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.writeTimeout)) s")
                 }
             } catch let error as SystemError {
                 throw WSGIError(.clientGone, "\(what): \(error)")
@@ -385,7 +407,7 @@ final class Connection: WSGITransport {
         if !flushSome() {
             readWatcher.disarm()
             hasWriteWatcher = true
-            writeWatcher.arm(timeout: worker.config.ioTimeout)
+            writeWatcher.arm(timeout: worker.config.writeTimeout)
             return
         }
         if closeAfterFlush {
@@ -396,8 +418,17 @@ final class Connection: WSGITransport {
             close()
             return
         }
-        let idle = input.count == 0 && parser.isIdle
-        readWatcher.arm(timeout: idle ? worker.config.keepAliveTimeout : worker.config.headerTimeout)
+        let idle = input.count == 0 && parser.isIdle && !discarding
+        if idle {
+            headDeadline = 0
+            readWatcher.arm(timeout: worker.config.keepAliveTimeout)
+        } else {
+            // The head (or the discarded body) must be complete by a fixed time after its first
+            // byte: a client trickling a byte at a time does not extend it.
+            let now = MonotonicClock.nanoseconds()
+            if headDeadline == 0 { headDeadline = now + UInt64(worker.config.headerTimeout * 1e9) }
+            readWatcher.arm(timeout: headDeadline > now ? Double(headDeadline - now) / 1e9 : 0.001)
+        }
     }
 
     /// Writes what the socket takes now; true when nothing is left.

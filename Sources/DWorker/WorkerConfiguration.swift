@@ -16,8 +16,12 @@ public struct WorkerConfiguration: Sendable {
     public var keepAliveTimeout: Double
     /// Seconds a client has to send a complete request head.
     public var headerTimeout: Double
-    /// Seconds a body read or a response write may wait for the client.
-    public var ioTimeout: Double
+    /// Seconds a body read may wait for the client's next bytes.
+    public var bodyTimeout: Double
+    /// Seconds a response write may wait for the client to read.
+    public var writeTimeout: Double
+    /// Largest request body (nil: unlimited); larger gets 413.
+    public var maxRequestBody: Int?
     /// Largest unread request body the worker discards to keep a connection alive.
     public var maxDiscardBody: Int
 
@@ -35,7 +39,9 @@ public struct WorkerConfiguration: Sendable {
         self.limits = HTTPLimits()
         self.keepAliveTimeout = 5
         self.headerTimeout = 10
-        self.ioTimeout = 30
+        self.bodyTimeout = 30
+        self.writeTimeout = 30
+        self.maxRequestBody = nil
         self.maxDiscardBody = 1 << 20
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DHTTP1
 import DMaster
 import DPosix
 import DWorker
@@ -52,6 +53,33 @@ struct DispatchdCommand: ParsableCommand {
     @Flag(help: "Do not write an access log line per request to stdout.")
     var noAccessLog = false
 
+    @Option(help: ArgumentHelp("Longest request line in bytes; longer gets 414.", valueName: "bytes"))
+    var limitRequestLine: Int = 8192
+
+    @Option(help: ArgumentHelp("Longest single header field line in bytes; longer gets 431.", valueName: "bytes"))
+    var limitRequestFieldSize: Int = 8192
+
+    @Option(help: ArgumentHelp("Most header fields in a request; more gets 431.", valueName: "count"))
+    var limitRequestFields: Int = 100
+
+    @Option(help: ArgumentHelp("Largest request head (request line and fields) in bytes; larger gets 431.", valueName: "bytes"))
+    var limitRequestHead: Int = 65536
+
+    @Option(help: ArgumentHelp("Largest request body in bytes (default: unlimited); larger gets 413.", valueName: "bytes"))
+    var limitRequestBody: Int?
+
+    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept open.", valueName: "seconds"))
+    var keepAlive: Double = 5
+
+    @Option(help: ArgumentHelp("Seconds a client has to send a complete request head (then 408).", valueName: "seconds"))
+    var headerTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Seconds a request body may stop arriving before the read fails.", valueName: "seconds"))
+    var bodyTimeout: Double = 30
+
+    @Option(help: ArgumentHelp("Seconds a client may leave its response unread before the connection is closed.", valueName: "seconds"))
+    var writeTimeout: Double = 30
+
     @Option(help: .hidden) var workerSlot: Int?
     @Option(help: .hidden) var workerChannel: Int32 = 3
     @Option(help: .hidden) var workerScoreboard: Int32 = 4
@@ -82,6 +110,15 @@ struct DispatchdCommand: ParsableCommand {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1 (got \(workers)).") }
         if backlog < 1 { throw ValidationError("--backlog must be at least 1 (got \(backlog)).") }
         if gracefulTimeout < 0 { throw ValidationError("--graceful-timeout must not be negative.") }
+        for (name, value) in [("--limit-request-line", limitRequestLine), ("--limit-request-field-size", limitRequestFieldSize),
+                              ("--limit-request-fields", limitRequestFields), ("--limit-request-head", limitRequestHead)] where value < 1 {
+            throw ValidationError("\(name) must be at least 1 (got \(value)).")
+        }
+        if let limitRequestBody, limitRequestBody < 0 { throw ValidationError("--limit-request-body must not be negative.") }
+        for (name, value) in [("--keep-alive", keepAlive), ("--header-timeout", headerTimeout),
+                              ("--body-timeout", bodyTimeout), ("--write-timeout", writeTimeout)] where !(value > 0) {
+            throw ValidationError("\(name) must be a positive number of seconds (got \(value)).")
+        }
         for b in bind {
             do { _ = try BindAddress.parse(b) } catch { throw ValidationError("\(error)") }
         }
@@ -102,18 +139,32 @@ struct DispatchdCommand: ParsableCommand {
         for p in pythonPath { args += ["--pythonpath", p] }
         if let virtualenv { args += ["--virtualenv", virtualenv] }
         if noAccessLog { args.append("--no-access-log") }
+        args += ["--limit-request-line", String(limitRequestLine), "--limit-request-field-size", String(limitRequestFieldSize),
+                 "--limit-request-fields", String(limitRequestFields), "--limit-request-head", String(limitRequestHead),
+                 "--keep-alive", String(keepAlive), "--header-timeout", String(headerTimeout),
+                 "--body-timeout", String(bodyTimeout), "--write-timeout", String(writeTimeout)]
+        if let limitRequestBody { args += ["--limit-request-body", String(limitRequestBody)] }
         return args
     }
 
     func run() throws {
         if let slot = workerSlot {
             let target = try appTarget()
-            let config = WorkerConfiguration(
+            var config = WorkerConfiguration(
                 slot: slot, channelFD: workerChannel, scoreboardFD: workerScoreboard,
                 module: target.module, callable: target.callable, wsgiFile: wsgiFile,
                 pythonPath: pythonPath, virtualenv: virtualenv ?? Posix.getenv("VIRTUAL_ENV"),
                 accessLog: !noAccessLog
             )
+            config.limits.requestLine = limitRequestLine
+            config.limits.fieldLine = limitRequestFieldSize
+            config.limits.fieldCount = limitRequestFields
+            config.limits.headSize = limitRequestHead
+            config.maxRequestBody = limitRequestBody
+            config.keepAliveTimeout = keepAlive
+            config.headerTimeout = headerTimeout
+            config.bodyTimeout = bodyTimeout
+            config.writeTimeout = writeTimeout
             throw ExitCode(WorkerProcess.run(config))
         }
         if let chdir {
