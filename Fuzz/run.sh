@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_TO_RUN="${1:-1800}"
-swift build -c release --product HTTP1Fuzzer
+swift build -c release --product HTTP1Fuzzer --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 mkdir -p corpus findings
 python3 - <<'PY'
 import base64, json, os, glob, hashlib
@@ -17,4 +17,4 @@ for f in glob.glob(f'{root}/gunicorn/*/*.http'):
     t = open(f, encoding='latin-1').read().replace('\n', '')
     save(t.replace('\\r', '\r').replace('\\n', '\n').replace('\\t', '\t').replace('\\0', '\0').encode('latin-1'))
 PY
-exec .build/release/HTTP1Fuzzer corpus -artifact_prefix=findings/ -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1
+exec .build-fuzz/release/HTTP1Fuzzer corpus -artifact_prefix=findings/ -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1

@@ -181,9 +181,10 @@ final class RawClient {
     /// True when the server closes the connection (EOF or reset) within `timeout`, with no
     /// further bytes.
     func isClosedByServer(timeout: TimeInterval = 5) -> Bool {
+        let before = buffer.count
         do {
             while try fill(timeout: timeout) {}
-            return true
+            return buffer.count == before
         } catch {
             return false
         }
