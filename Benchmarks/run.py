@@ -8,6 +8,7 @@ req/s, p99 latency and server CPU microseconds per request (user+sys of every pr
 server, from /proc), and dispatchd's ratio to each peer. Not a test: the machine is shared.
 
     Benchmarks/run.py [--rounds 3] [--duration 5] [--workloads hello,flask] [--servers ...]
+                      [--baseline path/to/older/dispatchd]
 """
 import argparse
 import os
@@ -186,10 +187,15 @@ def main():
     ap.add_argument('--workloads', default='hello,flask')
     ap.add_argument('--servers', default='dispatchd,bjoern,gunicorn-gthread,uwsgi')
     ap.add_argument('--modes', default='ka,close,c1')
+    ap.add_argument('--baseline', metavar='BINARY',
+                    help='also run this dispatchd binary (e.g. a release build of an earlier commit) as "dispatchd-baseline"')
     args = ap.parse_args()
     binary = setup()
     commands = server_commands(binary)
     servers = args.servers.split(',')
+    if args.baseline:
+        commands['dispatchd-baseline'] = server_commands(os.path.abspath(args.baseline))['dispatchd']
+        servers.append('dispatchd-baseline')
     modes = args.modes.split(',')
     data = {}  # (workload, server, mode) -> [results]
     for rnd in range(args.rounds):
