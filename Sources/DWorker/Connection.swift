@@ -50,6 +50,12 @@ final class Connection: WSGITransport {
     var chunkedReceived = 0
     /// When the request head being received must be complete (monotonic ns; 0: none yet).
     var headDeadline: UInt64 = 0
+    /// The head is parsed and its body is being read on the loop before the app runs.
+    var awaitingBody = false
+
+    /// Bodies up to this size (and chunked bodies, until they reach it) are read on the event
+    /// loop before the application is called, so a slow upload never holds the worker.
+    static let preBufferLimit = 1 << 20
 
     init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
         let raw = fd.raw
@@ -109,6 +115,10 @@ final class Connection: WSGITransport {
         }
         if start == input.count && parser.isIdle && !discarding {
             close()  // idle keep-alive connection
+        } else if awaitingBody {
+            worker.log("client \(info.remoteAddr) stopped sending its request body for \(Int(worker.config.bodyTimeout)) s")
+            respondError(HTTPError(408, "request body timeout"))
+            finishBatch()
         } else if headDeadline > MonotonicClock.nanoseconds() {
             finishBatch()  // bytes arrived meanwhile; the deadline is later
         } else {
@@ -147,6 +157,12 @@ final class Connection: WSGITransport {
                 if !discardBody() { break loop }
                 continue
             }
+            if awaitingBody {
+                guard bodyIsBuffered() else { break loop }
+                awaitingBody = false
+                handleRequest()
+                continue
+            }
             let available = input.bytes(start..<input.count)
             switch parser.parse(available, into: &head) {
             case .incomplete:
@@ -155,19 +171,58 @@ final class Connection: WSGITransport {
                 worker.log("rejected request from \(info.remoteAddr): \(error.status) \(error.reason)")
                 respondError(error)
             case .complete:
-                handleRequest()
+                if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
+                    worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
+                    respondError(HTTPError(413, "request body too large"))
+                } else if head.hasBody && !head.expectContinue && (head.chunked || head.contentLength! <= Self.preBufferLimit) {
+                    awaitingBody = true
+                } else {
+                    handleRequest()
+                }
             }
         }
         finishBatch()
     }
 
+    /// Whether the whole body of the parsed head is in the buffer (a chunked body: complete, or
+    /// past the pre-buffer limit, after which the app streams the rest). A malformed or
+    /// oversized chunked body is answered here, before any application code runs.
+    func bodyIsBuffered() -> Bool {
+        let bodyStart = start + head.length
+        if !head.chunked {
+            let length = head.contentLength ?? 0
+            input.reserve(bodyStart + length + 1)
+            return input.count - bodyStart >= length
+        }
+        var probe = ChunkedDecoder()
+        var offset = bodyStart
+        var total = 0
+        while offset < input.count {
+            switch probe.step(input.bytes(offset..<input.count)) {
+            case .data(let s, let c):
+                total += c
+                offset += s + c
+                if let limit = worker.config.maxRequestBody, total > limit {
+                    worker.log("a chunked request body from \(info.remoteAddr) crossed the limit of \(limit) bytes")
+                    respondError(HTTPError(413, "request body too large"))
+                    return false
+                }
+                if total > Self.preBufferLimit { return true }
+            case .needMore:
+                return false
+            case .done:
+                return true
+            case .invalid(let error):
+                worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
+                respondError(error)
+                return false
+            }
+        }
+        return false
+    }
+
     func handleRequest() {
         headDeadline = 0
-        if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
-            worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
-            respondError(HTTPError(413, "request body too large"))
-            return
-        }
         chunkedReceived = 0
         headEnd = start + head.length
         bodyPos = headEnd
@@ -419,7 +474,10 @@ final class Connection: WSGITransport {
             return
         }
         let idle = input.count == 0 && parser.isIdle && !discarding
-        if idle {
+        if awaitingBody {
+            // The body may take a while, but must not stop for longer than the body timeout.
+            readWatcher.arm(timeout: worker.config.bodyTimeout)
+        } else if idle {
             headDeadline = 0
             readWatcher.arm(timeout: worker.config.keepAliveTimeout)
         } else {

@@ -134,17 +134,26 @@ extension IntegrationSuite {
             }
         }
 
-        /// A body that ends early raises OSError in the app, never a short read.
+        /// A body that ends early never reaches the app as a short body: a small one (read on
+        /// the loop first) ends the connection before the app runs; a large one, streamed to
+        /// the app, raises OSError in the app's read.
         @Test func truncatedBodyRaises() throws {
+            try withServer(["testapp:corpus_app"], workers: 1) { s in
+                let small = try RawClient(port: s.port)
+                try small.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly this")
+                shutdown(small.fd, Int32(SHUT_WR))
+                #expect(small.isClosedByServer(), "the app answered a truncated body")
+            }
             try withServer(["testapp:application"]) { s in
                 let c = try RawClient(port: s.port)
-                try c.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly this")
+                try c.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" + String(repeating: "p", count: 100_000))
                 shutdown(c.fd, Int32(SHUT_WR))
                 let r = try c.readResponse()
                 #expect(r.status == 400)
                 #expect(r.text.hasPrefix("OSError:ClientDisconnected:"), "\(r.text)")
+                // A chunked body past the pre-buffer limit is streamed too.
                 let c2 = try RawClient(port: s.port)
-                try c2.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc")
+                try c2.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n" + String(repeating: "q", count: 1_500_000))
                 shutdown(c2.fd, Int32(SHUT_WR))
                 #expect(try c2.readResponse().text.hasPrefix("OSError:ClientDisconnected:"))
             }

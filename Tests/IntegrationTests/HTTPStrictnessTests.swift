@@ -64,17 +64,16 @@ extension IntegrationSuite {
             }
         }
 
-        /// Each chunked-body rule: the app's read fails (never a short body), nothing after it on
-        /// the connection is read as a request, and the connection is closed.
+        /// Each chunked-body rule: 400 before the app runs (the body is read on the loop first),
+        /// nothing after it on the connection is read as a request, and the connection is closed.
         @Test func chunkedBodyRules() throws {
-            try withServer(["--no-access-log", "testapp:application"], workers: 1) { s in
+            try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
                 for (rule, body) in Self.chunkRules {
                     let c = try RawClient(port: s.port)
-                    try c.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
-                               + "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                    try c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+                               + "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                     let r = try c.readResponse()
                     #expect(r.status == 400, "\(rule): \(r.status) \(r.text)")
-                    #expect(r.text.hasPrefix("OSError:ClientDisconnected:"), "\(rule): \(r.text)")
                     #expect(c.isClosedByServer(), "\(rule): a request after the bad body was answered")
                 }
             }
