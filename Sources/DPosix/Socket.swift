@@ -117,34 +117,18 @@ public enum Socket {
     }
 
     static func describe(_ storage: inout sockaddr_storage) -> Endpoint {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        switch CInt(storage.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    var a = sin.pointee.sin_addr
-                    inet_ntop(AF_INET, &a, &buffer, socklen_t(buffer.count))
-                    return Endpoint(host: cString(buffer), port: Int(UInt16(bigEndian: sin.pointee.sin_port)), isUnix: false)
-                }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin in
-                    var a = sin.pointee.sin6_addr
-                    inet_ntop(AF_INET6, &a, &buffer, socklen_t(buffer.count))
-                    return Endpoint(host: cString(buffer), port: Int(UInt16(bigEndian: sin.pointee.sin6_port)), isUnix: false)
-                }
-            }
-        default:
-            let path = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { sun in
-                    withUnsafeBytes(of: sun.pointee.sun_path) { raw in
-                        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                    }
-                }
-            }
-            return Endpoint(host: path, port: 0, isUnix: true)
+        let address = PeerAddress(&storage)
+        if address.family != 0 {
+            return Endpoint(host: address.host, port: Int(address.port), isUnix: false)
         }
+        let path = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { sun in
+                withUnsafeBytes(of: sun.pointee.sun_path) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+            }
+        }
+        return Endpoint(host: path, port: 0, isUnix: true)
     }
 
     static func cString(_ buffer: [CChar]) -> String {
