@@ -115,6 +115,8 @@ final class Connection: WSGITransport {
         }
         if start == input.count && parser.isIdle && !discarding {
             close()  // idle keep-alive connection
+        } else if discarding {
+            close()  // the rest of an unread body never came; its response was already sent
         } else if awaitingBody {
             worker.log("client \(info.remoteAddr) stopped sending its request body for \(Int(worker.config.bodyTimeout)) s")
             respondError(HTTPError(408, "request body timeout"))
