@@ -80,6 +80,20 @@ extension IntegrationSuite {
             }
         }
 
+        /// The rest of an unread (streamed) body that never comes: the connection is closed at
+        /// the header timeout, with no second response after the app's.
+        @Test func unreadBodyThatStopsIsClosed() throws {
+            try withServer(["--header-timeout", "1", "testapp:application"], workers: 1) { s in
+                let c = try RawClient(port: s.port)
+                try c.send("POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "u", count: 1000))
+                let r = try c.readResponse()
+                #expect(r.text == "ignored your body")
+                let t = Date()
+                #expect(c.isClosedByServer(timeout: 5), "no close, or more bytes: \(String(decoding: c.buffer, as: UTF8.self))")
+                #expect(Date().timeIntervalSince(t) < 3)
+            }
+        }
+
         /// A body that stops arriving gets 408 at --body-timeout without the app running (while
         /// it waits, other clients are served); a streamed body that stops fails the app's read
         /// (an OSError); a client that does not read its response is cut off at --write-timeout,
