@@ -22,13 +22,6 @@ public final class EventLoop {
         _ = event_base_loopbreak(base)
     }
 
-    /// libevent's cached time for this loop iteration, in nanoseconds since the epoch.
-    public func cachedTimeNanoseconds() -> UInt64 {
-        var tv = timeval()
-        event_base_gettimeofday_cached(base, &tv)
-        return UInt64(tv.tv_sec) * 1_000_000_000 + UInt64(tv.tv_usec) * 1000
-    }
-
     deinit { event_base_free(base) }
 }
 

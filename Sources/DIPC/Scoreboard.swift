@@ -9,8 +9,7 @@ public final class Scoreboard: @unchecked Sendable {
     static let slotSize = 64
     static let receivedOffset = 0
     static let busySinceOffset = 8
-    static let requestsOffset = 16
-    static let drainingOffset = 24
+    static let drainingOffset = 16
 
     public let memory: SharedMemory
     public let slots: Int
@@ -37,9 +36,6 @@ public final class Scoreboard: @unchecked Sendable {
     public func busySince(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.busySinceOffset)) }
     public func setBusySince(_ slot: Int, _ t: UInt64) { memory.store(offset(slot, Self.busySinceOffset), t) }
 
-    public func requests(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.requestsOffset)) }
-    public func addRequest(_ slot: Int) { memory.add(offset(slot, Self.requestsOffset), 1) }
-
     /// Set by the master before it tells the worker to drain, so that a response being produced
     /// right now already says `Connection: close`.
     public func isDraining(_ slot: Int) -> Bool { memory.load(offset(slot, Self.drainingOffset)) != 0 }
@@ -49,7 +45,6 @@ public final class Scoreboard: @unchecked Sendable {
     public func reset(_ slot: Int) {
         memory.store(offset(slot, Self.receivedOffset), 0)
         memory.store(offset(slot, Self.busySinceOffset), 0)
-        memory.store(offset(slot, Self.requestsOffset), 0)
         memory.store(offset(slot, Self.drainingOffset), 0)
     }
 }

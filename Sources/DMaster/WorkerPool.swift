@@ -56,7 +56,6 @@ public struct WorkerPool: Sendable {
     }
 
     public var count: Int { slots.count }
-    public func state(_ slot: Int) -> State { slots[slot].state }
 
     public func pid(_ slot: Int) -> Int32? {
         switch slots[slot].state {

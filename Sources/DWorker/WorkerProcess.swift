@@ -190,7 +190,6 @@ public final class WorkerProcess {
 
     func leaveApplication() {
         scoreboard.setBusySince(config.slot, 0)
-        scoreboard.addRequest(config.slot)
     }
 
     func log(_ message: String) {

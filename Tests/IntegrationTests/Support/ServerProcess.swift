@@ -150,12 +150,6 @@ final class ServerProcess {
             #expect(gone, "worker \(w) outlived the master", sourceLocation: sourceLocation)
         }
     }
-
-    func kill9() {
-        kill(pid, SIGKILL)
-        for w in liveWorkerPids() { kill(w, SIGKILL) }
-        _ = waitForExit(timeout: 5)
-    }
 }
 
 /// Starts a server, runs `body`, and always stops it (expecting a clean exit).
