@@ -5,8 +5,9 @@ internal import DWSGI
 
 /// One client connection in a worker: reads and parses requests, runs the application for each
 /// in order (pipelining), frames and writes responses, keeps the connection alive or closes it.
-/// The application reads the body and writes large responses through the WSGITransport calls,
-/// which block (with the GIL released) up to the I/O timeout.
+/// Bodies up to 1 MiB are read on the loop before the application runs; a larger body, and a
+/// large response, go through the WSGITransport calls, which block (with the GIL released) up to
+/// the body and write timeouts.
 final class Connection: WSGITransport {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
@@ -52,6 +53,16 @@ final class Connection: WSGITransport {
     var headDeadline: UInt64 = 0
     /// The head is parsed and its body is being read on the loop before the app runs.
     var awaitingBody = false
+    /// How far that body has been checked: a chunked body is decoded once, as it arrives.
+    var probe = ChunkedDecoder()
+    var probeOffset = 0  // from `start`, so compaction leaves it valid
+    var probeTotal = 0
+
+    /// Between requests: nothing buffered or half-parsed, no body to drop, nothing owed to the
+    /// client.
+    var isIdle: Bool {
+        !inRequest && start == input.count && parser.isIdle && !discarding && output.bytes.isEmpty
+    }
 
     /// Bodies up to this size (and chunked bodies, until they reach it) are read on the event
     /// loop before the application is called, so a slow upload never holds the worker.
@@ -113,7 +124,7 @@ final class Connection: WSGITransport {
             close()
             return
         }
-        if start == input.count && parser.isIdle && !discarding {
+        if isIdle {
             close()  // idle keep-alive connection
         } else if discarding {
             close()  // the rest of an unread body never came; its response was already sent
@@ -178,6 +189,9 @@ final class Connection: WSGITransport {
                     respondError(HTTPError(413, "request body too large"))
                 } else if head.hasBody && !head.expectContinue && (head.chunked || head.contentLength! <= Self.preBufferLimit) {
                     awaitingBody = true
+                    probe = ChunkedDecoder()
+                    probeOffset = head.length
+                    probeTotal = 0
                 } else {
                     handleRequest()
                 }
@@ -190,28 +204,25 @@ final class Connection: WSGITransport {
     /// past the pre-buffer limit, after which the app streams the rest). A malformed or
     /// oversized chunked body is answered here, before any application code runs.
     func bodyIsBuffered() -> Bool {
-        let bodyStart = start + head.length
         if !head.chunked {
+            let bodyStart = start + head.length
             let length = head.contentLength ?? 0
             input.reserve(bodyStart + length + 1)
             return input.count - bodyStart >= length
         }
-        var probe = ChunkedDecoder()
-        var offset = bodyStart
-        var total = 0
-        while offset < input.count {
+        while start + probeOffset < input.count {
+            let offset = start + probeOffset
             switch probe.step(input.bytes(offset..<input.count)) {
             case .data(let s, let c):
-                total += c
-                offset += s + c
-                if let limit = worker.config.maxRequestBody, total > limit {
-                    worker.log("a chunked request body from \(info.remoteAddr) crossed the limit of \(limit) bytes")
+                probeTotal += c
+                probeOffset += s + c
+                if chunkedBodyOverLimit(probeTotal) {
                     respondError(HTTPError(413, "request body too large"))
                     return false
                 }
-                if total > Self.preBufferLimit { return true }
+                if probeTotal > Self.preBufferLimit { return true }
             case .needMore:
-                return false
+                probeOffset = input.count - start
             case .done:
                 return true
             case .invalid(let error):
@@ -221,6 +232,13 @@ final class Connection: WSGITransport {
             }
         }
         return false
+    }
+
+    /// Whether `total` decoded bytes of a chunked body cross --limit-request-body (logged).
+    func chunkedBodyOverLimit(_ total: Int) -> Bool {
+        guard let limit = worker.config.maxRequestBody, total > limit else { return false }
+        worker.log("a chunked request body from \(info.remoteAddr) crossed the limit of \(limit) bytes")
+        return true
     }
 
     func handleRequest() {
@@ -313,9 +331,8 @@ final class Connection: WSGITransport {
                 switch chunkedDecoder!.step(available, maxData: max - produced) {
                 case .data(let s, let c):
                     chunkedReceived += c
-                    if let limit = worker.config.maxRequestBody, chunkedReceived > limit {
-                        worker.log("a chunked request body from \(info.remoteAddr) crossed the limit of \(limit) bytes")
-                        bodyError = WSGIError(.bodyTooLarge, "the request body is larger than \(limit) bytes")
+                    if chunkedBodyOverLimit(chunkedReceived) {
+                        bodyError = WSGIError(.bodyTooLarge, "the request body is larger than \(worker.config.maxRequestBody!) bytes")
                         return produced
                     }
                     if let dest { dest.baseAddress!.advanced(by: produced).copyMemory(from: available.baseAddress! + s, byteCount: c) }
@@ -354,26 +371,16 @@ final class Connection: WSGITransport {
             // Everything buffered was consumed: reuse the room after the head.
             input.count = headEnd
             bodyPos = headEnd
-            do {
-                guard try Posix.poll(fd.raw, events: Posix.pollIn, timeoutMilliseconds: CInt(worker.config.bodyTimeout * 1000)) else {
-                    bodyError = WSGIError(.timeout, "no request body data for \(Int(worker.config.bodyTimeout)) s")
-                    throw bodyError!
+            let space = UnsafeMutableRawBufferPointer(rebasing: input.freeSpace.prefix(Self.bodyReadSize))
+            do throws(WSGIError) {
+                let n = try blockingIO("reading the request body", waitFor: Posix.pollIn, timeout: worker.config.bodyTimeout) {
+                    () throws(SystemError) in try Posix.read(fd.raw, space)
                 }
-                let space = UnsafeMutableRawBufferPointer(rebasing: input.freeSpace.prefix(Self.bodyReadSize))
-                switch try Posix.read(fd.raw, space) {
-                case .done(0):
-                    bodyError = WSGIError(.bodyTruncated, "the client closed the connection before the end of the request body")
-                    throw bodyError!
-                case .done(let n): input.count += n
-                case .wouldBlock: continue
-                }
-            } catch let error as SystemError {
-                bodyError = WSGIError(.clientGone, "reading the request body: \(error)")
-                throw bodyError!
-            } catch let error as WSGIError {
-                throw error
+                if n == 0 { throw WSGIError(.bodyTruncated, "the client closed the connection before the end of the request body") }
+                input.count += n
             } catch {
-                throw WSGIError(.clientGone, "\(error)")
+                bodyError = error
+                throw error
             }
         }
     }
@@ -404,7 +411,9 @@ final class Connection: WSGITransport {
 
     /// One write, waiting (up to the I/O timeout) for the socket to take bytes.
     func writeBlocking(_ raw: UnsafeRawBufferPointer) throws(WSGIError) -> Int {
-        try blockingIO("writing the response") { () throws(SystemError) in try Posix.send(fd.raw, raw) }
+        try blockingIO("writing the response", waitFor: Posix.pollOut, timeout: worker.config.writeTimeout) {
+            () throws(SystemError) in try Posix.send(fd.raw, raw)
+        }
     }
 
     func sendFile(_ file: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int {
@@ -412,7 +421,7 @@ final class Connection: WSGITransport {
         var position = offset
         var sent = 0
         while sent < count {
-            let n = try blockingIO("sendfile") { () throws(SystemError) in
+            let n = try blockingIO("sendfile", waitFor: Posix.pollOut, timeout: worker.config.writeTimeout) { () throws(SystemError) in
                 try Posix.sendfile(fd.raw, file, offset: &position, count: count - sent)
             }
             if n == 0 { return sent }  // the file is shorter than it was
@@ -421,16 +430,18 @@ final class Connection: WSGITransport {
         return sent
     }
 
-    /// Runs a non-blocking output call until it makes progress, waiting for the socket to be
-    /// writable (up to the I/O timeout). Errors become WSGIErrors for the application.
-    func blockingIO(_ what: String, _ call: () throws(SystemError) -> Posix.IOResult) throws(WSGIError) -> Int {
+    /// Runs a non-blocking call on the socket until it makes progress, waiting for `events`
+    /// (readable or writable) up to `timeout` seconds at a time. Errors become WSGIErrors for the
+    /// application.
+    func blockingIO(_ what: String, waitFor events: Int16, timeout: Double,
+                    _ call: () throws(SystemError) -> Posix.IOResult) throws(WSGIError) -> Int {
         while true {
             let result: Posix.IOResult
             do {
                 result = try call()
                 if case .done(let n) = result { return n }
-                guard try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(worker.config.writeTimeout * 1000)) else {
-                    throw WSGIError(.timeout, "the client did not read its response for \(Int(worker.config.writeTimeout)) s")
+                guard try Posix.poll(fd.raw, events: events, timeoutMilliseconds: CInt(timeout * 1000)) else {
+                    throw WSGIError(.timeout, "\(what): the client made no progress for \(Int(timeout)) s")
                 }
             } catch let error as SystemError {
                 throw WSGIError(.clientGone, "\(what): \(error)")
@@ -462,6 +473,7 @@ final class Connection: WSGITransport {
             start = 0
         }
         if !flushSome() {
+            guard !closed else { return }  // the write failed: the client is gone
             readWatcher.disarm()
             hasWriteWatcher = true
             writeWatcher.arm(timeout: worker.config.writeTimeout)
@@ -471,15 +483,14 @@ final class Connection: WSGITransport {
             finishClose()
             return
         }
-        if worker.draining && input.count == 0 && parser.isIdle {
+        if worker.draining && isIdle {
             close()
             return
         }
-        let idle = input.count == 0 && parser.isIdle && !discarding
         if awaitingBody {
             // The body may take a while, but must not stop for longer than the body timeout.
             readWatcher.arm(timeout: worker.config.bodyTimeout)
-        } else if idle {
+        } else if isIdle {
             headDeadline = 0
             readWatcher.arm(timeout: worker.config.keepAliveTimeout)
         } else {
@@ -535,8 +546,6 @@ final class Connection: WSGITransport {
 
     /// During a drain: an idle connection is closed now; a busy one after its response.
     func drain() {
-        if !inRequest && input.count == 0 && parser.isIdle && output.bytes.isEmpty {
-            close()
-        }
+        if isIdle { close() }
     }
 }

@@ -85,6 +85,19 @@ extension IntegrationSuite {
                     let rc = try RawClient.request(s.port, chunked)
                     #expect(rc.text == expected, "chunked mode \(mode)")
                 }
+                // A chunked body that arrives in many pieces (read on the loop across many reads).
+                let pieces = try RawClient(port: s.port)
+                try pieces.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                var wire = ""
+                for i in 0..<200 { wire += "a\r\nchunk-\(String(format: "%04d", i))\r\n" }
+                wire += "0\r\n\r\n"
+                let bytes = Array(wire.utf8)
+                for start in stride(from: 0, to: bytes.count, by: 97) {
+                    try pieces.send(Array(bytes[start..<min(start + 97, bytes.count)]))
+                    Thread.sleep(forTimeInterval: 0.002)
+                }
+                let pr = try pieces.readResponse()
+                #expect(pr.text == (0..<200).map { "chunk-\(String(format: "%04d", $0))" }.joined())
                 // A large body arrives in many reads.
                 let big = String(repeating: "0123456789abcdef", count: 40_000)
                 let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.utf8.count)\r\nConnection: close\r\n\r\n\(big)")
