@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
         .target(
             name: "DWSGI",
-            dependencies: ["CDPython", "DHTTP1"],
+            dependencies: ["CDPython", "DHTTP1", "DPosix"],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),

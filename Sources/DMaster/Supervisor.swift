@@ -345,6 +345,6 @@ public final class Supervisor {
     }
 
     func log(_ message: String) {
-        Posix.writeAll(2, "[dispatchd] master \(Posix.getpid()): \(message)\n")
+        ServerLog.write(.master, message)
     }
 }

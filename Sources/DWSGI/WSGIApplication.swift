@@ -1,5 +1,6 @@
 internal import CDPython
 public import DHTTP1
+internal import DPosix
 #if canImport(Glibc)
 internal import Glibc
 #endif
@@ -62,11 +63,7 @@ public final class WSGIApplication {
     }
 
     /// Writes a line to stderr, prefixed like the rest of the server's log.
-    func log(_ message: String) {
-        let line = "[dispatchd] worker \(getpid()): \(message)\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
-    }
+    func log(_ message: String) { ServerLog.write(.worker, message) }
 
     /// Runs the application for one request. `buffer` holds the request head (the ranges of
     /// `head` index it); the body comes from `transport`; the response is appended to `output`.

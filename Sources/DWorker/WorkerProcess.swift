@@ -36,14 +36,14 @@ public final class WorkerProcess {
         do {
             scoreboard = try Scoreboard(mapping: config.scoreboardFD)
         } catch {
-            Posix.writeAll(2, "[dispatchd] worker: cannot map the scoreboard: \(error)\n")
+            ServerLog.write(.worker, "cannot map the scoreboard: \(error)")
             return ExitCode.setupFailed
         }
         let runtime: PythonRuntime
         do {
             runtime = try PythonRuntime(virtualenv: config.virtualenv, pythonPath: config.pythonPath)
         } catch {
-            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(error.message)\n")
+            ServerLog.write(.worker, error.message)
             return ExitCode.interpreterFailed
         }
         let app: WSGIApplication
@@ -51,7 +51,7 @@ public final class WorkerProcess {
             app = try runtime.loadApplication(module: config.module, callable: config.callable, wsgiFile: config.wsgiFile)
         } catch {
             runtime.flushStdio()
-            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(error.message)\n")
+            ServerLog.write(.worker, error.message)
             return ExitCode.appLoadFailed
         }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
@@ -90,7 +90,7 @@ public final class WorkerProcess {
         switch ControlMessage.ready.send(on: config.channelFD) {
         case .sent: break
         case .wouldBlock, .peerGone:
-            Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): the master is gone\n")
+            ServerLog.write(.worker, "the master is gone")
             return ExitCode.setupFailed
         }
         loop.run()
@@ -193,6 +193,6 @@ public final class WorkerProcess {
     }
 
     func log(_ message: String) {
-        Posix.writeAll(2, "[dispatchd] worker \(Posix.getpid()): \(message)\n")
+        ServerLog.write(.worker, message)
     }
 }
