@@ -109,8 +109,7 @@ public final class Supervisor {
     // MARK: - Acceptor
 
     func nextWorker() -> Int? {
-        let board = scoreboard
-        return pool.nextWorker(received: { board.received($0) }, busySince: { board.busySince($0) }, now: MonotonicClock.nanoseconds())
+        pool.nextWorker(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds())
     }
 
     /// Hands a batch to a worker with room, `preferred` first; false when none can take it now.
@@ -191,18 +190,12 @@ public final class Supervisor {
             }
             pending = nil
         }
-        guard nextWorkerAvailable() else {
+        guard pool.candidate(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds()) != nil else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
             return
         }
         paused = false
         for l in listeners { l.watcher.arm() }
-    }
-
-    func nextWorkerAvailable() -> Bool {
-        var probe = pool
-        let board = scoreboard
-        return probe.nextWorker(received: { board.received($0) }, busySince: { board.busySince($0) }, now: MonotonicClock.nanoseconds()) != nil
     }
 
     // MARK: - Workers

@@ -92,6 +92,13 @@ public struct WorkerPool: Sendable {
     /// The next worker with room, round-robin: ready, fewer than `window` connections in
     /// flight, and not stuck in the application. nil when none has room.
     public mutating func nextWorker(received: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
+        guard let i = candidate(received: received, busySince: busySince, now: now) else { return nil }
+        cursor = (i + 1) % slots.count
+        return i
+    }
+
+    /// The worker `nextWorker` would choose, without moving the round-robin cursor.
+    public func candidate(received: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
         guard !shuttingDown else { return nil }
         for step in 0..<slots.count {
             let i = (cursor + step) % slots.count
@@ -99,7 +106,6 @@ public struct WorkerPool: Sendable {
             if slots[i].sent &- received(i) >= window { continue }
             let since = busySince(i)
             if since != 0 && now > since && now - since > stuckAfter { continue }
-            cursor = (i + 1) % slots.count
             return i
         }
         return nil

@@ -21,6 +21,11 @@ import Testing
             order.append(w)
         }
         #expect(order == [0, 1, 2, 0, 1, 2])
+        // candidate() tells without moving the cursor.
+        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 1)
     }
 
     /// A worker that has not taken `window` connections off its channel gets no more.
