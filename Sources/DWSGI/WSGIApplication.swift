@@ -85,8 +85,11 @@ public final class WSGIApplication {
         let input = InputStream.make(ctx, type: runtime.inputType)
         PyDict_SetItem(env, keys.wsgiInput, input)
         let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!
-        var args: [PyObj?] = [env, startResponse]
-        let result = PyObject_Vectorcall(app, &args, 2, nil)
+        let result = withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 2) { args in
+            args[0] = env
+            args[1] = startResponse
+            return PyObject_Vectorcall(app, args.baseAddress, 2, nil)
+        }
 
         var clientGone = false
         if let result {
