@@ -4,7 +4,23 @@
 #define _GNU_SOURCE
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "CDPosix.h"
 
 int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 int CDPosix_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+// An unnamed file in `dir`, removed when its last descriptor closes: O_TMPFILE where the file
+// system has it, otherwise a named file that is unlinked at once.
+int CDPosix_open_tmpfile(const char *dir) {
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/dispatchd-body-XXXXXX", dir) >= (int)sizeof path) return -1;
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+    return fd;
+}

@@ -63,6 +63,29 @@ public enum Posix {
         return r
     }
 
+    public static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemError) -> Int {
+        guard case .done(let n) = try io("pread", { Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }) else {
+            throw SystemError(errno: EAGAIN, call: "pread")
+        }
+        return n
+    }
+
+    /// Writes all of `bytes` to a (blocking) file.
+    public static func writeFile(_ fd: CInt, _ bytes: UnsafeRawBufferPointer) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            guard case .done(let n) = try write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...])) else {
+                throw SystemError(errno: EAGAIN, call: "write")
+            }
+            offset += n
+        }
+    }
+
+    /// An unnamed temporary file in `directory`, gone when the descriptor closes.
+    public static func openTemporaryFile(in directory: String) throws(SystemError) -> OwnedFD {
+        OwnedFD(try check("open(O_TMPFILE)") { CDPosix_open_tmpfile(directory) })
+    }
+
     public static func close(_ fd: CInt) {
         // Linux closes the descriptor even when close() reports EINTR: never retry.
         _ = Glibc.close(fd)
@@ -89,7 +112,6 @@ public enum Posix {
         return n > 0
     }
 
-    public static let pollIn = Int16(POLLIN)
     public static let pollOut = Int16(POLLOUT)
 
     public static func getpid() -> CInt { Glibc.getpid() }

@@ -25,11 +25,7 @@ class FileWrapper:
 
 
 class ClientDisconnected(OSError):
-    """Raised by wsgi.input when the request body ends before its declared length."""
-
-
-class RequestBodyTooLarge(OSError):
-    """Raised by wsgi.input when the request body crosses --limit-request-body."""
+    """Raised by write() when the client has gone or stopped reading."""
 
 
 def _load_app(module, callable_name, wsgi_file):

@@ -34,14 +34,10 @@ enum InputStream {
         return .some(v < 0 ? nil : v)
     }
 
-    /// Sets the Python exception for a failed body read.
+    /// Sets the Python exception for a failed body read (the body is received before the app
+    /// runs, so only a temporary file that cannot be read back gets here).
     static func raiseRead(_ ctx: RequestContext, _ error: WSGIError) {
-        if error.kind == .bodyTooLarge {
-            ctx.bodyTooLarge = true
-            raise(ctx.app.runtime.bodyTooLarge, error.message)
-        } else {
-            raise(ctx.app.runtime.clientDisconnected, error.message)
-        }
+        raise(CDPy_ExcOSError(), error.message)
     }
 
     static func read(_ ctx: RequestContext, size: Int?) -> PyObj? {

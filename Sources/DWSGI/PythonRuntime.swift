@@ -12,7 +12,6 @@ public final class PythonRuntime {
     let module: PyObj
     let fileWrapperType: PyObj
     let clientDisconnected: PyObj
-    let bodyTooLarge: PyObj
     let inputType: PyObj
     var startResponseDef: UnsafeMutablePointer<PyMethodDef>
     var writeDef: UnsafeMutablePointer<PyMethodDef>
@@ -52,10 +51,8 @@ public final class PythonRuntime {
         Py_DECREF(result)
         fileWrapperType = PyDict_GetItemString(dict, "FileWrapper")!
         clientDisconnected = PyDict_GetItemString(dict, "ClientDisconnected")!
-        bodyTooLarge = PyDict_GetItemString(dict, "RequestBodyTooLarge")!
         Py_INCREF(fileWrapperType)
         Py_INCREF(clientDisconnected)
-        Py_INCREF(bodyTooLarge)
         inputType = InputStream.makeType()
         startResponseDef = StartResponse.makeStartResponseDef()
         writeDef = StartResponse.makeWriteDef()

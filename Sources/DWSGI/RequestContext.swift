@@ -30,8 +30,6 @@ final class RequestContext {
     var bodyBytes = 0
     var overflowed = false
     var failed = false
-    /// The body crossed the size limit while the application read it: answer 413, not 500.
-    var bodyTooLarge = false
 
     // request body
     var pending: [UInt8] = []
@@ -50,9 +48,19 @@ final class RequestContext {
         self.date = date
     }
 
-    deinit {
+    /// Drops the references start_response kept (GIL held). The context may outlive the GIL
+    /// (a response object ends on the event loop), so this is not left to deinit.
+    func releaseResponseHeaders() {
         if let status { Py_DECREF(status) }
         if let headers { Py_DECREF(headers) }
+        status = nil
+        headers = nil
+    }
+
+    deinit {
+        // Only a start_response() called after the response ended (the app kept it) leaves
+        // these set, and then the last reference is Python's wsgi.input: the GIL is held.
+        releaseResponseHeaders()
     }
 
     // MARK: - start_response
@@ -185,8 +193,8 @@ final class RequestContext {
         output.bytes = out
     }
 
-    /// Appends body bytes with the response's framing, flushing when much is buffered.
-    func writeBody(_ data: UnsafeRawBufferPointer) throws(WSGIError) {
+    /// Appends body bytes with the response's framing (the caller decides when they are sent).
+    func writeBody(_ data: UnsafeRawBufferPointer) {
         if !headersSent { sendHead(knownLength: nil) }
         guard !data.isEmpty else { return }
         switch framing {
@@ -210,15 +218,18 @@ final class RequestContext {
             output.bytes.append(contentsOf: data)
             bodyBytes += data.count
         }
-        if output.bytes.count >= Self.highWater { try flush() }
     }
 
-    /// Sends the buffered output now, with the GIL released.
-    func flush() throws(WSGIError) {
+    /// The legacy write() callable's output: sent as far as the socket takes it now; the
+    /// application waits (GIL released, up to the write timeout) only while more than
+    /// `highWater` bytes are unsent, as PEP 3333 allows ("sent or buffered for transmission").
+    func pushWritten() throws(WSGIError) {
         guard let transport else { throw WSGIError(.clientGone, "request finished") }
+        try transport.sendBuffered(wait: false)
+        guard transport.unsentCount >= Self.highWater else { return }
         let ts = PyEval_SaveThread()
         defer { PyEval_RestoreThread(ts) }
-        try transport.flush(&output.bytes)
+        try transport.sendBuffered(wait: true)
     }
 
     /// Ends the response: the empty head if nothing was sent, the last chunk, and the

@@ -64,12 +64,11 @@ enum StartResponse {
                 return nil
             }
             do throws(WSGIError) {
-                try ctx.writeBody(UnsafeRawBufferPointer(start: CDPy_BytesData(data), count: CDPy_BytesSize(data)))
-                // PEP 3333: data passed to write() is sent before write() returns.
-                try ctx.flush()
+                ctx.writeBody(UnsafeRawBufferPointer(start: CDPy_BytesData(data), count: CDPy_BytesSize(data)))
+                try ctx.pushWritten()
             } catch {
                 ctx.failed = true
-                raise(CDPy_ExcOSError(), "client disconnected: \(error.message)")
+                raise(ctx.app.runtime.clientDisconnected, "client disconnected: \(error.message)")
                 return nil
             }
             return CDPy_NewNone()

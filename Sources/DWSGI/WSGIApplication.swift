@@ -65,8 +65,10 @@ public final class WSGIApplication {
     /// Writes a line to stderr, prefixed like the rest of the server's log.
     func log(_ message: String) { ServerLog.write(.worker, message) }
 
-    /// Runs the application for one request. `buffer` holds the request head (the ranges of
-    /// `head` index it); the body comes from `transport`; the response is appended to `output`.
+    /// Calls the application for one request. `buffer` holds the request head (the ranges of
+    /// `head` index it); the body comes from `transport`; the response goes to `output`. A
+    /// response that is done at once (a list, an error) comes back `.done`; a larger one is
+    /// produced step by step as the client takes it (see `WSGIResponse`).
     public func handle(
         head: RequestHead,
         buffer: UnsafeRawBufferPointer,
@@ -75,7 +77,7 @@ public final class WSGIApplication {
         output: OutputBuffer,
         keepAlive: Bool,
         date: [UInt8]
-    ) -> WSGIOutcome {
+    ) -> WSGIProgress {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
 
@@ -90,26 +92,12 @@ public final class WSGIApplication {
             args[1] = startResponse
             return PyObject_Vectorcall(app, args.baseAddress, 2, nil)
         }
-
-        var clientGone = false
-        if let result {
-            do throws(WSGIError) {
-                if try !sendResult(result, ctx) { fail(ctx, head, buffer) }
-            } catch {
-                clientGone = true
-            }
-            callClose(result)
-            Py_DECREF(result)
-        } else {
+        let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: result)
+        guard result != nil else {
             fail(ctx, head, buffer)
+            return response.finish()
         }
-        if !clientGone && !ctx.failed { ctx.finish() }
-        ctx.transport = nil
-        Py_DECREF(startResponse)
-        Py_DECREF(input)
-        Py_DECREF(env)
-        let aborted = clientGone || ctx.failed
-        return WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted)
+        return response.start(head, buffer)
     }
 
     /// PEP 3333: calls the iterable's close(), if it has one (a list or tuple has none).
@@ -128,41 +116,25 @@ public final class WSGIApplication {
         }
     }
 
-    /// Sends the response iterable. False when Python raised (the exception is set).
-    func sendResult(_ result: PyObj, _ ctx: RequestContext) throws(WSGIError) -> Bool {
-        if UnsafeMutableRawPointer(CDPy_Type(result)) == UnsafeMutableRawPointer(runtime.fileWrapperType) {
-            if let done = try sendFileWrapper(result, ctx) { return done }
-        }
-        let isList = CDPy_ListCheckExact(result) != 0
-        if isList || CDPy_TupleCheckExact(result) != 0 {
-            let n = isList ? CDPy_ListSize(result) : CDPy_TupleSize(result)
-            guard ctx.started else { return notStarted() }
-            if !ctx.headersSent {
-                var total = 0
-                for i in 0..<n {
-                    let item = isList ? CDPy_ListGet(result, i)! : CDPy_TupleGet(result, i)!
-                    guard CDPy_BytesCheck(item) != 0 else { return notBytes(item) }
-                    total += CDPy_BytesSize(item)
-                }
-                ctx.sendHead(knownLength: total)
-            }
+    /// Appends a list or tuple response whole (its bytes are in memory already). False when
+    /// Python raised (the exception is set).
+    func appendSequence(_ result: PyObj, isList: Bool, _ ctx: RequestContext) -> Bool {
+        let n = isList ? CDPy_ListSize(result) : CDPy_TupleSize(result)
+        guard ctx.started else { return notStarted() }
+        if !ctx.headersSent {
+            var total = 0
             for i in 0..<n {
                 let item = isList ? CDPy_ListGet(result, i)! : CDPy_TupleGet(result, i)!
                 guard CDPy_BytesCheck(item) != 0 else { return notBytes(item) }
-                try ctx.writeBody(UnsafeRawBufferPointer(start: CDPy_BytesData(item), count: CDPy_BytesSize(item)))
+                total += CDPy_BytesSize(item)
             }
-            return true
+            ctx.sendHead(knownLength: total)
         }
-        guard let iterator = PyObject_GetIter(result) else { return false }
-        defer { Py_DECREF(iterator) }
-        while let item = PyIter_Next(iterator) {
-            defer { Py_DECREF(item) }
+        for i in 0..<n {
+            let item = isList ? CDPy_ListGet(result, i)! : CDPy_TupleGet(result, i)!
             guard CDPy_BytesCheck(item) != 0 else { return notBytes(item) }
-            guard ctx.started else { return notStarted() }
-            try ctx.writeBody(UnsafeRawBufferPointer(start: CDPy_BytesData(item), count: CDPy_BytesSize(item)))
+            ctx.writeBody(UnsafeRawBufferPointer(start: CDPy_BytesData(item), count: CDPy_BytesSize(item)))
         }
-        if PyErr_Occurred() != nil { return false }
-        guard ctx.started else { return notStarted() }
         return true
     }
 
@@ -177,25 +149,36 @@ public final class WSGIApplication {
         return false
     }
 
-    /// Sends a wsgi.file_wrapper over a real file with sendfile. nil: not a real file, iterate.
-    func sendFileWrapper(_ result: PyObj, _ ctx: RequestContext) throws(WSGIError) -> Bool? {
+    enum FileBody {
+        /// Not a regular file with a descriptor: iterate the wrapper instead.
+        case notAFile
+        /// Python raised (the exception is set).
+        case failed
+        /// Nothing to send (HEAD, 304, an empty range).
+        case empty
+        case send(fd: CInt, offset: Int, count: Int)
+    }
+
+    /// A wsgi.file_wrapper over a real file: the head is appended and the worker sends the
+    /// file's bytes with sendfile.
+    func fileBody(_ result: PyObj, _ ctx: RequestContext) -> FileBody {
         guard let filelike = PyObject_GetAttrString(result, "filelike") else {
             PyErr_Clear()
-            return nil
+            return .notAFile
         }
         defer { Py_DECREF(filelike) }
         guard let filenoObj = PyObject_CallMethod0(filelike, "fileno") else {
             PyErr_Clear()
-            return nil
+            return .notAFile
         }
         let fd = CInt(truncatingIfNeeded: PyLong_AsLong(filenoObj))
         Py_DECREF(filenoObj)
         if PyErr_Occurred() != nil {
             PyErr_Clear()
-            return nil
+            return .notAFile
         }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return .notAFile }
         var offset = 0
         if let tell = PyObject_CallMethod0(filelike, "tell") {
             offset = PyLong_AsLong(tell)
@@ -203,26 +186,19 @@ public final class WSGIApplication {
         }
         if PyErr_Occurred() != nil {
             PyErr_Clear()
-            return nil
+            return .notAFile
         }
-        guard ctx.started else { return notStarted() }
+        guard ctx.started else { return notStarted() ? .empty : .failed }
         var count = max(0, Int(st.st_size) - offset)
         if let declared = ctx.declaredLength { count = min(count, declared) }
         if !ctx.headersSent { ctx.sendHead(knownLength: count) }
-        guard case .contentLength(let remaining) = ctx.framing else {
-            return ctx.framing == .noBody ? true : nil
+        switch ctx.framing {
+        case .contentLength(let remaining):
+            count = min(count, remaining)
+            return count > 0 ? .send(fd: fd, offset: offset, count: count) : .empty
+        case .noBody: return .empty
+        case .chunked, .untilClose: return .notAFile
         }
-        count = min(count, remaining)
-        guard let transport = ctx.transport else { throw WSGIError(.clientGone, "request finished") }
-        let ts = PyEval_SaveThread()
-        var sent = 0
-        var failure: WSGIError? = nil
-        do throws(WSGIError) { sent = try transport.sendFile(fd, offset: offset, count: count, after: &ctx.output.bytes) } catch { failure = error }
-        PyEval_RestoreThread(ts)
-        ctx.remaining -= sent
-        ctx.bodyBytes += sent
-        if let failure { throw failure }
-        return true
     }
 
     /// The application raised: log the traceback; answer 500 if nothing was sent yet,
@@ -230,21 +206,16 @@ public final class WSGIApplication {
     func fail(_ ctx: RequestContext, _ head: RequestHead, _ buffer: UnsafeRawBufferPointer) {
         let method = String(decoding: buffer[head.method], as: UTF8.self)
         let target = String(decoding: buffer[head.target], as: UTF8.self)
-        if ctx.bodyTooLarge {
-            PyErr_Clear()  // our own refusal, logged by the worker: no traceback
-        } else {
-            log("error handling \(method) \(target):")
-            PyErr_PrintEx(0)
-        }
+        log("error handling \(method) \(target):")
+        PyErr_PrintEx(0)
         if ctx.headersSent {
             ctx.failed = true
             ctx.keepAlive = false
             return
         }
-        let status = ctx.bodyTooLarge ? 413 : 500
-        let reason = ctx.bodyTooLarge ? "Content Too Large" : "Internal Server Error"
+        let status = 500
+        let reason = "Internal Server Error"
         let body = Array("\(reason)\n".utf8)
-        if ctx.bodyTooLarge { ctx.keepAlive = false }
         var out = ctx.output.bytes
         ctx.output.bytes = []
         Array("\(status) \(reason)".utf8).withUnsafeBytes {

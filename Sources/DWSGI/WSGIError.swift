@@ -5,14 +5,10 @@ public struct WSGIError: Error, CustomStringConvertible, Sendable {
         case interpreter
         /// The application could not be imported or is not callable (the traceback is printed).
         case appLoad
-        /// The client's body ended before its declared length or last chunk.
-        case bodyTruncated
         /// The client stopped sending or reading for longer than the timeout.
         case timeout
         /// The client closed the connection or reset it.
         case clientGone
-        /// The request body is larger than the configured limit.
-        case bodyTooLarge
     }
 
     public let kind: Kind

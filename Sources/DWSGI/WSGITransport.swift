@@ -1,14 +1,16 @@
-/// What the worker must provide to a request: the decoded body and a way to send output now.
-/// Calls may block (the bridge releases the GIL around them) up to the worker's timeouts.
+/// What the worker provides to a request: the request body, already received in full, and the
+/// connection's output buffer. Only `sendBuffered(wait: true)` waits on the client; the bridge
+/// releases the GIL around it.
 public protocol WSGITransport: AnyObject {
-    /// Reads decoded request body bytes into `buffer`; 0 means the body has ended.
+    /// Reads decoded request body bytes into `buffer`; 0 means the body has ended. The body
+    /// was received before the application was called: this never waits on the client.
     func readBody(into buffer: UnsafeMutableRawBufferPointer) throws(WSGIError) -> Int
-    /// Sends every byte of `output` to the client now.
-    func flush(_ output: inout [UInt8]) throws(WSGIError)
-    /// Sends `count` bytes of the open file `fd` from `offset`, after flushing `output`.
-    func sendFile(_ fd: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int
+    /// Sends the connection's buffered output: what the socket takes now (`wait: false`), or
+    /// all of it, waiting up to the write timeout (`wait: true`).
+    func sendBuffered(wait: Bool) throws(WSGIError)
+    /// Output bytes appended but not sent yet.
+    var unsentCount: Int { get }
     /// Asked when the response head is written: false when the connection must close after
-    /// this response (the worker is draining, or a body the client was not asked to send yet
-    /// is still unread).
+    /// this response (the worker is draining).
     func keepAliveAllowed() -> Bool
 }

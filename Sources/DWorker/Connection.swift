@@ -5,9 +5,10 @@ internal import DWSGI
 
 /// One client connection in a worker: reads and parses requests, runs the application for each
 /// in order (pipelining), frames and writes responses, keeps the connection alive or closes it.
-/// Bodies up to 1 MiB are read on the loop before the application runs; a larger body, and a
-/// large response, go through the WSGITransport calls, which block (with the GIL released) up to
-/// the body and write timeouts.
+/// Nothing here waits on the client while Python runs: a request body is received on the event
+/// loop before the application is called (in memory, or decoded into a temporary file when it
+/// is larger than --body-buffer-size), and a response iterable is driven from the loop one step
+/// at a time, as the client takes the bytes (`WSGIResponse`).
 final class Connection: WSGITransport {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
@@ -34,39 +35,36 @@ final class Connection: WSGITransport {
     var closed = false
     var inRequest = false
 
-    // The current request's body.
+    // The current request's body, as the application reads it.
     var headEnd = 0
     var bodyPos = 0
     var bodyRemaining = 0
     var chunkedDecoder: ChunkedDecoder? = nil
     var bodyDone = true
-    var bodyError: WSGIError? = nil
-    var continuePending = false
-    var responseStarted = false
-    var outputMark = 0
-    /// Unread body of the last request, being dropped before the next request is parsed.
-    var discarding = false
-    var discardBudget = 0
-    /// Decoded bytes of the current chunked body, against the body limit.
-    var chunkedReceived = 0
+    /// End of the current request's bytes in `input` (after its body, when that is in memory).
+    var requestEnd = 0
+    /// The body, when it went to a temporary file.
+    var spool: BodySpool? = nil
+    /// Content-Length bytes still to come into the spool.
+    var spoolRemaining = 0
     /// When the request head being received must be complete (monotonic ns; 0: none yet).
     var headDeadline: UInt64 = 0
-    /// The head is parsed and its body is being read on the loop before the app runs.
+    /// The head is parsed and its body is being received on the loop before the app runs.
     var awaitingBody = false
     /// How far that body has been checked: a chunked body is decoded once, as it arrives.
     var probe = ChunkedDecoder()
     var probeOffset = 0  // from `start`, so compaction leaves it valid
     var probeTotal = 0
 
-    /// Between requests: nothing buffered or half-parsed, no body to drop, nothing owed to the
-    /// client.
-    var isIdle: Bool {
-        !inRequest && start == input.count && parser.isIdle && !discarding && output.bytes.isEmpty
-    }
+    /// A response still being produced, and the file it is sending, if any.
+    var response: WSGIResponse? = nil
+    var file: (fd: CInt, offset: Int, remaining: Int, sent: Int)? = nil
+    var requestStartTime: UInt64 = 0
 
-    /// Bodies up to this size (and chunked bodies, until they reach it) are read on the event
-    /// loop before the application is called, so a slow upload never holds the worker.
-    static let preBufferLimit = 1 << 20
+    /// Between requests: nothing buffered or half-parsed, nothing owed to the client.
+    var isIdle: Bool {
+        !inRequest && !awaitingBody && start == input.count && parser.isIdle && output.bytes.isEmpty
+    }
 
     init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
         let raw = fd.raw
@@ -111,6 +109,10 @@ final class Connection: WSGITransport {
             return
         }
         guard flushSome() else { return }
+        if response != nil {
+            continueResponse()
+            return
+        }
         writeWatcher.disarm()
         if closeAfterFlush {
             finishClose()
@@ -126,8 +128,6 @@ final class Connection: WSGITransport {
         }
         if isIdle {
             close()  // idle keep-alive connection
-        } else if discarding {
-            close()  // the rest of an unread body never came; its response was already sent
         } else if awaitingBody {
             worker.log("client \(info.remoteAddr) stopped sending its request body for \(Int(worker.config.bodyTimeout)) s")
             respondError(HTTPError(408, "request body timeout"))
@@ -163,15 +163,12 @@ final class Connection: WSGITransport {
 
     // MARK: - Requests
 
-    /// Parses and answers every complete request in the buffer, then flushes.
+    /// Parses and answers every complete request in the buffer, then flushes. Stops at a
+    /// response that is still being produced: later (pipelined) requests wait for it.
     func process() {
-        loop: while !closeAfterFlush && !closed {
-            if discarding {
-                if !discardBody() { break loop }
-                continue
-            }
+        loop: while !closeAfterFlush && !closed && response == nil {
             if awaitingBody {
-                guard bodyIsBuffered() else { break loop }
+                guard receiveBody() else { break loop }
                 awaitingBody = false
                 handleRequest()
                 continue
@@ -187,12 +184,10 @@ final class Connection: WSGITransport {
                 if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
                     worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
                     respondError(HTTPError(413, "request body too large"))
-                } else if head.hasBody && !head.expectContinue && (head.chunked || head.contentLength! <= Self.preBufferLimit) {
-                    awaitingBody = true
-                    probe = ChunkedDecoder()
-                    probeOffset = head.length
-                    probeTotal = 0
+                } else if head.hasBody {
+                    startBody()
                 } else {
+                    requestEnd = start + head.length
                     handleRequest()
                 }
             }
@@ -200,15 +195,43 @@ final class Connection: WSGITransport {
         finishBatch()
     }
 
-    /// Whether the whole body of the parsed head is in the buffer (a chunked body: complete, or
-    /// past the pre-buffer limit, after which the app streams the rest). A malformed or
+    /// The head of a request with a body passed its checks: receive the body before the app.
+    func startBody() {
+        awaitingBody = true
+        probe = ChunkedDecoder()
+        probeOffset = head.length
+        probeTotal = 0
+        // The client asked whether to send its body: it may (the limits were checked above).
+        if head.expectContinue { output.bytes.append(contentsOf: Self.continueLine) }
+        if !head.chunked && head.contentLength! > worker.config.bodyBufferSize {
+            guard openSpool() else { return }
+            spoolRemaining = head.contentLength!
+        }
+    }
+
+    func openSpool() -> Bool {
+        do {
+            spool = try BodySpool(directory: worker.config.bodySpoolDirectory)
+            return true
+        } catch {
+            worker.log("cannot buffer a request body in \(worker.config.bodySpoolDirectory): \(error)")
+            respondError(HTTPError(503, "cannot buffer the request body"))
+            awaitingBody = false
+            return false
+        }
+    }
+
+    /// Takes in what has arrived of the body; true when all of it is here. A malformed or
     /// oversized chunked body is answered here, before any application code runs.
-    func bodyIsBuffered() -> Bool {
+    func receiveBody() -> Bool {
+        if spool != nil { return spoolBody() }
         if !head.chunked {
             let bodyStart = start + head.length
-            let length = head.contentLength ?? 0
+            let length = head.contentLength!
             input.reserve(bodyStart + length + 1)
-            return input.count - bodyStart >= length
+            guard input.count - bodyStart >= length else { return false }
+            requestEnd = bodyStart + length
+            return true
         }
         while start + probeOffset < input.count {
             let offset = start + probeOffset
@@ -220,18 +243,76 @@ final class Connection: WSGITransport {
                     respondError(HTTPError(413, "request body too large"))
                     return false
                 }
-                if probeTotal > Self.preBufferLimit { return true }
             case .needMore:
                 probeOffset = input.count - start
-            case .done:
+            case .done(let consumed):
+                probeOffset += consumed
+                requestEnd = start + probeOffset
                 return true
             case .invalid(let error):
                 worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
                 respondError(error)
                 return false
             }
+            if probeOffset - head.length > worker.config.bodyBufferSize {
+                // Too large for memory: decode it again from its start, into a file.
+                guard openSpool() else { return false }
+                probe = ChunkedDecoder()
+                probeOffset = head.length
+                probeTotal = 0
+                return spoolBody()
+            }
         }
         return false
+    }
+
+    /// Moves the body bytes that have arrived from `input` into the spool; true at the end.
+    func spoolBody() -> Bool {
+        let bodyStart = start + head.length
+        var taken = 0
+        var complete = false
+        do {
+            if !head.chunked {
+                let n = min(spoolRemaining, input.count - bodyStart)
+                try spool!.append(input.bytes(bodyStart..<(bodyStart + n)))
+                taken = n
+                spoolRemaining -= n
+                complete = spoolRemaining == 0
+            } else {
+                decode: while bodyStart + taken < input.count {
+                    switch probe.step(input.bytes((bodyStart + taken)..<input.count)) {
+                    case .data(let s, let c):
+                        try spool!.append(input.bytes((bodyStart + taken + s)..<(bodyStart + taken + s + c)))
+                        taken += s + c
+                        probeTotal += c
+                        if chunkedBodyOverLimit(probeTotal) {
+                            respondError(HTTPError(413, "request body too large"))
+                            spool = nil
+                            return false
+                        }
+                    case .needMore:
+                        taken = input.count - bodyStart
+                    case .done(let consumed):
+                        taken += consumed
+                        complete = true
+                        break decode
+                    case .invalid(let error):
+                        worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
+                        respondError(error)
+                        spool = nil
+                        return false
+                    }
+                }
+            }
+        } catch {
+            worker.log("cannot buffer a request body in \(worker.config.bodySpoolDirectory): \(error)")
+            respondError(HTTPError(503, "cannot buffer the request body"))
+            spool = nil
+            return false
+        }
+        input.removeRange(bodyStart..<(bodyStart + taken))
+        if complete { requestEnd = bodyStart }
+        return complete
     }
 
     /// Whether `total` decoded bytes of a chunked body cross --limit-request-body (logged).
@@ -241,77 +322,93 @@ final class Connection: WSGITransport {
         return true
     }
 
+    /// Calls the application for the parsed request, whose body (if any) is all here.
     func handleRequest() {
         headDeadline = 0
-        chunkedReceived = 0
         headEnd = start + head.length
         bodyPos = headEnd
-        bodyError = nil
-        if head.chunked {
+        if spool != nil || !head.hasBody {
+            chunkedDecoder = nil
+            bodyDone = true
+        } else if head.chunked {
             chunkedDecoder = ChunkedDecoder()
             bodyDone = false
         } else {
             chunkedDecoder = nil
-            bodyRemaining = head.contentLength ?? 0
+            bodyRemaining = head.contentLength!
             bodyDone = bodyRemaining == 0
         }
-        continuePending = head.expectContinue && !bodyDone
-        responseStarted = false
-        outputMark = output.bytes.count
-        // The head must not move while the application runs: body reads use at most this room.
-        if !bodyDone { input.reserve(input.count + Self.bodyReadSize) }
         let keepAlive = head.keepAlive && !worker.draining
         inRequest = true
-        let startTime = MonotonicClock.nanoseconds()
-        worker.enterApplication(startTime)
-        let headBytes = input.bytes(start..<headEnd)
-        let outcome = worker.app.handle(
-            head: head, buffer: headBytes, info: info, transport: self, output: output,
+        requestStartTime = MonotonicClock.nanoseconds()
+        worker.enterApplication(requestStartTime)
+        let progress = worker.app.handle(
+            head: head, buffer: input.bytes(start..<headEnd), info: info, transport: self, output: output,
             keepAlive: keepAlive, date: worker.date.imfFixdate
         )
         worker.leaveApplication()
+        advance(progress)
+    }
+
+    /// Takes the next step of a response: done, or more to come once the output drains.
+    func advance(_ progress: WSGIProgress) {
+        switch progress {
+        case .done(let outcome):
+            response = nil
+            completeRequest(outcome)
+        case .more(let r):
+            response = r
+        case .sendFile(let r, let fd, let offset, let count):
+            response = r
+            file = (fd, offset, count, 0)
+        }
+    }
+
+    /// The current response is complete in the output buffer: log it, move to the next request.
+    func completeRequest(_ outcome: WSGIOutcome) {
         inRequest = false
+        spool = nil
         if let log = worker.accessLog {
-            let seconds = Double(MonotonicClock.nanoseconds() - startTime) / 1e9
+            let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
             log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
                        status: outcome.status, bytes: outcome.bodyBytes, seconds: seconds)
         }
         if !outcome.keepAlive { closeAfterFlush = true }
-        if bodyError != nil {
-            closeAfterFlush = true
-        } else if !bodyDone {
-            if continuePending {
-                // The client was never told to send its body: it may or may not; close.
-                closeAfterFlush = true
-            } else {
-                discarding = true
-                discardBudget = worker.config.maxDiscardBody
-            }
-        }
-        if closeAfterFlush && (!bodyDone || bodyPos < input.count) { lingerOnClose = true }
-        start = bodyPos
+        if closeAfterFlush && requestEnd < input.count { lingerOnClose = true }
+        start = requestEnd
         parser.reset()
     }
 
-    static let bodyReadSize = 64 * 1024
-
-    /// Drops unread body bytes from the buffer. True when the body is over.
-    func discardBody() -> Bool {
-        let before = bodyPos
-        _ = consumeBody(into: nil, max: discardBudget)
-        discardBudget -= bodyPos - before
-        start = bodyPos
-        if bodyError != nil || (!bodyDone && discardBudget <= 0) {
-            closeAfterFlush = true
-            lingerOnClose = true
-            discarding = false
-            return false
+    /// The output of a streaming response has drained: send its file, or take its next step.
+    func continueResponse() {
+        if var f = file {
+            while f.remaining > 0 {
+                let result: Posix.IOResult
+                do {
+                    result = try Posix.sendfile(fd.raw, f.fd, offset: &f.offset, count: f.remaining)
+                } catch {
+                    close()
+                    return
+                }
+                switch result {
+                case .done(0):
+                    f.remaining = 0  // the file is shorter than it was
+                case .done(let n):
+                    f.sent += n
+                    f.remaining -= n
+                case .wouldBlock:
+                    file = f
+                    return  // the write watcher is armed
+                }
+            }
+            file = nil
+            response!.fileSent(f.sent)
         }
-        if bodyDone {
-            discarding = false
-            return true
-        }
-        return false
+        worker.enterApplication(MonotonicClock.nanoseconds())
+        let progress = response!.resume(head, input.bytes(start..<headEnd))
+        worker.leaveApplication()
+        advance(progress)
+        process()
     }
 
     /// Takes body bytes that are already buffered: copies up to `max` into `dest` (or drops
@@ -330,11 +427,7 @@ final class Connection: WSGITransport {
             } else {
                 switch chunkedDecoder!.step(available, maxData: max - produced) {
                 case .data(let s, let c):
-                    chunkedReceived += c
-                    if chunkedBodyOverLimit(chunkedReceived) {
-                        bodyError = WSGIError(.bodyTooLarge, "the request body is larger than \(worker.config.maxRequestBody!) bytes")
-                        return produced
-                    }
+                    // Its size and syntax were checked when it arrived.
                     if let dest { dest.baseAddress!.advanced(by: produced).copyMemory(from: available.baseAddress! + s, byteCount: c) }
                     produced += c
                     bodyPos += s + c
@@ -343,9 +436,8 @@ final class Connection: WSGITransport {
                 case .done(let consumed):
                     bodyPos += consumed
                     bodyDone = true
-                case .invalid(let error):
-                    bodyError = WSGIError(.bodyTruncated, "invalid chunked body: \(error.reason)")
-                    return produced
+                case .invalid:
+                    preconditionFailure("Internal inconsistency: a chunked body checked on arrival is invalid")
                 }
             }
         }
@@ -355,102 +447,57 @@ final class Connection: WSGITransport {
     // MARK: - WSGITransport
 
     func readBody(into buffer: UnsafeMutableRawBufferPointer) throws(WSGIError) -> Int {
-        if let bodyError { throw bodyError }
-        if bodyDone || buffer.isEmpty { return 0 }
-        if continuePending {
-            continuePending = false
-            if !responseStarted && output.bytes.count == outputMark {
-                output.bytes.append(contentsOf: Self.continueLine)
-                try flush(&output.bytes)
-            }
-        }
-        while true {
-            let n = consumeBody(into: buffer, max: buffer.count)
-            if let bodyError { throw bodyError }
-            if n > 0 || bodyDone { return n }
-            // Everything buffered was consumed: reuse the room after the head.
-            input.count = headEnd
-            bodyPos = headEnd
-            let space = UnsafeMutableRawBufferPointer(rebasing: input.freeSpace.prefix(Self.bodyReadSize))
-            do throws(WSGIError) {
-                let n = try blockingIO("reading the request body", waitFor: Posix.pollIn, timeout: worker.config.bodyTimeout) {
-                    () throws(SystemError) in try Posix.read(fd.raw, space)
-                }
-                if n == 0 { throw WSGIError(.bodyTruncated, "the client closed the connection before the end of the request body") }
-                input.count += n
+        if let spool {
+            do {
+                return try spool.read(into: buffer)
             } catch {
-                bodyError = error
-                throw error
+                throw WSGIError(.clientGone, "reading the buffered request body: \(error)")
             }
         }
+        if bodyDone || buffer.isEmpty { return 0 }
+        let n = consumeBody(into: buffer, max: buffer.count)
+        if n == 0 && !bodyDone {
+            // The whole body was received before the app ran: this cannot happen.
+            preconditionFailure("Internal inconsistency: a request body was not all buffered")
+        }
+        return n
     }
 
     func keepAliveAllowed() -> Bool {
-        !continuePending && bodyError == nil && !worker.drainRequested
+        !worker.drainRequested
     }
 
     static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
-    func flush(_ bytes: inout [UInt8]) throws(WSGIError) {
-        responseStarted = true
-        var offset = 0
-        defer {
-            bytes.removeAll(keepingCapacity: true)
-            outputSent = 0
-        }
-        var failure: WSGIError? = nil
-        bytes.withUnsafeBytes { raw in
-            do throws(WSGIError) {
-                while offset < raw.count {
-                    offset += try writeBlocking(UnsafeRawBufferPointer(rebasing: raw[offset...]))
-                }
-            } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
+    var unsentCount: Int { output.bytes.count - outputSent }
 
-    /// One write, waiting (up to the I/O timeout) for the socket to take bytes.
-    func writeBlocking(_ raw: UnsafeRawBufferPointer) throws(WSGIError) -> Int {
-        try blockingIO("writing the response", waitFor: Posix.pollOut, timeout: worker.config.writeTimeout) {
-            () throws(SystemError) in try Posix.send(fd.raw, raw)
-        }
-    }
-
-    func sendFile(_ file: CInt, offset: Int, count: Int, after output: inout [UInt8]) throws(WSGIError) -> Int {
-        try flush(&output)
-        var position = offset
-        var sent = 0
-        while sent < count {
-            let n = try blockingIO("sendfile", waitFor: Posix.pollOut, timeout: worker.config.writeTimeout) { () throws(SystemError) in
-                try Posix.sendfile(fd.raw, file, offset: &position, count: count - sent)
-            }
-            if n == 0 { return sent }  // the file is shorter than it was
-            sent += n
-        }
-        return sent
-    }
-
-    /// Runs a non-blocking call on the socket until it makes progress, waiting for `events`
-    /// (readable or writable) up to `timeout` seconds at a time. Errors become WSGIErrors for the
-    /// application.
-    func blockingIO(_ what: String, waitFor events: Int16, timeout: Double,
-                    _ call: () throws(SystemError) -> Posix.IOResult) throws(WSGIError) -> Int {
-        while true {
+    func sendBuffered(wait: Bool) throws(WSGIError) {
+        while outputSent < output.bytes.count {
             let result: Posix.IOResult
             do {
-                result = try call()
-                if case .done(let n) = result { return n }
-                guard try Posix.poll(fd.raw, events: events, timeoutMilliseconds: CInt(timeout * 1000)) else {
-                    throw WSGIError(.timeout, "\(what): the client made no progress for \(Int(timeout)) s")
+                result = try output.bytes.withUnsafeBytes { raw throws(SystemError) in
+                    try Posix.send(fd.raw, UnsafeRawBufferPointer(rebasing: raw[outputSent...]))
                 }
-            } catch let error as SystemError {
-                throw WSGIError(.clientGone, "\(what): \(error)")
-            } catch let error as WSGIError {
-                throw error
             } catch {
-                throw WSGIError(.clientGone, "\(what): \(error)")
+                throw WSGIError(.clientGone, "writing the response: \(error)")
+            }
+            switch result {
+            case .done(let n):
+                outputSent += n
+            case .wouldBlock:
+                guard wait else { return }
+                let timeout = worker.config.writeTimeout
+                let ready: Bool
+                do {
+                    ready = try Posix.poll(fd.raw, events: Posix.pollOut, timeoutMilliseconds: CInt(timeout * 1000))
+                } catch {
+                    throw WSGIError(.clientGone, "writing the response: \(error)")
+                }
+                if !ready { throw WSGIError(.timeout, "writing the response: the client read nothing for \(Int(timeout)) s") }
             }
         }
+        output.bytes.removeAll(keepingCapacity: true)
+        outputSent = 0
     }
 
     // MARK: - Output and closing
@@ -465,20 +512,21 @@ final class Connection: WSGITransport {
     /// the next event.
     func finishBatch() {
         guard !closed else { return }
-        if start > 0 {
+        if start > 0 && response == nil {
             input.removePrefix(start)
-            // An unread body being discarded continues from the same byte.
-            bodyPos -= start
-            headEnd = max(0, headEnd - start)
+            requestEnd -= start
             start = 0
         }
-        if !flushSome() {
-            guard !closed else { return }  // the write failed: the client is gone
+        let flushed = flushSome()
+        guard !closed else { return }  // the write failed: the client is gone
+        if !flushed || response != nil {
+            // Wait until the client takes more (a streaming response continues then).
             readWatcher.disarm()
             hasWriteWatcher = true
             writeWatcher.arm(timeout: worker.config.writeTimeout)
             return
         }
+        if hasWriteWatcher { writeWatcher.disarm() }
         if closeAfterFlush {
             finishClose()
             return
@@ -494,34 +542,23 @@ final class Connection: WSGITransport {
             headDeadline = 0
             readWatcher.arm(timeout: worker.config.keepAliveTimeout)
         } else {
-            // The head (or the discarded body) must be complete by a fixed time after its first
-            // byte: a client trickling a byte at a time does not extend it.
+            // The head must be complete by a fixed time after its first byte: a client
+            // trickling a byte at a time does not extend it.
             let now = MonotonicClock.nanoseconds()
             if headDeadline == 0 { headDeadline = now + UInt64(worker.config.headerTimeout * 1e9) }
             readWatcher.arm(timeout: headDeadline > now ? Double(headDeadline - now) / 1e9 : 0.001)
         }
     }
 
-    /// Writes what the socket takes now; true when nothing is left.
+    /// Writes what the socket takes now; true when nothing is left. A failed write closes.
     func flushSome() -> Bool {
-        while outputSent < output.bytes.count {
-            let result: Posix.IOResult
-            do {
-                result = try output.bytes.withUnsafeBytes { raw in
-                    try Posix.send(fd.raw, UnsafeRawBufferPointer(rebasing: raw[outputSent...]))
-                }
-            } catch {
-                close()
-                return false
-            }
-            switch result {
-            case .done(let n): outputSent += n
-            case .wouldBlock: return false
-            }
+        do throws(WSGIError) {
+            try sendBuffered(wait: false)
+        } catch {
+            close()
+            return false
         }
-        output.bytes.removeAll(keepingCapacity: true)
-        outputSent = 0
-        return true
+        return outputSent == 0 && output.bytes.isEmpty
     }
 
     /// Closes once the response is out: at once, or after a short lingering read.
@@ -541,6 +578,14 @@ final class Connection: WSGITransport {
         closed = true
         readWatcher.disarm()
         if hasWriteWatcher { writeWatcher.disarm() }
+        if let response {
+            // The client left (or stopped reading) mid-response: close() the iterable, log.
+            self.response = nil
+            if let file { response.fileSent(file.sent) }
+            file = nil
+            completeRequest(response.abort())
+        }
+        spool = nil
         worker.connectionClosed(self)
     }
 

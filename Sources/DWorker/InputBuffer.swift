@@ -33,6 +33,13 @@ final class InputBuffer {
         count -= n
     }
 
+    /// Drops the bytes in `range`, moving the rest down.
+    func removeRange(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        if range.upperBound < count { memmove(base + range.lowerBound, base + range.upperBound, count - range.upperBound) }
+        count -= range.count
+    }
+
     func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
     }

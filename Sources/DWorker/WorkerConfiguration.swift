@@ -22,8 +22,10 @@ public struct WorkerConfiguration: Sendable {
     public var writeTimeout: Double
     /// Largest request body (nil: unlimited); larger gets 413.
     public var maxRequestBody: Int?
-    /// Largest unread request body the worker discards to keep a connection alive.
-    public var maxDiscardBody: Int
+    /// Request bodies up to this size are kept in memory; larger ones go to a temporary file.
+    public var bodyBufferSize: Int
+    /// Where those temporary files are made.
+    public var bodySpoolDirectory: String
 
     public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
                 pythonPath: [String], virtualenv: String?, accessLog: Bool) {
@@ -42,6 +44,7 @@ public struct WorkerConfiguration: Sendable {
         self.bodyTimeout = 30
         self.writeTimeout = 30
         self.maxRequestBody = nil
-        self.maxDiscardBody = 1 << 20
+        self.bodyBufferSize = 1 << 20
+        self.bodySpoolDirectory = "/tmp"
     }
 }

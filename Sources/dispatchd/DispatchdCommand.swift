@@ -80,6 +80,12 @@ struct DispatchdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds a client may leave its response unread before the connection is closed.", valueName: "seconds"))
     var writeTimeout: Double = 30
 
+    @Option(help: ArgumentHelp("Request bodies up to this size are held in memory; larger ones are received into a temporary file before the application runs.", valueName: "bytes"))
+    var bodyBufferSize: Int = 1 << 20
+
+    @Option(help: ArgumentHelp("Directory for those temporary files (default: $TMPDIR, or /tmp).", valueName: "dir"))
+    var bodySpoolDir: String?
+
     @Option(help: .hidden) var workerSlot: Int?
     @Option(help: .hidden) var workerChannel: Int32 = 3
     @Option(help: .hidden) var workerScoreboard: Int32 = 4
@@ -114,6 +120,10 @@ struct DispatchdCommand: ParsableCommand {
                               ("--limit-request-fields", limitRequestFields), ("--limit-request-head", limitRequestHead)] where value < 1 {
             throw ValidationError("\(name) must be at least 1 (got \(value)).")
         }
+        if bodyBufferSize < 0 { throw ValidationError("--body-buffer-size must not be negative (got \(bodyBufferSize)).") }
+        if !Posix.isDirectory(spoolDirectory) {
+            throw ValidationError("--body-spool-dir: '\(spoolDirectory)' is not a directory.")
+        }
         if let limitRequestBody, limitRequestBody < 0 { throw ValidationError("--limit-request-body must not be negative.") }
         for (name, value) in [("--keep-alive", keepAlive), ("--header-timeout", headerTimeout),
                               ("--body-timeout", bodyTimeout), ("--write-timeout", writeTimeout)] where !(value > 0) {
@@ -130,6 +140,8 @@ struct DispatchdCommand: ParsableCommand {
         }
     }
 
+    var spoolDirectory: String { bodySpoolDir ?? Posix.getenv("TMPDIR") ?? "/tmp" }
+
     /// Options repeated for every worker.
     func workerArguments() -> [String] {
         var args: [String] = []
@@ -142,7 +154,8 @@ struct DispatchdCommand: ParsableCommand {
         args += ["--limit-request-line", String(limitRequestLine), "--limit-request-field-size", String(limitRequestFieldSize),
                  "--limit-request-fields", String(limitRequestFields), "--limit-request-head", String(limitRequestHead),
                  "--keep-alive", String(keepAlive), "--header-timeout", String(headerTimeout),
-                 "--body-timeout", String(bodyTimeout), "--write-timeout", String(writeTimeout)]
+                 "--body-timeout", String(bodyTimeout), "--write-timeout", String(writeTimeout),
+                 "--body-buffer-size", String(bodyBufferSize), "--body-spool-dir", spoolDirectory]
         if let limitRequestBody { args += ["--limit-request-body", String(limitRequestBody)] }
         return args
     }
@@ -165,6 +178,8 @@ struct DispatchdCommand: ParsableCommand {
             config.headerTimeout = headerTimeout
             config.bodyTimeout = bodyTimeout
             config.writeTimeout = writeTimeout
+            config.bodyBufferSize = bodyBufferSize
+            config.bodySpoolDirectory = spoolDirectory
             throw ExitCode(WorkerProcess.run(config))
         }
         if let chdir {

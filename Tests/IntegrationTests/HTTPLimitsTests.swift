@@ -80,24 +80,10 @@ extension IntegrationSuite {
             }
         }
 
-        /// The rest of an unread (streamed) body that never comes: the connection is closed at
-        /// the header timeout, with no second response after the app's.
-        @Test func unreadBodyThatStopsIsClosed() throws {
-            try withServer(["--header-timeout", "1", "testapp:application"], workers: 1) { s in
-                let c = try RawClient(port: s.port)
-                try c.send("POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "u", count: 1000))
-                let r = try c.readResponse()
-                #expect(r.text == "ignored your body")
-                let t = Date()
-                #expect(c.isClosedByServer(timeout: 5), "no close, or more bytes: \(String(decoding: c.buffer, as: UTF8.self))")
-                #expect(Date().timeIntervalSince(t) < 3)
-            }
-        }
-
         /// A body that stops arriving gets 408 at --body-timeout without the app running (while
-        /// it waits, other clients are served); a streamed body that stops fails the app's read
-        /// (an OSError); a client that does not read its response is cut off at --write-timeout,
-        /// and the worker serves others again.
+        /// it waits, other clients are served), also a large one being received into a file; a
+        /// client that does not read its response is cut off at --write-timeout, and the worker
+        /// serves others meanwhile.
         @Test func bodyAndWriteTimeouts() throws {
             try withServer(["--body-timeout", "1", "--write-timeout", "1", "testapp:application"], workers: 1) { s in
                 let c = try RawClient(port: s.port)
@@ -109,11 +95,11 @@ extension IntegrationSuite {
                 #expect(c.isClosedByServer())
                 #expect(Date().timeIntervalSince(start) < 3)
 
-                let streamed = try RawClient(port: s.port)
-                try streamed.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\npartial")
-                let rs = try streamed.readResponse(timeout: 5)
-                #expect(rs.status == 400)
-                #expect(rs.text.contains("OSError:ClientDisconnected"), "\(rs.text)")
+                let large = try RawClient(port: s.port)
+                try large.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "p", count: 1_500_000))
+                let rl = try large.readResponse(timeout: 5)
+                #expect(rl.status == 408)
+                #expect(large.isClosedByServer())
 
                 var size: Int32 = 4096
                 let lazy = try RawClient(port: s.port)
@@ -124,6 +110,116 @@ extension IntegrationSuite {
                 let other = try RawClient.request(s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 10)
                 #expect(other.status == 200)
                 #expect(Date().timeIntervalSince(t) < 4, "the worker was held by a client that does not read")
+            }
+        }
+
+        /// Bodies over --body-buffer-size are received into an unnamed temporary file before the
+        /// app runs and read back whole (Content-Length and chunked, pipelined after); the file
+        /// is gone with the request (the worker's descriptors return to their count).
+        @Test func largeBodiesAreSpooled() throws {
+            try withServer(["--body-buffer-size", "100000", "testapp:application"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                _ = try RawClient.get(s.port, "/hello")
+                Thread.sleep(forTimeInterval: 0.3)
+                let before = ProcFS.openFDCount(worker)
+                var bytes = [UInt8](repeating: 0, count: 5_000_000)
+                for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+                let digest = "\(bytes.count):\(adler32Hex(bytes))"
+                let c = try RawClient(port: s.port)
+                try c.send("POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: \(bytes.count)\r\n\r\n")
+                try c.send(bytes)
+                #expect(try c.readResponse().text == digest)
+                // Chunked, in 64 KiB chunks, with a pipelined request after it.
+                var chunked: [UInt8] = Array("POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+                var offset = 0
+                while offset < bytes.count {
+                    let n = min(65536, bytes.count - offset)
+                    chunked += Array((String(n, radix: 16) + "\r\n").utf8) + bytes[offset..<(offset + n)] + Array("\r\n".utf8)
+                    offset += n
+                }
+                chunked += Array("0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                try c.send(chunked)
+                #expect(try c.readResponse().text == digest)
+                #expect(try c.readResponse().text == "Hello, World!")
+                // A small body with a size limit of 0 in memory goes to a file too.
+                Thread.sleep(forTimeInterval: 0.3)
+                #expect(ProcFS.openFDCount(worker) == before + 1, "the spool file was not closed")  // + the open connection
+            }
+            try withServer(["--body-buffer-size", "0", "testapp:application"], workers: 1) { s in
+                let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+                #expect(r.text == "hello")
+            }
+        }
+
+        /// A large upload that trickles does not hold the worker: one worker answers others at
+        /// once while it arrives, then the app gets the whole body.
+        @Test func slowUploadDoesNotHoldTheWorker() throws {
+            try withServer(["testapp:application"], workers: 1) { s in
+                let total = 3_000_000
+                let c = try RawClient(port: s.port)
+                try c.send("POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
+                let piece = [UInt8](repeating: 0x61, count: total / 4)
+                for _ in 0..<4 {
+                    try c.send(piece)
+                    let t = Date()
+                    #expect(try RawClient.get(s.port, "/hello").status == 200)
+                    #expect(Date().timeIntervalSince(t) < 1, "the upload held the worker")
+                    Thread.sleep(forTimeInterval: 0.3)
+                }
+                let r = try c.readResponse()
+                #expect(r.text == "\(total):\(adler32Hex([UInt8](repeating: 0x61, count: total)))")
+            }
+        }
+
+        /// Large responses to clients that do not read (a generator, a file through
+        /// wsgi.file_wrapper, one large bytes object) do not hold the worker: others are served
+        /// at once; at --write-timeout those clients are cut off and the iterable's close() runs;
+        /// a client that reads gets every byte.
+        @Test func slowReadersDoNotHoldTheWorker() throws {
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("close-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: log) }
+            try withServer(["--write-timeout", "2", "testapp:application"], workers: 1, environment: ["DISPATCHD_TEST_CLOSE_LOG": log]) { s in
+                var lazy: [RawClient] = []
+                for path in ["/stream?400", "/bigfile?30000000", "/big?30000000"] {
+                    // Each response is larger than what the kernel buffers on both sides hold.
+                    let c = try RawClient(port: s.port)
+                    try c.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+                    lazy.append(c)
+                }
+                Thread.sleep(forTimeInterval: 0.3)
+                for _ in 0..<5 {
+                    let t = Date()
+                    #expect(try RawClient.get(s.port, "/hello").status == 200)
+                    #expect(Date().timeIntervalSince(t) < 0.5, "a client that does not read held the worker")
+                }
+                // A client that reads gets all of each.
+                let stream = try RawClient.request(s.port, "GET /stream?400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
+                #expect(stream.body.count == 400 * 65536)
+                #expect(stream.chunked)
+                let file = try RawClient.request(s.port, "GET /bigfile?30000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
+                #expect(file.body.count == 30_000_000)
+                #expect(file.header("Content-Length") == "30000000")
+                // The lazy ones are cut off at the write timeout; the generator's close() ran.
+                Thread.sleep(forTimeInterval: 2.5)
+                for c in lazy { #expect(c.drainsToEnd()) }
+                let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                #expect(lines.filter { $0 == "stream" }.count == 2, "\(lines)")
+                #expect(s.stderrContains("did not read its response"))
+            }
+        }
+
+        /// A streaming response reaches the client piece by piece, as the app produces it.
+        @Test func streamedPiecesArriveAsProduced() throws {
+            try withServer(["testapp:application"], workers: 1) { s in
+                let c = try RawClient(port: s.port)
+                let t = Date()
+                try c.send("GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+                while !String(decoding: c.buffer, as: UTF8.self).contains("first\n") {
+                    guard try c.fill(timeout: 5) else { break }
+                }
+                #expect(Date().timeIntervalSince(t) < 0.4, "the first piece waited for the second")
+                let r = try c.readResponse()
+                #expect(r.text == "first\nsecond\n")
             }
         }
 
@@ -165,4 +261,19 @@ extension IntegrationSuite {
             }
         }
     }
+}
+
+/// Adler-32 as zlib computes it, in hex (the /digest route answers length:adler32).
+func adler32Hex(_ bytes: [UInt8]) -> String {
+    var a: UInt32 = 1, b: UInt32 = 0
+    for chunk in stride(from: 0, to: bytes.count, by: 5552) {
+        for byte in bytes[chunk..<min(chunk + 5552, bytes.count)] {
+            a += UInt32(byte)
+            b += a
+        }
+        a %= 65521
+        b %= 65521
+    }
+    let hex = String((b << 16) | a, radix: 16)
+    return String(repeating: "0", count: 8 - hex.count) + hex
 }

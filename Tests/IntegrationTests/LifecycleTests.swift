@@ -30,6 +30,8 @@ extension IntegrationSuite {
                 (["--bind", "nonsense", "testapp:application"], "--bind"),
                 (["--bind", "host:70000", "testapp:application"], "--bind"),
                 (["--workers", "two", "testapp:application"], "--workers"),
+                (["--body-spool-dir", "/no/such/dir", "testapp:application"], "--body-spool-dir"),
+                (["--body-buffer-size", "-1", "testapp:application"], "--body-buffer-size"),
                 ([], "MODULE:CALLABLE"),
             ] {
                 let s = try ServerProcess(args, workers: 1, bind: nil, waitReady: false)

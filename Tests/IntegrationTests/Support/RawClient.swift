@@ -190,6 +190,17 @@ final class RawClient {
         }
     }
 
+    /// Reads and drops whatever is left until the server's close; false if the connection is
+    /// still open after `timeout` seconds without bytes.
+    func drainsToEnd(timeout: TimeInterval = 5) -> Bool {
+        do {
+            while try fill(timeout: timeout) { buffer.removeAll(keepingCapacity: true) }
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// Sends a request and reads its response on a fresh connection.
     static func request(_ port: Int, _ raw: String, head: Bool = false, timeout: TimeInterval = 10) throws -> HTTPResponse {
         let c = try RawClient(port: port)

@@ -198,6 +198,35 @@ def application(environ, start_response):
                     time.sleep(0.01)
             threading.Thread(target=tick, daemon=True).start()
         return text(start_response, str(BG['n']))
+    if path == '/digest':
+        # Reads the body in pieces: its length and Adler-32.
+        import zlib
+        a, n = 1, 0
+        while True:
+            b = inp.read(65536)
+            if not b:
+                break
+            a = zlib.adler32(b, a)
+            n += len(b)
+        return text(start_response, '%d:%08x' % (n, a))
+    if path == '/stream':
+        # A generator of N 64 KiB pieces (no Content-Length: chunked).
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return Tracked('stream', [b's' * 65536] * int(qs or '16'))
+    if path == '/bigfile':
+        f = tempfile.TemporaryFile()
+        f.write(b'f' * int(qs or '1000000'))
+        f.seek(0)
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return environ['wsgi.file_wrapper'](f)
+    if path == '/events':
+        # Server-sent-events style: each piece must reach the client before the next exists.
+        def events():
+            yield b'first\n'
+            time.sleep(0.5)
+            yield b'second\n'
+        start_response('200 OK', [('Content-Type', 'text/event-stream')])
+        return events()
     if path == '/big':
         n = int(qs or '1000000')
         return text(start_response, b'x' * n)
