@@ -58,6 +58,7 @@ let package = Package(
         // MARK: - C modules (each imported by exactly one Swift module)
         .target(name: "CDPosix"),
         .systemLibrary(name: "CDEvent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CDCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "CDPython",
             cSettings: [.unsafeFlags(["-I", py.include])],
@@ -72,6 +73,8 @@ let package = Package(
         .target(name: "DEventLoop", dependencies: ["CDEvent"], swiftSettings: swiftSettings),
         .target(name: "DIPC", dependencies: ["DPosix"], swiftSettings: swiftSettings),
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
+        .target(name: "DWebSocket", swiftSettings: swiftSettings),
+        .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
         .target(
             name: "DWSGI",
             dependencies: ["CDPython", "DHTTP1", "DPosix"],
@@ -80,7 +83,7 @@ let package = Package(
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI"],
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -94,6 +97,7 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
+        .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

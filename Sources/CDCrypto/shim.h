@@ -1,0 +1,4 @@
+// libc first (platform-notes pitfall 4), then OpenSSL's libcrypto: SHA-1 for the WebSocket
+// handshake's accept value.
+#include <stddef.h>
+#include <openssl/sha.h>
