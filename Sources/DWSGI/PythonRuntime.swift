@@ -16,6 +16,17 @@ public final class PythonRuntime {
     var startResponseDef: UnsafeMutablePointer<PyMethodDef>
     var writeDef: UnsafeMutablePointer<PyMethodDef>
     var threadState: UnsafeMutablePointer<PyThreadState>?
+    // WebSockets (WebSocketBootstrap, SocketObject).
+    let socketType: PyObj
+    let nothing: PyObj
+    let webSocketClosed: PyObj
+    let taskSocket: PyObj
+    let startUpgrade: PyObj
+    let resumeTask: PyObj
+    /// Timers for `dispatchd.sleep`, provided by the worker.
+    public weak var scheduler: TaskScheduler?
+    /// The runtime of this process (native functions called from Python find it here).
+    nonisolated(unsafe) static var shared: PythonRuntime?
 
     /// Starts the interpreter.
     /// - Parameters:
@@ -54,8 +65,30 @@ public final class PythonRuntime {
         Py_INCREF(fileWrapperType)
         Py_INCREF(clientDisconnected)
         inputType = InputStream.makeType()
+        socketType = SocketObject.makeType()
+        PyDict_SetItemString(dict, "_Socket", socketType)
+        let sleep = PyCFunction_NewEx(SocketObject.makeSleepDef(), nil, nil)!
+        PyDict_SetItemString(dict, "_sleep", sleep)
+        Py_DECREF(sleep)
+        guard let wsResult = PyRun_StringFlags(WebSocketBootstrap.source, Py_file_input, dict, dict, nil) else {
+            PyErr_PrintEx(0)
+            throw WSGIError(.interpreter, "the dispatchd WebSocket bootstrap code failed")
+        }
+        Py_DECREF(wsResult)
+        func retained(_ name: String) -> PyObj {
+            let o = PyDict_GetItemString(dict, name)!
+            Py_INCREF(o)
+            return o
+        }
+        nothing = retained("_NOTHING")
+        webSocketClosed = retained("WebSocketClosed")
+        taskSocket = retained("_task_socket")
+        startUpgrade = retained("_start")
+        resumeTask = retained("_resume")
         startResponseDef = StartResponse.makeStartResponseDef()
         writeDef = StartResponse.makeWriteDef()
+
+        PythonRuntime.shared = self
 
         // sys.path: the working directory first (as gunicorn does), then --pythonpath entries.
         let sysPath = PySys_GetObject("path")!
@@ -64,6 +97,12 @@ public final class PythonRuntime {
             PyList_Insert(sysPath, 0, s)
             Py_DECREF(s)
         }
+    }
+
+    /// `--uwsgi-compat`: `import uwsgi` gives the dispatchd module (its websocket_* functions).
+    public func installUWSGICompat() {
+        let modules = PySys_GetObject("modules")!
+        PyDict_SetItemString(modules, "uwsgi", module)
     }
 
     /// Loads the WSGI callable. On failure the Python traceback is printed to stderr.

@@ -32,6 +32,11 @@ public struct WebSocketHandshake: Sendable, Equatable {
         return .success(WebSocketHandshake(key: keys[0].trimmed, protocols: protocols, extensions: extensions))
     }
 
+    /// Whether the header values list `token` (case-insensitive).
+    public static func tokensContain(_ values: [String], _ token: String) -> Bool {
+        tokens(values).contains(token)
+    }
+
     /// The lowercase comma-separated tokens of some header values.
     static func tokens(_ values: [String]) -> Set<String> {
         Set(values.flatMap { $0.split(separator: ",").map { String($0).trimmed.lowercased() } })

@@ -2,6 +2,7 @@ internal import DPosix
 internal import DEventLoop
 internal import DHTTP1
 internal import DWSGI
+internal import DWebSocket
 
 /// One client connection in a worker: reads and parses requests, runs the application for each
 /// in order (pipelining), frames and writes responses, keeps the connection alive or closes it.
@@ -60,6 +61,10 @@ final class Connection: WSGITransport {
     var response: WSGIResponse? = nil
     var file: (fd: CInt, offset: Int, remaining: Int, sent: Int)? = nil
     var requestStartTime: UInt64 = 0
+    /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
+    /// the application answered it.
+    var webSocket: WebSocketChannel? = nil
+    var isDirty = false
 
     /// Between requests: nothing buffered or half-parsed, nothing owed to the client.
     var isIdle: Bool {
@@ -108,6 +113,16 @@ final class Connection: WSGITransport {
             close()
             return
         }
+        if let ws = webSocket, ws.isUpgraded {
+            let flushed = flushSome()
+            guard !closed else { return }
+            ws.drained()
+            if flushed {
+                writeWatcher.disarm()
+                finishWebSocketBatch()
+            }
+            return
+        }
         guard flushSome() else { return }
         if response != nil {
             continueResponse()
@@ -124,6 +139,14 @@ final class Connection: WSGITransport {
     func onTimeout() {
         if lingering {
             close()
+            return
+        }
+        if let ws = webSocket, ws.isUpgraded {
+            if ws.keepaliveTick() {
+                finishWebSocketBatch()
+            } else {
+                close()
+            }
             return
         }
         if isIdle {
@@ -167,6 +190,10 @@ final class Connection: WSGITransport {
     /// response that is still being produced: later (pipelined) requests wait for it.
     func process() {
         loop: while !closeAfterFlush && !closed && response == nil {
+            if let ws = webSocket, ws.isUpgraded {
+                processWebSocket(ws)
+                return
+            }
             if awaitingBody {
                 guard receiveBody() else { break loop }
                 awaitingBody = false
@@ -184,6 +211,8 @@ final class Connection: WSGITransport {
                 if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
                     worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
                     respondError(HTTPError(413, "request body too large"))
+                } else if head.upgrade && !head.hasBody, let handshake = webSocketHandshake() {
+                    upgradeRequest(handshake)
                 } else if head.hasBody {
                     startBody()
                 } else {
@@ -576,6 +605,7 @@ final class Connection: WSGITransport {
     func close() {
         guard !closed else { return }
         closed = true
+        webSocket?.connectionLost()
         readWatcher.disarm()
         if hasWriteWatcher { writeWatcher.disarm() }
         if let response {
@@ -591,6 +621,142 @@ final class Connection: WSGITransport {
 
     /// During a drain: an idle connection is closed now; a busy one after its response.
     func drain() {
-        if isIdle { close() }
+        if let ws = webSocket, ws.isUpgraded {
+            ws.close(code: 1001, reason: "server shutting down")
+            finishWebSocketBatch()
+        } else if isIdle {
+            close()
+        }
     }
+
+    // MARK: - WebSocket
+
+    /// The checked handshake of a request that asks for a WebSocket; nil when it does not ask
+    /// (then it is an ordinary request) or when it was refused (the error is queued).
+    func webSocketHandshake() -> WebSocketHandshake? {
+        let buffer = input.bytes(start..<input.count)
+        func values(_ name: String) -> [String] {
+            head.fields.compactMap { f in
+                let n = UnsafeRawBufferPointer(rebasing: buffer[f.name])
+                guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[f.value]), as: UTF8.self)
+            }
+        }
+        guard WebSocketHandshake.tokensContain(values("upgrade"), "websocket") else { return nil }
+        switch WebSocketHandshake.check(isGet: head.methodKind == .get, versionMinor: head.versionMinor, header: values) {
+        case .success(let handshake):
+            return handshake
+        case .failure(.badRequest(let reason)):
+            worker.log("refused a WebSocket handshake from \(info.remoteAddr): \(reason)")
+            respondError(HTTPError(400, reason))
+        case .failure(.unsupportedVersion):
+            worker.log("refused a WebSocket handshake from \(info.remoteAddr): unsupported Sec-WebSocket-Version")
+            let body = "Upgrade Required: this server speaks WebSocket version 13\n"
+            output.bytes.append(contentsOf: "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
+            closeAfterFlush = true
+            lingerOnClose = true
+        }
+        return nil
+    }
+
+    /// Calls the application for a WebSocket request: it answers the handshake (the
+    /// connection becomes a WebSocket) or returns an ordinary response.
+    func upgradeRequest(_ handshake: WebSocketHandshake) {
+        let channel = WebSocketChannel(connection: self, handshake: handshake, maxMessage: worker.config.webSocketMaxMessage)
+        webSocket = channel
+        headDeadline = 0
+        headEnd = start + head.length
+        requestEnd = headEnd
+        bodyPos = headEnd
+        bodyDone = true
+        chunkedDecoder = nil
+        inRequest = true
+        requestStartTime = MonotonicClock.nanoseconds()
+        worker.enterApplication(requestStartTime)
+        let result = worker.app.handleUpgrade(
+            head: head, buffer: input.bytes(start..<headEnd), info: info, transport: self, output: output,
+            date: worker.date.imfFixdate, endpoint: channel
+        )
+        worker.leaveApplication()
+        switch result {
+        case .http(let progress):
+            webSocket = nil
+            advance(progress)
+        case .webSocket(let state):
+            inRequest = false
+            if let log = worker.accessLog {
+                let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
+                log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
+                           status: 101, bytes: 0, seconds: seconds)
+            }
+            start = requestEnd
+            parser.reset()
+            if state != .suspended { channel.handlerEnded(failed: state == .failed) }
+        }
+    }
+
+    /// Frames that arrived on a WebSocket.
+    func processWebSocket(_ ws: WebSocketChannel) {
+        let used = ws.receive(UnsafeMutableRawBufferPointer(start: input.base + start, count: input.count - start))
+        start += used
+        if start > 0 {
+            input.removePrefix(start)
+            start = 0
+        }
+        finishWebSocketBatch()
+        worker.flushDirty()
+    }
+
+    /// Queues this connection's WebSocket output to be flushed when the handler code returns.
+    func sendSoon() {
+        guard !isDirty && !closed else { return }
+        isDirty = true
+        worker.dirty.append(self)
+    }
+
+    /// The handler took messages: reading may resume.
+    func inboxDrained() {
+        if !readWatcher.isArmed { sendSoon() }
+    }
+
+    /// A frame of `total` bytes is arriving: make room for it.
+    func needInput(_ total: Int) {
+        input.reserve(start + total)
+    }
+
+    /// Messages the handler has not taken yet stop the reading past this many bytes.
+    static let inboxLimit = 4 << 20
+
+    /// After WebSocket activity: flush, then wait for the client's next frames (with the
+    /// keepalive timer), for it to read, or close.
+    func finishWebSocketBatch() {
+        isDirty = false
+        guard !closed, let ws = webSocket else { return }
+        let flushed = flushSome()
+        guard !closed else { return }
+        ws.drained()
+        if !flushed {
+            hasWriteWatcher = true
+            writeWatcher.arm(timeout: worker.config.writeTimeout)
+            return
+        }
+        if closeAfterFlush || ws.isFinished {
+            lingerOnClose = true
+            finishClose()
+            return
+        }
+        if ws.inboxBytes > Self.inboxLimit {
+            readWatcher.disarm()  // the handler is behind: let TCP slow the client down
+            return
+        }
+        let timeout: Double
+        switch ws.session.state {
+        case .open: timeout = ws.awaitingPong ? worker.config.webSocketPingTimeout : worker.config.webSocketPingInterval
+        default: timeout = Self.closeHandshakeTimeout
+        }
+        readWatcher.arm(timeout: timeout)
+    }
+
+    /// How long the server waits for the client's close frame after sending its own.
+    static let closeHandshakeTimeout = 5.0
 }

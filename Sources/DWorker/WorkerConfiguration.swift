@@ -26,6 +26,13 @@ public struct WorkerConfiguration: Sendable {
     public var bodyBufferSize: Int
     /// Where those temporary files are made.
     public var bodySpoolDirectory: String
+    /// Largest WebSocket message (larger: close 1009).
+    public var webSocketMaxMessage: Int
+    /// Seconds without traffic before a WebSocket ping; seconds to wait for its pong.
+    public var webSocketPingInterval: Double
+    public var webSocketPingTimeout: Double
+    /// `import uwsgi` resolves to the dispatchd module.
+    public var uwsgiCompat: Bool
 
     public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
                 pythonPath: [String], virtualenv: String?, accessLog: Bool) {
@@ -46,5 +53,9 @@ public struct WorkerConfiguration: Sendable {
         self.maxRequestBody = nil
         self.bodyBufferSize = 1 << 20
         self.bodySpoolDirectory = "/tmp"
+        self.webSocketMaxMessage = 1 << 20
+        self.webSocketPingInterval = 30
+        self.webSocketPingTimeout = 10
+        self.uwsgiCompat = false
     }
 }

@@ -28,6 +28,10 @@ public final class WorkerProcess {
     var connections: [ObjectIdentifier: Connection] = [:]
     var draining = false
     var watchers: [Watcher] = []
+    /// WebSocket handler tasks.
+    lazy var tasks = TaskRunner(worker: self)
+    /// Connections with WebSocket output queued by handler code, flushed after it returns.
+    var dirty: [Connection] = []
 
     /// Runs a worker to the end; returns the process exit status.
     public static func run(_ config: WorkerConfiguration) -> Int32 {
@@ -54,7 +58,9 @@ public final class WorkerProcess {
             ServerLog.write(.worker, error.message)
             return ExitCode.appLoadFailed
         }
+        if config.uwsgiCompat { runtime.installUWSGICompat() }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
+        runtime.scheduler = worker.tasks
         return worker.serve()
     }
 
@@ -167,6 +173,14 @@ public final class WorkerProcess {
         // Bytes are usually waiting already (a client sends its request right after connecting):
         // read first, and register with the loop only if the connection stays.
         connection.onReadable([])
+    }
+
+    func flushDirty() {
+        while !dirty.isEmpty {
+            let list = dirty
+            dirty = []
+            for c in list { c.finishWebSocketBatch() }
+        }
     }
 
     func connectionClosed(_ connection: Connection) {

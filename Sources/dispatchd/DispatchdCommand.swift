@@ -86,6 +86,18 @@ struct DispatchdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for those temporary files (default: $TMPDIR, or /tmp).", valueName: "dir"))
     var bodySpoolDir: String?
 
+    @Option(help: ArgumentHelp("Largest WebSocket message in bytes; larger closes the connection with 1009.", valueName: "bytes"))
+    var websocketMaxMessage: Int = 1 << 20
+
+    @Option(help: ArgumentHelp("Seconds without traffic on a WebSocket before the server pings it.", valueName: "seconds"))
+    var websocketPingInterval: Double = 30
+
+    @Option(help: ArgumentHelp("Seconds a WebSocket client has to answer a ping before it is closed.", valueName: "seconds"))
+    var websocketPingTimeout: Double = 10
+
+    @Flag(help: "Make 'import uwsgi' give dispatchd's module (uWSGI's websocket_* API).")
+    var uwsgiCompat = false
+
     @Option(help: .hidden) var workerSlot: Int?
     @Option(help: .hidden) var workerChannel: Int32 = 3
     @Option(help: .hidden) var workerScoreboard: Int32 = 4
@@ -119,6 +131,10 @@ struct DispatchdCommand: ParsableCommand {
         for (name, value) in [("--limit-request-line", limitRequestLine), ("--limit-request-field-size", limitRequestFieldSize),
                               ("--limit-request-fields", limitRequestFields), ("--limit-request-head", limitRequestHead)] where value < 1 {
             throw ValidationError("\(name) must be at least 1 (got \(value)).")
+        }
+        if websocketMaxMessage < 1 { throw ValidationError("--websocket-max-message must be at least 1 (got \(websocketMaxMessage)).") }
+        for (name, value) in [("--websocket-ping-interval", websocketPingInterval), ("--websocket-ping-timeout", websocketPingTimeout)] where !(value > 0) {
+            throw ValidationError("\(name) must be a positive number of seconds (got \(value)).")
         }
         if bodyBufferSize < 0 { throw ValidationError("--body-buffer-size must not be negative (got \(bodyBufferSize)).") }
         if !Posix.isDirectory(spoolDirectory) {
@@ -155,7 +171,10 @@ struct DispatchdCommand: ParsableCommand {
                  "--limit-request-fields", String(limitRequestFields), "--limit-request-head", String(limitRequestHead),
                  "--keep-alive", String(keepAlive), "--header-timeout", String(headerTimeout),
                  "--body-timeout", String(bodyTimeout), "--write-timeout", String(writeTimeout),
-                 "--body-buffer-size", String(bodyBufferSize), "--body-spool-dir", spoolDirectory]
+                 "--body-buffer-size", String(bodyBufferSize), "--body-spool-dir", spoolDirectory,
+                 "--websocket-max-message", String(websocketMaxMessage),
+                 "--websocket-ping-interval", String(websocketPingInterval), "--websocket-ping-timeout", String(websocketPingTimeout)]
+        if uwsgiCompat { args.append("--uwsgi-compat") }
         if let limitRequestBody { args += ["--limit-request-body", String(limitRequestBody)] }
         return args
     }
@@ -180,6 +199,10 @@ struct DispatchdCommand: ParsableCommand {
             config.writeTimeout = writeTimeout
             config.bodyBufferSize = bodyBufferSize
             config.bodySpoolDirectory = spoolDirectory
+            config.webSocketMaxMessage = websocketMaxMessage
+            config.webSocketPingInterval = websocketPingInterval
+            config.webSocketPingTimeout = websocketPingTimeout
+            config.uwsgiCompat = uwsgiCompat
             throw ExitCode(WorkerProcess.run(config))
         }
         if let chdir {

@@ -1,0 +1,112 @@
+internal import CDPython
+public import DHTTP1
+
+/// What came of a request that asked for a WebSocket.
+public enum UpgradeResult {
+    /// The application answered with an ordinary response (it did not take the WebSocket).
+    case http(WSGIProgress)
+    /// The application answered the handshake; its handler task is in this state.
+    case webSocket(TaskState)
+}
+
+extension WSGIApplication {
+    /// Calls the application for a request with a valid WebSocket handshake. The environ has
+    /// `dispatchd.websocket`; blocking-style handlers run as greenlets, async ones as coroutines.
+    public func handleUpgrade(
+        head: RequestHead,
+        buffer: UnsafeRawBufferPointer,
+        info: WSGIConnectionInfo,
+        transport: WSGITransport,
+        output: OutputBuffer,
+        date: [UInt8],
+        endpoint: WebSocketEndpoint
+    ) -> UpgradeResult {
+        runtime.acquireGIL()
+        defer { runtime.releaseGIL() }
+
+        let ctx = RequestContext(app: self, transport: transport, output: output, isHead: false,
+                                 versionMinor: head.versionMinor, keepAlive: false, date: date)
+        let env = buildEnviron(head: head, buffer: buffer, info: info)
+        let input = InputStream.make(ctx, type: runtime.inputType)
+        PyDict_SetItem(env, keys.wsgiInput, input)
+        let sock = SocketObject.make(endpoint, type: runtime.socketType)
+        PyDict_SetItemString(env, "dispatchd.websocket", sock)
+        let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!
+        let outcome = withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 4) { args in
+            args[0] = app
+            args[1] = env
+            args[2] = startResponse
+            args[3] = sock
+            return PyObject_Vectorcall(runtime.startUpgrade, args.baseAddress, 4, nil)
+        }
+        Py_DECREF(sock)
+        if endpoint.isUpgraded {
+            // The handler owns the connection now; an HTTP response it returns is ignored.
+            ctx.transport = nil
+            ctx.releaseResponseHeaders()
+            Py_DECREF(startResponse)
+            Py_DECREF(input)
+            Py_DECREF(env)
+            return .webSocket(taskState(outcome, what: "the WebSocket handler for"))
+        }
+        guard let outcome else {
+            let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: nil)
+            fail(ctx, head, buffer)
+            return .http(response.finish())
+        }
+        let done = CDPy_TupleGet(outcome, 0)! == CDPy_True()
+        let result = CDPy_TupleGet(outcome, 1)!
+        Py_INCREF(result)
+        Py_DECREF(outcome)
+        let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: result)
+        guard done else {
+            // Suspended without a handshake: cannot happen (waits need an upgraded socket).
+            Py_DECREF(result)
+            response.result = nil
+            raise(CDPy_ExcRuntimeError(), "the application suspended before answering the WebSocket handshake")
+            fail(ctx, head, buffer)
+            return .http(response.finish())
+        }
+        return .http(response.start(head, buffer))
+    }
+
+    /// Continues suspended handler tasks (the GIL is taken once for all): `true` when what
+    /// they waited for happened, `false` on a timeout. Returns each task's connection (if it
+    /// still exists) and its state.
+    public func resume(_ tasks: [(PythonTask, Bool)]) -> [(WebSocketEndpoint?, TaskState)] {
+        runtime.acquireGIL()
+        defer { runtime.releaseGIL() }
+        var results: [(WebSocketEndpoint?, TaskState)] = []
+        results.reserveCapacity(tasks.count)
+        for (task, value) in tasks {
+            let outcome = PyObject_CallFunctionObjArgs2(runtime.resumeTask, task.object, value ? CDPy_True() : CDPy_False())
+            let state = taskState(outcome, what: "a WebSocket handler of")
+            results.append((state == .suspended ? nil : SocketObject.endpoint(ofTask: task.object, runtime: runtime), state))
+        }
+        return results
+    }
+
+    /// Reads `(done, result)` from the scheduler's Python half (consumes the reference); a
+    /// NULL means the handler raised: the traceback is printed.
+    func taskState(_ outcome: PyObj?, what: String) -> TaskState {
+        guard let outcome else {
+            log("error in \(what) a WebSocket:")
+            PyErr_PrintEx(0)
+            return .failed
+        }
+        defer { Py_DECREF(outcome) }
+        guard CDPy_TupleGet(outcome, 0)! == CDPy_True() else { return .suspended }
+        let result = CDPy_TupleGet(outcome, 1)!
+        if result != CDPy_None() { callClose(result) }
+        return .finished
+    }
+}
+
+/// Calls `fn(a, b)`.
+func PyObject_CallFunctionObjArgs2(_ fn: PyObj, _ a: PyObj, _ b: PyObj) -> PyObj? {
+    withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 2) { args in
+        args[0] = a
+        args[1] = b
+        return PyObject_Vectorcall(fn, args.baseAddress, 2, nil)
+    }
+}

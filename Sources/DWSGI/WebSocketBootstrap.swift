@@ -1,0 +1,344 @@
+/// Python code for WebSockets, run at start-up in the `dispatchd` module after the bootstrap:
+/// the task scheduler's Python half (greenlets and coroutines), the blocking-style and async
+/// client objects, uWSGI's websocket API, and `dispatchd.flask`.
+enum WebSocketBootstrap {
+    static let source = #"""
+import contextvars as _cv, time as _time, inspect as _inspect
+try:
+    import greenlet as _greenlet
+except ImportError:
+    _greenlet = None
+
+_SUSPEND = object()
+_NOTHING = object()
+_ws_current = _cv.ContextVar('dispatchd_websocket', default=None)
+_coro_current = None
+
+
+class WebSocketClosed(OSError):
+    """Raised by the uWSGI-style API when the WebSocket is closed."""
+
+
+class _CoroTask:
+    """An async handler: its coroutine, stepped by the server in its own contextvars context."""
+    __slots__ = ('coro', 'ctx', 'sock')
+
+    def __init__(self, coro, sock):
+        self.coro, self.ctx, self.sock = coro, _cv.copy_context(), sock
+
+
+class _AsyncHandler:
+    """Returned by a WSGI call that handed its WebSocket to an async def handler."""
+    __slots__ = ('coro',)
+
+    def __init__(self, coro):
+        self.coro = coro
+
+
+def _no_greenlet():
+    raise RuntimeError(
+        'blocking-style WebSocket handlers need the greenlet package: pip install greenlet '
+        '(or write the handler as an async def)')
+
+
+def _start(app, environ, start_response, sock):
+    """Runs the app for a WebSocket upgrade request: (done, result)."""
+    if _greenlet is None:
+        token = _ws_current.set(sock)
+        try:
+            result = app(environ, start_response)
+        finally:
+            _ws_current.reset(token)
+        return _started(True, result, sock)
+
+    def run():
+        _ws_current.set(sock)
+        return app(environ, start_response)
+    g = _greenlet.greenlet(run)
+    g.sock = sock
+    result = g.switch()
+    return _started(g.dead, result, sock)
+
+
+def _started(done, result, sock):
+    if done and isinstance(result, _AsyncHandler):
+        return _resume(_CoroTask(result.coro, sock), None)
+    return (done, None if result is _SUSPEND else result)
+
+
+def _resume(task, value):
+    """Continues a task until it waits again or ends: (done, result)."""
+    global _coro_current
+    if type(task) is _CoroTask:
+        _coro_current = task
+        try:
+            task.ctx.run(task.coro.send, value)
+            return (False, None)
+        except StopIteration as e:
+            return (True, e.value)
+        finally:
+            _coro_current = None
+    result = task.switch(value)
+    return (task.dead, None if result is _SUSPEND else result)
+
+
+def _task_socket(task):
+    return task.sock
+
+
+def _current_task():
+    if _coro_current is not None:
+        return _coro_current
+    if _greenlet is not None:
+        g = _greenlet.getcurrent()
+        if g.parent is not None and hasattr(g, 'sock'):
+            return g
+    return None
+
+
+def _block(sock, kind, timeout):
+    """Suspends the current greenlet until the server resumes it: True, or False on timeout."""
+    task = _current_task()
+    if task is None or type(task) is _CoroTask:
+        raise RuntimeError('a blocking WebSocket call outside a dispatchd WebSocket task (in an async handler, await it)')
+    sock._wait(task, kind, timeout)
+    return task.parent.switch(_SUSPEND)
+
+
+class _Wait:
+    __slots__ = ('sock', 'kind', 'timeout')
+
+    def __init__(self, sock, kind, timeout):
+        self.sock, self.kind, self.timeout = sock, kind, timeout
+
+    def __await__(self):
+        task = _coro_current
+        if task is None:
+            raise RuntimeError('awaited outside a dispatchd WebSocket task')
+        if self.sock is None:
+            _sleep(task, self.timeout)
+        else:
+            self.sock._wait(task, self.kind, self.timeout)
+        return (yield _SUSPEND)
+
+
+def sleep(seconds):
+    """Cooperative sleep: suspends only this handler. In an async handler, await it."""
+    if _coro_current is not None:
+        return _Wait(None, 2, float(seconds))
+    task = _current_task()
+    if task is None:
+        _time.sleep(seconds)
+        return None
+    _sleep(task, float(seconds))
+    task.parent.switch(_SUSPEND)
+    return None
+
+
+class WebSocket:
+    """A WebSocket connection for a blocking-style handler (run as a greenlet)."""
+
+    def __init__(self, sock, environ):
+        self._sock, self.environ = sock, environ
+
+    @property
+    def connected(self):
+        return self._sock.connected()
+
+    def receive(self, timeout=None):
+        """The next message: str (text) or bytes (binary); None once closed or on timeout."""
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        while True:
+            m = self._sock.recv_nowait()
+            if m is not _NOTHING:
+                return m
+            left = None if deadline is None else deadline - _time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            if not _block(self._sock, 0, left):
+                return None
+
+    def send(self, message):
+        """Queues a message (str: text, bytes: binary); waits only while the queue is full."""
+        self._sock.send(message)
+        while self._sock.backlogged():
+            _block(self._sock, 1, None)
+
+    def send_binary(self, message):
+        self.send(bytes(message))
+
+    def close(self, code=1000, reason=''):
+        self._sock.close(code, reason)
+
+
+class AsyncWebSocket:
+    """A WebSocket connection for an async def handler."""
+
+    def __init__(self, sock, environ):
+        self._sock, self.environ = sock, environ
+
+    @property
+    def connected(self):
+        return self._sock.connected()
+
+    async def receive(self, timeout=None):
+        deadline = None if timeout is None else _time.monotonic() + timeout
+        while True:
+            m = self._sock.recv_nowait()
+            if m is not _NOTHING:
+                return m
+            left = None if deadline is None else deadline - _time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            if not await _Wait(self._sock, 0, left):
+                return None
+
+    async def send(self, message):
+        self._sock.send(message)
+        while self._sock.backlogged():
+            await _Wait(self._sock, 1, None)
+
+    async def send_binary(self, message):
+        await self.send(bytes(message))
+
+    def close(self, code=1000, reason=''):
+        self._sock.close(code, reason)
+
+
+# uWSGI's websocket API (also `import uwsgi` under --uwsgi-compat).
+
+def _uwsgi_socket():
+    sock = _ws_current.get()
+    if sock is None:
+        raise OSError('not in a WebSocket request')
+    return sock
+
+
+def websocket_handshake(key=None, origin=None, proto=None):
+    """Answers the client's handshake (the server checked it already; key and origin are
+    accepted for compatibility)."""
+    if _greenlet is None:
+        _no_greenlet()
+    sock = _uwsgi_socket()
+    if isinstance(proto, bytes):
+        proto = proto.decode('latin-1')
+    sock.handshake(proto)
+
+
+def websocket_recv():
+    m = WebSocket(_uwsgi_socket(), None).receive()
+    if m is None:
+        raise WebSocketClosed('websocket closed')
+    return m.encode('utf-8') if isinstance(m, str) else m
+
+
+def websocket_recv_nb():
+    m = _uwsgi_socket().recv_nowait()
+    if m is _NOTHING:
+        return b''
+    if m is None:
+        raise WebSocketClosed('websocket closed')
+    return m.encode('utf-8') if isinstance(m, str) else m
+
+
+def websocket_send(message):
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        message = bytes(message).decode('utf-8')
+    WebSocket(_uwsgi_socket(), None).send(message)
+
+
+def websocket_send_binary(message):
+    WebSocket(_uwsgi_socket(), None).send(bytes(message))
+
+
+_FLASK_SOURCE = '''
+"""dispatchd.flask: WebSocket routes for a Flask app, in the style of Flask-uWSGI-WebSocket.
+
+    from dispatchd.flask import WebSocket
+    ws = WebSocket(app)
+
+    @ws.route('/echo/<name>')
+    def echo(client, name):
+        while (message := client.receive()) is not None:
+            client.send(message)
+"""
+import inspect as _inspect
+import dispatchd as _d
+from werkzeug.routing import Map as _Map, Rule as _Rule
+from werkzeug.exceptions import HTTPException as _HTTPException
+
+
+class WebSocket:
+    def __init__(self, app=None):
+        self.url_map = _Map()
+        self.app = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app):
+        self.app = app
+        app.wsgi_app = self._middleware(app.wsgi_app)
+
+    def route(self, rule, **options):
+        def decorator(f):
+            self.url_map.add(_Rule(rule, endpoint=f, websocket=True, **options))
+            return f
+        return decorator
+
+    def _middleware(self, wsgi_app):
+        def middleware(environ, start_response):
+            sock = environ.get('dispatchd.websocket')
+            if sock is None:
+                return wsgi_app(environ, start_response)
+            try:
+                handler, args = self.url_map.bind_to_environ(environ).match()
+            except _HTTPException:
+                return wsgi_app(environ, start_response)
+            if _inspect.iscoroutinefunction(handler):
+                sock.handshake(None)
+                return _d._AsyncHandler(self._run_async(handler, _d.AsyncWebSocket(sock, environ), environ, args))
+            if _d._greenlet is None:
+                _d._no_greenlet()
+            sock.handshake(None)
+            client = _d.WebSocket(sock, environ)
+            with self.app.request_context(environ):
+                handler(client, **args)
+            client.close()
+            return []
+        return middleware
+
+    async def _run_async(self, handler, client, environ, args):
+        with self.app.request_context(environ):
+            await handler(client, **args)
+        client.close()
+'''
+
+
+def _install_flask():
+    import sys, types
+    m = types.ModuleType('dispatchd.flask')
+    m.__file__ = '<dispatchd.flask>'
+    exec(compile(_FLASK_SOURCE, '<dispatchd.flask>', 'exec'), m.__dict__)
+    return m
+
+
+class _FlaskFinder:
+    """Makes `import dispatchd.flask` work (Flask is imported only then)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'dispatchd.flask':
+            return None
+        import importlib.util
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return _install_flask()
+
+    def exec_module(self, module):
+        pass
+
+
+__path__ = []
+_sys.meta_path.insert(0, _FlaskFinder())
+"""#
+}

@@ -1,0 +1,219 @@
+internal import DPosix
+internal import DEventLoop
+internal import DWebSocket
+internal import DWSGI
+internal import DCrypto
+internal import DHTTP1
+
+/// The WebSocket side of a connection after (and while asking for) the handshake: the
+/// protocol session, the messages waiting for the handler, the handler's waits, and keepalive
+/// pings. The Connection feeds it bytes and sends what it queues.
+final class WebSocketChannel: WebSocketEndpoint {
+    unowned let connection: Connection
+    let handshake: WebSocketHandshake
+    var session: WebSocketSession
+    private(set) var isUpgraded = false
+    /// The TCP connection is gone, or the close handshake is over.
+    var isFinished = false
+    var inbox: [(binary: Bool, payload: [UInt8])] = []
+    var inboxStart = 0
+    var inboxBytes = 0
+    var receiveWaiter: (task: PythonTask, timer: Watcher?)? = nil
+    var drainWaiters: [PythonTask] = []
+    var awaitingPong = false
+    /// The handler task has ended (its connection closes once the close handshake is done).
+    var taskEnded = false
+
+    /// Output above this makes senders wait; they resume below `lowWater`.
+    static let highWater = 1 << 20
+    static let lowWater = 256 * 1024
+
+    init(connection: Connection, handshake: WebSocketHandshake, maxMessage: Int) {
+        self.connection = connection
+        self.handshake = handshake
+        self.session = WebSocketSession(maxMessage: maxMessage)
+    }
+
+    var worker: WorkerProcess { connection.worker }
+
+    // MARK: - WebSocketEndpoint (called from handler code, GIL held)
+
+    func acceptHandshake(subprotocol: String?) -> String? {
+        guard !isUpgraded else { return "the WebSocket handshake was answered already" }
+        if let subprotocol, !handshake.protocols.contains(subprotocol) {
+            return "the client did not offer the subprotocol '\(subprotocol)' (it offered: \(handshake.protocols.joined(separator: ", ")))"
+        }
+        let accept = Base64.encode(SHA1.digest(Array((handshake.key + WebSocketHandshake.guid).utf8)))
+        var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n"
+        if let subprotocol { head += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
+        head += "\r\n"
+        connection.output.bytes.append(contentsOf: head.utf8)
+        isUpgraded = true
+        connection.sendSoon()
+        return nil
+    }
+
+    var isConnected: Bool { isUpgraded && !isFinished && session.state == .open }
+
+    func receiveNow() -> WebSocketReceive {
+        if inboxStart < inbox.count {
+            let m = inbox[inboxStart]
+            inbox[inboxStart].payload = []
+            inboxStart += 1
+            inboxBytes -= m.payload.count
+            if inboxStart == inbox.count {
+                inbox.removeAll(keepingCapacity: true)
+                inboxStart = 0
+            }
+            connection.inboxDrained()
+            return .message(binary: m.binary, payload: m.payload)
+        }
+        return isConnected ? .nothing : .closed
+    }
+
+    func send(_ payload: UnsafeRawBufferPointer, binary: Bool) -> Bool {
+        guard isConnected else { return false }
+        WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: payload)
+        connection.sendSoon()
+        return true
+    }
+
+    var isBacklogged: Bool { isConnected && connection.unsentCount > Self.highWater }
+
+    func close(code: UInt16, reason: String) {
+        apply(session.close(code: code, reason: reason))
+        connection.sendSoon()
+    }
+
+    func wait(_ task: PythonTask, for what: TaskWait, timeout: Double?) {
+        switch what {
+        case .message:
+            if inboxStart < inbox.count || !isConnected {
+                worker.tasks.schedule(task, true)
+                return
+            }
+            var timer: Watcher? = nil
+            if let timeout {
+                let t = Watcher(loop: worker.loop, kind: .timer, persist: false) { [unowned self] _ in
+                    if let w = self.receiveWaiter {
+                        self.receiveWaiter = nil
+                        self.worker.tasks.schedule(w.task, false)
+                    }
+                }
+                t.arm(timeout: timeout)
+                timer = t
+            }
+            receiveWaiter = (task, timer)
+        case .drain:
+            if !isBacklogged {
+                worker.tasks.schedule(task, true)
+            } else {
+                drainWaiters.append(task)
+            }
+        }
+    }
+
+    // MARK: - Events from the connection
+
+    /// Parses the frames in `bytes` (unmasking in place). Returns how many bytes were used.
+    func receive(_ bytes: UnsafeMutableRawBufferPointer) -> Int {
+        var used = 0
+        while !isFinished && session.state != .closed {
+            let available = UnsafeMutableRawBufferPointer(rebasing: bytes[used...])
+            switch WebSocketFrame.parse(UnsafeRawBufferPointer(available), allowRSV1: false, maxPayload: session.maxMessage) {
+            case .incomplete:
+                return used
+            case .invalid(let code, let reason):
+                worker.log("WebSocket protocol error from \(connection.info.remoteAddr): \(reason) (closing with \(code))")
+                apply(session.fail(code, reason))
+                return bytes.count
+            case .frame(let frame):
+                let total = frame.headerLength + frame.payloadLength
+                guard available.count >= total else {
+                    connection.needInput(total)
+                    return used
+                }
+                let payload = UnsafeMutableRawBufferPointer(rebasing: available[frame.headerLength..<total])
+                WebSocketFrame.unmask(payload, key: frame.maskKey)
+                used += total
+                let actions = session.receive(frame, payload: UnsafeRawBufferPointer(payload))
+                if case .send(.close, let p)? = actions.first, session.peerCloseCode == nil, p.count >= 2 {
+                    let code = UInt16(p[0]) << 8 | UInt16(p[1])
+                    worker.log("WebSocket protocol error from \(connection.info.remoteAddr): closing with \(code)")
+                }
+                apply(actions)
+            }
+        }
+        return bytes.count  // after the close, nothing more is read
+    }
+
+    func apply(_ actions: [WebSocketSession.Action]) {
+        for action in actions {
+            switch action {
+            case .message(let binary, let payload):
+                inbox.append((binary, payload))
+                inboxBytes += payload.count
+                wakeReceiver(true)
+            case .send(let opcode, let payload):
+                payload.withUnsafeBytes { WebSocketFrame.append(to: &connection.output.bytes, opcode: opcode, payload: $0) }
+            case .pongReceived:
+                awaitingPong = false
+            case .closeConnection:
+                isFinished = true
+                connection.closeAfterFlush = true
+                wakeAll()
+            }
+        }
+        if session.state != .open { wakeAll() }
+    }
+
+    func wakeReceiver(_ value: Bool) {
+        guard let w = receiveWaiter else { return }
+        receiveWaiter = nil
+        w.timer?.disarm()
+        worker.tasks.schedule(w.task, value)
+    }
+
+    /// Output drained below the low-water mark (or the connection ended): senders continue.
+    func drained() {
+        guard !drainWaiters.isEmpty, isFinished || connection.unsentCount < Self.lowWater else { return }
+        for t in drainWaiters { worker.tasks.schedule(t, true) }
+        drainWaiters.removeAll()
+    }
+
+    /// Everyone waiting learns that the connection is closing.
+    func wakeAll() {
+        wakeReceiver(true)
+        for t in drainWaiters { worker.tasks.schedule(t, true) }
+        drainWaiters.removeAll()
+    }
+
+    /// The TCP connection is gone.
+    func connectionLost() {
+        isFinished = true
+        wakeAll()
+    }
+
+    /// The handler returned (or raised): close the WebSocket if it is still open.
+    func handlerEnded(failed: Bool) {
+        taskEnded = true
+        if session.state == .open {
+            apply(session.close(code: failed ? 1011 : 1000, reason: failed ? "handler error" : ""))
+        }
+        connection.sendSoon()
+    }
+
+    /// The keepalive timer: ping, or give up on a peer that did not answer the last ping.
+    /// False when the connection must close.
+    func keepaliveTick() -> Bool {
+        if session.state != .open { return false }  // the peer never finished the close handshake
+        if awaitingPong {
+            worker.log("WebSocket client \(connection.info.remoteAddr) did not answer a ping within \(Int(worker.config.webSocketPingTimeout)) s; closing")
+            return false
+        }
+        awaitingPong = true
+        let payload: [UInt8] = Array("dispatchd".utf8)
+        payload.withUnsafeBytes { WebSocketFrame.append(to: &connection.output.bytes, opcode: .ping, payload: $0) }
+        return true
+    }
+}

@@ -1,0 +1,121 @@
+"""WebSocket handlers the integration tests drive: the Flask API (blocking-style and async),
+and uWSGI's websocket API."""
+import os
+import dispatchd
+from flask import Flask
+from dispatchd.flask import WebSocket
+
+app = Flask(__name__)
+ws = WebSocket(app)
+EVENTS = os.environ.get('DISPATCHD_TEST_EVENTS')
+ROOM = set()
+
+
+def record(line):
+    if EVENTS:
+        with open(EVENTS, 'a') as f:
+            f.write(line + '\n')
+
+
+@app.route('/')
+def index():
+    return 'plain HTTP'
+
+
+@app.route('/ws/echo')
+def echo_http():
+    return 'not a WebSocket request'
+
+
+@ws.route('/ws/echo')
+def echo(client):
+    while True:
+        m = client.receive()
+        if m is None:
+            record('echo: disconnected')
+            return
+        client.send(m)
+
+
+@ws.route('/ws/aecho')
+async def aecho(client):
+    while True:
+        m = await client.receive()
+        if m is None:
+            record('aecho: disconnected')
+            return
+        await client.send(m)
+
+
+@ws.route('/ws/user/<int:n>')
+def user(client, n):
+    client.send('user %d %s' % (n, client.environ['PATH_INFO']))
+
+
+@ws.route('/ws/timeout')
+def timeout(client):
+    m = client.receive(timeout=0.3)
+    client.send('got %r' % (m,))
+    client.send('connected %r' % client.connected)
+
+
+@ws.route('/ws/ticker')
+def ticker(client):
+    for i in range(3):
+        dispatchd.sleep(0.1)
+        client.send('tick %d' % i)
+
+
+@ws.route('/ws/aticker')
+async def aticker(client):
+    for i in range(3):
+        await dispatchd.sleep(0.1)
+        await client.send('atick %d' % i)
+
+
+@ws.route('/ws/room')
+def room(client):
+    ROOM.add(client)
+    try:
+        while True:
+            m = client.receive()
+            if m is None:
+                return
+            for other in list(ROOM):
+                if other.connected:
+                    other.send(m)
+    finally:
+        ROOM.discard(client)
+
+
+@ws.route('/ws/fail')
+def fail(client):
+    client.receive()
+    raise RuntimeError('handler failed on purpose')
+
+
+@ws.route('/ws/big')
+def big(client):
+    n = int(client.receive())
+    client.send_binary(b'b' * n)
+    client.send('done')
+
+
+@ws.route('/ws/close')
+def close(client):
+    client.close(4000, 'bye now')
+    record('close: receive after close -> %r' % (client.receive(),))
+
+
+def uwsgi_app(environ, start_response):
+    """uWSGI's API, as code written for uWSGI uses it."""
+    import uwsgi
+    uwsgi.websocket_handshake(environ['HTTP_SEC_WEBSOCKET_KEY'], environ.get('HTTP_ORIGIN', ''))
+    while True:
+        try:
+            msg = uwsgi.websocket_recv()
+        except OSError:
+            record('uwsgi: disconnected')
+            return []
+        uwsgi.websocket_send(msg)
+        uwsgi.websocket_send_binary(b'bin:' + msg)
