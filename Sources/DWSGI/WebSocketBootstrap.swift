@@ -4,10 +4,21 @@
 enum WebSocketBootstrap {
     static let source = #"""
 import contextvars as _cv, time as _time, inspect as _inspect
-try:
-    import greenlet as _greenlet
-except ImportError:
-    _greenlet = None
+_greenlet = None
+_greenlet_tried = False
+
+
+def _load_greenlet():
+    """The greenlet module, imported at the first WebSocket request (None if not installed)."""
+    global _greenlet, _greenlet_tried
+    if not _greenlet_tried:
+        _greenlet_tried = True
+        try:
+            import greenlet
+            _greenlet = greenlet
+        except ImportError:
+            _greenlet = None
+    return _greenlet
 
 _SUSPEND = object()
 _NOTHING = object()
@@ -43,7 +54,7 @@ def _no_greenlet():
 
 def _start(app, environ, start_response, sock):
     """Runs the app for a WebSocket upgrade request: (done, result)."""
-    if _greenlet is None:
+    if _load_greenlet() is None:
         token = _ws_current.set(sock)
         try:
             result = app(environ, start_response)
@@ -217,7 +228,7 @@ def _uwsgi_socket():
 def websocket_handshake(key=None, origin=None, proto=None):
     """Answers the client's handshake (the server checked it already; key and origin are
     accepted for compatibility)."""
-    if _greenlet is None:
+    if _load_greenlet() is None:
         _no_greenlet()
     sock = _uwsgi_socket()
     if isinstance(proto, bytes):
@@ -297,7 +308,7 @@ class WebSocket:
             if _inspect.iscoroutinefunction(handler):
                 sock.handshake(None)
                 return _d._AsyncHandler(self._run_async(handler, _d.AsyncWebSocket(sock, environ), environ, args))
-            if _d._greenlet is None:
+            if _d._load_greenlet() is None:
                 _d._no_greenlet()
             sock.handshake(None)
             client = _d.WebSocket(sock, environ)

@@ -1,0 +1,250 @@
+import Foundation
+import Testing
+
+extension IntegrationSuite {
+    /// Issue 4: WebSockets (RFC 6455) for WSGI apps, on the worker's cooperative scheduler.
+    @Suite struct WebSocketTests {
+        /// The handshake: 101 with the RFC's accept value; a plain request to the same path
+        /// falls through to Flask; a bad version gets 426 with the version we speak; a bad key
+        /// or a POST gets 400.
+        @Test func handshake() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/ws/echo")
+                #expect(c.handshake.status == 101)
+                #expect(c.handshake.header("Sec-WebSocket-Accept") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+                #expect(c.handshake.header("Upgrade")?.lowercased() == "websocket")
+                #expect(c.handshake.header("Connection")?.lowercased() == "upgrade")
+                #expect(try RawClient.get(s.port, "/ws/echo").text == "not a WebSocket request")
+                let v8 = try RawClient.request(s.port, "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 8\r\n\r\n")
+                #expect(v8.status == 426)
+                #expect(v8.header("Sec-WebSocket-Version") == "13")
+                let badKey = try RawClient.request(s.port, "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                #expect(badKey.status == 400)
+                let post = try RawClient.request(s.port, "POST /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n")
+                #expect(post.status != 101)
+                // An upgrade to a path with no WebSocket route is Flask's (404 here).
+                let other = try WSClient(port: s.port, path: "/nowhere")
+                #expect(other.handshake.status == 404)
+            }
+        }
+
+        /// Messages: text and binary echo, a fragmented message with a ping between its
+        /// fragments (answered with a pong carrying the ping's payload), a 3 MB message to the
+        /// client, URL converters, and the close handshake echoing the client's code.
+        @Test func messagesAndControlFrames() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/ws/echo")
+                try c.sendText("hello")
+                #expect(try c.read() == .init(fin: true, opcode: 1, payload: Array("hello".utf8)))
+                try c.send(0x2, [0, 1, 2, 255])
+                #expect(try c.read() == .init(fin: true, opcode: 2, payload: [0, 1, 2, 255]))
+                try c.send(0x1, Array("frag".utf8), fin: false)
+                try c.send(0x9, Array("ping!".utf8))
+                try c.send(0x0, Array("men".utf8), fin: false)
+                try c.send(0x0, Array("ted ✓".utf8))
+                #expect(try c.read() == .init(fin: true, opcode: 0xA, payload: Array("ping!".utf8)))
+                #expect(try c.read().text == "fragmented ✓")
+                try c.send(0x8, [0x0F, 0xA1] + Array("done".utf8))
+                let close = try c.readClose()
+                #expect(close.closeCode == 4001)
+                #expect(c.raw.isClosedByServer())
+
+                let big = try WSClient(port: s.port, path: "/ws/big")
+                try big.sendText("3000000")
+                let f = try big.read(timeout: 10)
+                #expect(f.opcode == 2 && f.payload.count == 3_000_000 && f.payload.allSatisfy { $0 == 0x62 })
+                #expect(try big.read().text == "done")
+                #expect(try big.readClose().closeCode == 1000)  // the handler returned
+
+                let user = try WSClient(port: s.port, path: "/ws/user/42")
+                #expect(try user.read().text == "user 42 /ws/user/42")
+            }
+        }
+
+        /// Every protocol error closes that connection with its code (1002, 1007, 1009) and
+        /// nothing else: the worker and its other connections go on.
+        @Test func protocolErrorsCloseOnlyThatConnection() throws {
+            try withServer(["--websocket-max-message", "1000", "wsapp:app"], workers: 1) { s in
+                let pid = try RawClient.get(s.port, "/").text
+                let bystander = try WSClient(port: s.port, path: "/ws/echo")
+                let cases: [(String, (WSClient) throws -> Void, Int)] = [
+                    ("unmasked", { try $0.send(0x1, [0x61], masked: false) }, 1002),
+                    ("reserved bit", { try $0.send(0x1, [0x61], rsv: 0x40) }, 1002),
+                    ("unknown opcode", { try $0.send(0x3, []) }, 1002),
+                    ("fragmented ping", { try $0.send(0x9, [], fin: false) }, 1002),
+                    ("long ping", { try $0.send(0x9, [UInt8](repeating: 0, count: 126)) }, 1002),
+                    ("stray continuation", { try $0.send(0x0, [0x61]) }, 1002),
+                    ("new message inside a fragmented one", { try $0.send(0x1, [0x61], fin: false); try $0.send(0x1, [0x62]) }, 1002),
+                    ("invalid UTF-8", { try $0.send(0x1, [0x61, 0xC0, 0x80]) }, 1007),
+                    ("invalid UTF-8 split across fragments", { try $0.send(0x1, [0xE2, 0x82], fin: false); try $0.send(0x0, [0x28], fin: false) }, 1007),
+                    ("text ending inside a sequence", { try $0.send(0x1, [0xE2, 0x82]) }, 1007),
+                    ("oversize message", { try $0.send(0x2, [UInt8](repeating: 0, count: 1001)) }, 1009),
+                    ("oversize in fragments", { try $0.send(0x2, [UInt8](repeating: 0, count: 600), fin: false); try $0.send(0x0, [UInt8](repeating: 0, count: 600)) }, 1009),
+                    ("invalid close code", { try $0.send(0x8, [0x03, 0xED]) }, 1002),
+                    ("one-byte close", { try $0.send(0x8, [0x03]) }, 1002),
+                    ("invalid UTF-8 close reason", { try $0.send(0x8, [0x03, 0xE8, 0xFF]) }, 1007),
+                ]
+                for (name, act, code) in cases {
+                    let c = try WSClient(port: s.port, path: "/ws/echo")
+                    try act(c)
+                    let close = try c.readClose()
+                    #expect(close.closeCode == code, "\(name): \(close.closeCode)")
+                    #expect(c.raw.isClosedByServer(), "\(name): not closed")
+                }
+                try bystander.sendText("still here")
+                #expect(try bystander.read().text == "still here")
+                #expect(try RawClient.get(s.port, "/").text == pid)
+                #expect(s.stderrContains("WebSocket protocol error"))
+            }
+        }
+
+        /// A client that vanishes: the handler's receive() returns None and it ends; the
+        /// worker serves on. The server's own close (code and reason) and a handler that
+        /// raises (1011, with the traceback logged).
+        @Test func disconnectsAndServerClose() throws {
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: events) }
+            try withServer(["wsapp:app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
+                for path in ["/ws/echo", "/ws/aecho"] {
+                    let c = try WSClient(port: s.port, path: path)
+                    try c.sendText("x")
+                    _ = try c.read()
+                    close(c.raw.fd)
+                }
+                let closing = try WSClient(port: s.port, path: "/ws/close")
+                let f = try closing.readClose()
+                #expect(f.closeCode == 4000)
+                #expect(Array(f.payload.dropFirst(2)) == Array("bye now".utf8))
+                try closing.send(0x8, [0x0F, 0xA0])
+                #expect(closing.raw.isClosedByServer())
+
+                let failing = try WSClient(port: s.port, path: "/ws/fail")
+                try failing.sendText("go")
+                #expect(try failing.readClose().closeCode == 1011)
+                #expect(s.stderrContains("RuntimeError: handler failed on purpose"))
+
+                var lines: [String] = []
+                for _ in 0..<100 {
+                    lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                    if lines.count >= 3 { break }
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                #expect(Set(lines) == ["echo: disconnected", "aecho: disconnected", "close: receive after close -> None"])
+                #expect(try RawClient.get(s.port, "/").text == "plain HTTP")
+            }
+        }
+
+        /// The scheduler: receive(timeout=) returns None; dispatchd.sleep in blocking-style and
+        /// async handlers; handlers in one worker send to each other's connections (a chat room).
+        @Test func schedulerTimeoutsSleepAndRooms() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let t0 = Date()
+                let t = try WSClient(port: s.port, path: "/ws/timeout")
+                #expect(try t.read().text == "got None")
+                #expect(Date().timeIntervalSince(t0) >= 0.3)
+                #expect(try t.read().text == "connected True")
+                // Two sleeping handlers at once: they interleave, the worker is not blocked.
+                let a = try WSClient(port: s.port, path: "/ws/ticker")
+                let b = try WSClient(port: s.port, path: "/ws/aticker")
+                let start = Date()
+                #expect(try (0..<3).map { _ in try a.read().text } == ["tick 0", "tick 1", "tick 2"])
+                #expect(try (0..<3).map { _ in try b.read().text } == ["atick 0", "atick 1", "atick 2"])
+                #expect(Date().timeIntervalSince(start) < 0.6, "the sleeps did not overlap")
+                let room = try (0..<3).map { _ in try WSClient(port: s.port, path: "/ws/room") }
+                Thread.sleep(forTimeInterval: 0.2)
+                try room[1].sendText("hi all")
+                for c in room { #expect(try c.read().text == "hi all") }
+            }
+        }
+
+        /// Keepalive: an idle connection gets a ping after --websocket-ping-interval; a client
+        /// that does not answer within --websocket-ping-timeout is closed; one that answers
+        /// stays.
+        @Test func keepalivePings() throws {
+            try withServer(["--websocket-ping-interval", "0.3", "--websocket-ping-timeout", "0.5", "wsapp:app"], workers: 1) { s in
+                let silent = try WSClient(port: s.port, path: "/ws/echo")
+                let answering = try WSClient(port: s.port, path: "/ws/echo")
+                let ping = try silent.read(timeout: 2)
+                #expect(ping.opcode == 0x9)
+                for _ in 0..<3 {
+                    let p = try answering.read(timeout: 2)
+                    #expect(p.opcode == 0x9)
+                    try answering.send(0xA, p.payload)
+                }
+                #expect(silent.raw.drainsToEnd(timeout: 3))
+                try answering.sendText("alive")
+                #expect(try answering.read().text == "alive")
+            }
+        }
+
+        /// uWSGI's API, unmodified uWSGI-style code under --uwsgi-compat (`import uwsgi`).
+        @Test func uwsgiCompatAPI() throws {
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: events) }
+            try withServer(["--uwsgi-compat", "wsapp:uwsgi_app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
+                let c = try WSClient(port: s.port, path: "/anything")
+                #expect(c.handshake.status == 101)
+                try c.send(0x1, Array("frag".utf8), fin: false)
+                try c.send(0x9, [7])
+                try c.send(0x0, Array("ments".utf8))
+                #expect(try c.read() == .init(fin: true, opcode: 0xA, payload: [7]))
+                #expect(try c.read() == .init(fin: true, opcode: 1, payload: Array("fragments".utf8)))
+                #expect(try c.read() == .init(fin: true, opcode: 2, payload: Array("bin:fragments".utf8)))
+                try c.send(0x8, [0x03, 0xE8])
+                #expect(try c.readClose().closeCode == 1000)
+                Thread.sleep(forTimeInterval: 0.3)
+                #expect(((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").contains("uwsgi: disconnected"))
+            }
+            // Without --uwsgi-compat there is no uwsgi module: the app fails with a 500.
+            try withServer(["wsapp:uwsgi_app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/anything")
+                #expect(c.handshake.status == 500)
+                #expect(s.stderrContains("No module named 'uwsgi'"))
+            }
+        }
+
+        /// Without the greenlet package, a blocking-style handler's handshake fails with a 500
+        /// and a log line that says what to do; async handlers still work.
+        @Test func withoutGreenlet() throws {
+            let hide = Paths.fixtures.appendingPathComponent("nogreenlet").path
+            try withServer(["--pythonpath", hide, "wsapp:app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/ws/echo")
+                #expect(c.handshake.status == 500)
+                #expect(s.stderrContains("pip install greenlet"))
+                let a = try WSClient(port: s.port, path: "/ws/aecho")
+                #expect(a.handshake.status == 101)
+                try a.sendText("async works")
+                #expect(try a.read().text == "async works")
+            }
+        }
+
+        /// The `websockets` client library (pip) talks to the Flask API: blocking-style and
+        /// async handlers, text and binary.
+        @Test func websocketsLibraryClient() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let script = """
+                import asyncio, websockets
+                async def main():
+                    for path in ('/ws/echo', '/ws/aecho'):
+                        async with websockets.connect('ws://127.0.0.1:\(s.port)' + path) as c:
+                            await c.send('héllo'); assert await c.recv() == 'héllo'
+                            await c.send(b'\\x00\\xff'); assert await c.recv() == b'\\x00\\xff'
+                            await c.send('x' * 70000); assert await c.recv() == 'x' * 70000
+                    print('ok')
+                asyncio.run(main())
+                """
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+                p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script]
+                let out = Pipe()
+                p.standardOutput = out
+                p.standardError = out
+                try p.run()
+                p.waitUntilExit()
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                #expect(p.terminationStatus == 0, "\(text)")
+                #expect(text.contains("ok"))
+            }
+        }
+    }
+}
