@@ -59,6 +59,7 @@ let package = Package(
         .target(name: "CDPosix"),
         .systemLibrary(name: "CDEvent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
         .systemLibrary(name: "CDCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CDZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CDPython",
             cSettings: [.unsafeFlags(["-I", py.include])],
@@ -75,6 +76,7 @@ let package = Package(
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
         .target(name: "DWebSocket", swiftSettings: swiftSettings),
         .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
+        .target(name: "DCompression", dependencies: ["CDZlib"], swiftSettings: swiftSettings),
         .target(
             name: "DWSGI",
             dependencies: ["CDPython", "DHTTP1", "DPosix"],
@@ -83,7 +85,7 @@ let package = Package(
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto"],
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -97,7 +99,7 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
-        .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -5,6 +5,9 @@ public struct WebSocketSession: Sendable {
     public enum Action: Sendable, Equatable {
         /// A complete message for the application.
         case message(binary: Bool, payload: [UInt8])
+        /// A complete permessage-deflate message: decompress it, then check its size (and, for
+        /// text, its UTF-8) with `checkDecompressed`.
+        case compressedMessage(binary: Bool, payload: [UInt8])
         /// A frame to send (a pong, a close).
         case send(WebSocketFrame.Opcode, [UInt8])
         /// A pong arrived (keepalive bookkeeping).
@@ -21,15 +24,19 @@ public struct WebSocketSession: Sendable {
     }
 
     public let maxMessage: Int
+    /// permessage-deflate was negotiated (RSV1 marks compressed messages).
+    public let compression: Bool
     public private(set) var state: State = .open
     /// The code the peer closed with (1005 when its close frame had none), once closed.
     public private(set) var peerCloseCode: UInt16? = nil
     var fragmentBinary: Bool? = nil
+    var fragmentCompressed = false
     var message: [UInt8] = []
     var utf8 = UTF8Validator()
 
-    public init(maxMessage: Int) {
+    public init(maxMessage: Int, compression: Bool = false) {
         self.maxMessage = maxMessage
+        self.compression = compression
     }
 
     /// A frame from the peer, with its payload unmasked.
@@ -56,11 +63,13 @@ public struct WebSocketSession: Sendable {
         case .text, .binary:
             guard fragmentBinary == nil else { return fail(1002, "a new message began before the last one ended") }
             fragmentBinary = frame.opcode == .binary
+            fragmentCompressed = frame.rsv1
             message.removeAll(keepingCapacity: true)
             utf8 = UTF8Validator()
             return receiveData(frame, payload)
         case .continuation:
             guard fragmentBinary != nil else { return fail(1002, "continuation frame without a message") }
+            if frame.rsv1 { return fail(1002, "RSV1 set on a continuation frame") }
             return receiveData(frame, payload)
         }
     }
@@ -68,7 +77,7 @@ public struct WebSocketSession: Sendable {
     mutating func receiveData(_ frame: WebSocketFrame, _ payload: UnsafeRawBufferPointer) -> [Action] {
         guard message.count + payload.count <= maxMessage else { return fail(1009, "message over \(maxMessage) bytes") }
         let binary = fragmentBinary!
-        if !binary {
+        if !binary && !fragmentCompressed {
             guard utf8.feed(payload) else { return fail(1007, "invalid UTF-8 in a text message") }
             if frame.fin && !utf8.isComplete { return fail(1007, "a text message ends inside a UTF-8 sequence") }
         }
@@ -77,7 +86,7 @@ public struct WebSocketSession: Sendable {
         fragmentBinary = nil
         let done = message
         message = []
-        return [.message(binary: binary, payload: done)]
+        return [fragmentCompressed ? .compressedMessage(binary: binary, payload: done) : .message(binary: binary, payload: done)]
     }
 
     mutating func receiveClose(_ payload: UnsafeRawBufferPointer) -> [Action] {
@@ -99,6 +108,16 @@ public struct WebSocketSession: Sendable {
 
     static func code(of payload: UnsafeRawBufferPointer) -> UInt16 {
         payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005
+    }
+
+    /// Checks a decompressed message: its size, and UTF-8 for text. The actions: deliver it, or
+    /// fail the connection.
+    public mutating func checkDecompressed(binary: Bool, payload: [UInt8]) -> [Action] {
+        guard payload.count <= maxMessage else { return fail(1009, "message over \(maxMessage) bytes") }
+        if !binary && !payload.withUnsafeBytes({ UTF8Validator.isValid($0) }) {
+            return fail(1007, "invalid UTF-8 in a text message")
+        }
+        return [.message(binary: binary, payload: payload)]
     }
 
     /// A protocol error: send a close with `code`, then close the connection.

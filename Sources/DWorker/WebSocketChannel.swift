@@ -4,6 +4,7 @@ internal import DWebSocket
 internal import DWSGI
 internal import DCrypto
 internal import DHTTP1
+internal import DCompression
 
 /// The WebSocket side of a connection after (and while asking for) the handshake: the
 /// protocol session, the messages waiting for the handler, the handler's waits, and keepalive
@@ -23,6 +24,10 @@ final class WebSocketChannel: WebSocketEndpoint {
     var awaitingPong = false
     /// The handler task has ended (its connection closes once the close handshake is done).
     var taskEnded = false
+    /// permessage-deflate, when negotiated.
+    var deflate: PerMessageDeflate? = nil
+    /// Messages shorter than this are sent uncompressed (deflate would make them longer).
+    static let compressMinimum = 64
 
     /// Output above this makes senders wait; they resume below `lowWater`.
     static let highWater = 1 << 20
@@ -46,6 +51,11 @@ final class WebSocketChannel: WebSocketEndpoint {
         let accept = Base64.encode(SHA1.digest(Array((handshake.key + WebSocketHandshake.guid).utf8)))
         var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n"
         if let subprotocol { head += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
+        if let d = PerMessageDeflate.negotiate(handshake.extensions) {
+            deflate = d
+            session = WebSocketSession(maxMessage: session.maxMessage, compression: true)
+            head += "Sec-WebSocket-Extensions: \(d.response)\r\n"
+        }
         head += "\r\n"
         connection.output.bytes.append(contentsOf: head.utf8)
         isUpgraded = true
@@ -73,7 +83,14 @@ final class WebSocketChannel: WebSocketEndpoint {
 
     func send(_ payload: UnsafeRawBufferPointer, binary: Bool) -> Bool {
         guard isConnected else { return false }
-        WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: payload)
+        if let deflate, payload.count >= Self.compressMinimum {
+            let compressed = worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
+            compressed.withUnsafeBytes {
+                WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: $0, rsv1: true)
+            }
+        } else {
+            WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: payload)
+        }
         connection.sendSoon()
         return true
     }
@@ -120,7 +137,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         var used = 0
         while !isFinished && session.state != .closed {
             let available = UnsafeMutableRawBufferPointer(rebasing: bytes[used...])
-            switch WebSocketFrame.parse(UnsafeRawBufferPointer(available), allowRSV1: false, maxPayload: session.maxMessage) {
+            switch WebSocketFrame.parse(UnsafeRawBufferPointer(available), allowRSV1: session.compression, maxPayload: session.maxMessage) {
             case .incomplete:
                 return used
             case .invalid(let code, let reason):
@@ -156,6 +173,15 @@ final class WebSocketChannel: WebSocketEndpoint {
                 wakeReceiver(true)
             case .send(let opcode, let payload):
                 payload.withUnsafeBytes { WebSocketFrame.append(to: &connection.output.bytes, opcode: opcode, payload: $0) }
+            case .compressedMessage(let binary, let payload):
+                do {
+                    let plain = try worker.deflate.decompress(payload, limit: session.maxMessage)
+                    apply(session.checkDecompressed(binary: binary, payload: plain))
+                } catch .tooLarge {
+                    apply(session.fail(1009, "message over \(session.maxMessage) bytes once decompressed"))
+                } catch {
+                    apply(session.fail(1007, "a compressed message that does not decompress"))
+                }
             case .pongReceived:
                 awaitingPong = false
             case .closeConnection:

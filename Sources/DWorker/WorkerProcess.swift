@@ -3,6 +3,7 @@ internal import DEventLoop
 internal import DIPC
 internal import DHTTP1
 internal import DWSGI
+internal import DCompression
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
 /// the master hands it on its own event loop, until the master tells it to drain.
@@ -30,6 +31,8 @@ public final class WorkerProcess {
     var watchers: [Watcher] = []
     /// WebSocket handler tasks.
     lazy var tasks = TaskRunner(worker: self)
+    /// zlib streams for permessage-deflate, shared by all connections (no context takeover).
+    lazy var deflate = RawDeflate()
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
     var dirty: [Connection] = []
 

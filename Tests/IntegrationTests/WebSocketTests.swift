@@ -203,6 +203,44 @@ extension IntegrationSuite {
             }
         }
 
+        /// permessage-deflate (RFC 7692): negotiated with no context takeover; compressed
+        /// messages in both directions (also fragmented); the client's server_max_window_bits
+        /// honoured; a message that inflates past the limit closes with 1009, data that does not
+        /// inflate with 1007; no extension when the client offers none.
+        @Test func permessageDeflate() throws {
+            try withServer(["--websocket-max-message", "100000", "wsapp:app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, permessage-deflate\r\n")
+                #expect(c.handshake.header("Sec-WebSocket-Extensions") == "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10")
+                let text = String(repeating: "compress me, ", count: 200)
+                let z = try Deflate.raw(Array(text.utf8))
+                // Compressed, in two fragments (RSV1 on the first only).
+                let half = z.count / 2
+                try c.send(0x1, Array(z[0..<half]), fin: false, rsv: 0x40)
+                try c.send(0x0, Array(z[half...]))
+                let back = try c.read()
+                #expect(back.opcode == 1)
+                #expect(c.lastHeaderByte & 0x40 != 0, "the echo was not compressed")
+                #expect(try Deflate.inflate(back.payload) == Array(text.utf8))
+                // Short messages go uncompressed.
+                try c.sendText("hi")
+                #expect(try c.read().text == "hi")
+                #expect(c.lastHeaderByte & 0x40 == 0)
+
+                let bomb = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                try bomb.send(0x2, try Deflate.raw([UInt8](repeating: 0, count: 1_000_000)), rsv: 0x40)
+                #expect(try bomb.readClose().closeCode == 1009)
+                let junk = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                try junk.send(0x2, [0xFF, 0xFF, 0xFF, 0xFF], rsv: 0x40)
+                #expect(try junk.readClose().closeCode == 1007)
+                let rsvOnContinuation = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                try rsvOnContinuation.send(0x1, [0x61], fin: false)
+                try rsvOnContinuation.send(0x0, [0x61], rsv: 0x40)
+                #expect(try rsvOnContinuation.readClose().closeCode == 1002)
+                let none = try WSClient(port: s.port, path: "/ws/echo")
+                #expect(none.handshake.header("Sec-WebSocket-Extensions") == nil)
+            }
+        }
+
         /// Without the greenlet package, a blocking-style handler's handshake fails with a 500
         /// and a log line that says what to do; async handlers still work.
         @Test func withoutGreenlet() throws {

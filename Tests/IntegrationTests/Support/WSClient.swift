@@ -7,6 +7,9 @@ final class WSClient {
     let raw: RawClient
     let handshake: HTTPResponse
 
+    /// The first header byte of the last frame read (FIN, RSV bits, opcode).
+    var lastHeaderByte: UInt8 = 0
+
     struct Frame: Equatable {
         var fin: Bool
         var opcode: UInt8
@@ -58,6 +61,7 @@ final class WSClient {
                 } else if n == 127 { n = -1 }
                 if n >= 0 && b.count >= offset + n {
                     #expect(b[1] & 0x80 == 0, "server frames must not be masked")
+                    lastHeaderByte = b[0]
                     let frame = Frame(fin: b[0] & 0x80 != 0, opcode: b[0] & 0x0F, payload: Array(b[offset..<(offset + n)]))
                     raw.buffer.removeFirst(offset + n)
                     return frame
@@ -73,5 +77,32 @@ final class WSClient {
             let f = try read(timeout: timeout)
             if f.opcode == 0x8 { return f }
         }
+    }
+}
+
+/// Raw DEFLATE for the tests, through Python's zlib (the tests' reference, not the server's).
+enum Deflate {
+    static func python(_ code: String, _ input: [UInt8]) throws -> [UInt8] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", "import sys, zlib\n" + code]
+        let stdin = Pipe(), stdout = Pipe()
+        p.standardInput = stdin
+        p.standardOutput = stdout
+        try p.run()
+        stdin.fileHandleForWriting.write(Data(input))
+        try stdin.fileHandleForWriting.close()
+        let data = stdout.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return [UInt8](data)
+    }
+
+    /// Compressed as RFC 7692 sends it (sync flush, without the final 00 00 FF FF).
+    static func raw(_ bytes: [UInt8]) throws -> [UInt8] {
+        try python("c = zlib.compressobj(6, zlib.DEFLATED, -15)\nd = c.compress(sys.stdin.buffer.read()) + c.flush(zlib.Z_SYNC_FLUSH)\nsys.stdout.buffer.write(d[:-4])", bytes)
+    }
+
+    static func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
+        try python("d = zlib.decompressobj(-15)\nsys.stdout.buffer.write(d.decompress(sys.stdin.buffer.read() + bytes([0, 0, 255, 255])))", bytes)
     }
 }
