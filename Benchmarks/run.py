@@ -58,7 +58,7 @@ def setup():
         sh(['apt-get', 'install', '-y', '-qq'] + missing)
     if not os.path.exists(VBIN):
         sh([sys.executable, '-m', 'venv', '--system-site-packages', VENV])
-    need = [p for p in ('gunicorn', 'bjoern', 'flask')
+    need = [p for p in ('gunicorn', 'bjoern', 'flask', 'websockets', 'greenlet')
             if subprocess.run([f'{VBIN}/python', '-c', f'import {p}'], capture_output=True).returncode]
     if not os.path.exists(f'{VBIN}/uwsgi'):
         need.append('uwsgi')

@@ -28,7 +28,7 @@ public struct RequestHead: Sendable {
     public var upgrade: Bool = false
 
     public init() {
-        fields.reserveCapacity(32)
+        fields.reserveCapacity(8)
     }
 
     public var hasBody: Bool { chunked || (contentLength ?? 0) > 0 }

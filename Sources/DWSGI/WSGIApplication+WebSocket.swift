@@ -90,6 +90,11 @@ extension WSGIApplication {
     /// NULL means the handler raised: the traceback is printed.
     func taskState(_ outcome: PyObj?, what: String) -> TaskState {
         guard let outcome else {
+            if PyErr_ExceptionMatches(runtime.webSocketClosed) != 0 {
+                // uWSGI-style code ends this way when its client leaves: not an error.
+                PyErr_Clear()
+                return .finished
+            }
             log("error in \(what) a WebSocket:")
             PyErr_PrintEx(0)
             return .failed

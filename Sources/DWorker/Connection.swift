@@ -14,7 +14,9 @@ final class Connection: WSGITransport {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
     let info: WSGIConnectionInfo
-    let input = InputBuffer(capacity: 16 * 1024)
+    /// Allocated when bytes arrive, given back when the connection is idle; grows for large
+    /// heads and bodies.
+    let input = InputBuffer()
     let output = OutputBuffer()
     var outputSent = 0
     var parser: RequestHeadParser
@@ -167,9 +169,10 @@ final class Connection: WSGITransport {
     enum ReadOutcome { case data, wouldBlock, eof, error }
 
     func readSome() -> ReadOutcome {
-        if input.capacity - input.count < 4096 {
-            // Grow for a large head; a head over the limit is refused by the parser first.
-            input.reserve(input.count + 16 * 1024)
+        if input.capacity - input.count < 1024 {
+            // Allocate, or grow for a large head (a head over the limit is refused by the
+            // parser first).
+            input.reserve(input.count + (input.capacity == 0 ? InputBuffer.initialCapacity : 16 * 1024))
         }
         do {
             switch try Posix.read(fd.raw, input.freeSpace) {
@@ -569,6 +572,7 @@ final class Connection: WSGITransport {
             readWatcher.arm(timeout: worker.config.bodyTimeout)
         } else if isIdle {
             headDeadline = 0
+            input.release()
             readWatcher.arm(timeout: worker.config.keepAliveTimeout)
         } else {
             // The head must be complete by a fixed time after its first byte: a client
@@ -749,6 +753,7 @@ final class Connection: WSGITransport {
             readWatcher.disarm()  // the handler is behind: let TCP slow the client down
             return
         }
+        input.release()
         let timeout: Double
         switch ws.session.state {
         case .open: timeout = ws.awaitingPong ? worker.config.webSocketPingTimeout : worker.config.webSocketPingInterval

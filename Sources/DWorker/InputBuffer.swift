@@ -10,20 +10,33 @@ final class InputBuffer {
     private(set) var capacity: Int
     var count = 0
 
-    init(capacity: Int) {
-        self.capacity = capacity
-        self.base = malloc(capacity)!
+    /// Stands for "no memory" after `release()`.
+    nonisolated(unsafe) static let none = malloc(1)!
+    static let initialCapacity = 4096
+
+    init() {
+        capacity = 0
+        base = Self.none
     }
 
-    deinit { free(base) }
+    deinit { if capacity > 0 { free(base) } }
 
     /// Makes room for at least `total` bytes in all.
     func reserve(_ total: Int) {
         guard total > capacity else { return }
-        var newCapacity = capacity
+        var newCapacity = max(capacity, Self.initialCapacity)
         while newCapacity < total { newCapacity *= 2 }
-        base = realloc(base, newCapacity)!
+        base = capacity == 0 ? malloc(newCapacity)! : realloc(base, newCapacity)!
         capacity = newCapacity
+    }
+
+    /// Gives the memory back while the buffer is empty (an idle connection then costs little);
+    /// the next read allocates again.
+    func release() {
+        guard count == 0 && capacity > 0 else { return }
+        free(base)
+        base = Self.none
+        capacity = 0
     }
 
     /// Drops the first `n` bytes.

@@ -53,6 +53,8 @@ public final class WorkerProcess {
             ServerLog.write(.worker, error.message)
             return ExitCode.interpreterFailed
         }
+        // Before the app loads: code written for uWSGI imports uwsgi at its top.
+        if config.uwsgiCompat { runtime.installUWSGICompat() }
         let app: WSGIApplication
         do {
             app = try runtime.loadApplication(module: config.module, callable: config.callable, wsgiFile: config.wsgiFile)
@@ -61,7 +63,6 @@ public final class WorkerProcess {
             ServerLog.write(.worker, error.message)
             return ExitCode.appLoadFailed
         }
-        if config.uwsgiCompat { runtime.installUWSGICompat() }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         runtime.scheduler = worker.tasks
         return worker.serve()

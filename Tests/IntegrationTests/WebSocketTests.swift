@@ -195,6 +195,12 @@ extension IntegrationSuite {
                 Thread.sleep(forTimeInterval: 0.3)
                 #expect(((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").contains("uwsgi: disconnected"))
             }
+            // A module that imports uwsgi at its top, as uWSGI apps do.
+            try withServer(["--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/ws")
+                try c.sendText("top-level import")
+                #expect(try c.read().text == "top-level import")
+            }
             // Without --uwsgi-compat there is no uwsgi module: the app fails with a 500.
             try withServer(["wsapp:uwsgi_app"], workers: 1) { s in
                 let c = try WSClient(port: s.port, path: "/anything")
