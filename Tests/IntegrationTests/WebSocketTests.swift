@@ -262,6 +262,22 @@ extension IntegrationSuite {
             }
         }
 
+        /// A real browser: headless Chromium opens a page served by the Flask app, connects to
+        /// its WebSocket on the same port, sends three messages, and the page shows the echoes.
+        @Test func browserEcho() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let (status, text) = try runBrowser(url: "http://127.0.0.1:\(s.port)/page",
+                                                    expression: "document.getElementById('log').innerText",
+                                                    until: "Got echo: \u{2713} three")
+                #expect(status == 0, "\(text)")
+                #expect(text.contains("Connected to ws://127.0.0.1:\(s.port)/ws/echo"))
+                for m in ["one", "twö", "\u{2713} three"] {
+                    #expect(text.contains("Sent: \(m)"))
+                    #expect(text.contains("Got echo: \(m)"))
+                }
+            }
+        }
+
         /// The `websockets` client library (pip) talks to the Flask API: blocking-style and
         /// async handlers, text and binary.
         @Test func websocketsLibraryClient() throws {
@@ -291,4 +307,20 @@ extension IntegrationSuite {
             }
         }
     }
+}
+
+/// Runs Fixtures/browser.py (headless Chromium over the DevTools protocol); its exit status and
+/// the expression's last value.
+func runBrowser(url: String, expression: String, until: String, timeout: Double = 20) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", Paths.fixtures.appendingPathComponent("browser.py").path,
+                   url, expression, until, String(timeout)]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -22,6 +22,27 @@ def index():
     return 'plain HTTP'
 
 
+PAGE = """<!doctype html>
+<html><head><title>Echo Test</title></head>
+<body><h1>Echo Test</h1><ul id="log"></ul>
+<script>
+const log = (text) => { const li = document.createElement('li'); li.textContent = text; document.getElementById('log').appendChild(li); };
+const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/echo';
+const ws = new WebSocket(url);
+ws.onopen = () => {
+  log('Connected to ' + url);
+  for (const m of ['one', 'twö', '✓ three']) { ws.send(m); log('Sent: ' + m); }
+};
+ws.onmessage = (e) => log('Got echo: ' + e.data);
+ws.onclose = (e) => log('Closed: ' + e.code);
+</script></body></html>"""
+
+
+@app.route('/page')
+def page():
+    return PAGE
+
+
 @app.route('/ws/echo')
 def echo_http():
     return 'not a WebSocket request'
