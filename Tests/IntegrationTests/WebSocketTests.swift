@@ -247,6 +247,42 @@ extension IntegrationSuite {
             }
         }
 
+        /// Backpressure: a handler that sends far more than its client reads is suspended at the
+        /// send bound (nothing is lost, nothing grows without limit) while the worker serves
+        /// other connections at once; when the client reads, everything arrives in order.
+        @Test func sendBackpressure() throws {
+            try withServer(["wsapp:app"], workers: 1) { s in
+                let flood = try WSClient(port: s.port, path: "/ws/flood")
+                Thread.sleep(forTimeInterval: 0.5)
+                let other = try WSClient(port: s.port, path: "/ws/echo")
+                let t = Date()
+                try other.sendText("prompt")
+                #expect(try other.read().text == "prompt")
+                #expect(Date().timeIntervalSince(t) < 0.5)
+                #expect(try RawClient.get(s.port, "/").text == "plain HTTP")
+                for i in 0..<200 {
+                    let f = try flood.read(timeout: 10)
+                    #expect(f.payload.count == 65536 && f.payload.first == UInt8(i), "message \(i)")
+                }
+                #expect(try flood.read().text == "flood done")
+            }
+        }
+
+        /// Subprotocols: the app picks one the client offered (answered in the 101); one it did
+        /// not offer fails the handshake (OSError in the app: 500). websocket_recv_nb polls.
+        @Test func subprotocolsAndNonBlockingReceive() throws {
+            try withServer(["wsapp:proto_app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/p", headers: "Sec-WebSocket-Protocol: superchat, chat\r\n")
+                #expect(c.handshake.status == 101)
+                #expect(c.handshake.header("Sec-WebSocket-Protocol") == "chat")
+                try c.sendText("polled")
+                #expect(try c.read().text == "nb:polled")
+                let none = try WSClient(port: s.port, path: "/p")
+                #expect(none.handshake.status == 500)
+                #expect(s.stderrContains("did not offer the subprotocol 'chat'"))
+            }
+        }
+
         /// Without the greenlet package, a blocking-style handler's handshake fails with a 500
         /// and a log line that says what to do; async handlers still work.
         @Test func withoutGreenlet() throws {

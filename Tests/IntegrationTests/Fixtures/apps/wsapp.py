@@ -140,3 +140,25 @@ def uwsgi_app(environ, start_response):
             return []
         uwsgi.websocket_send(msg)
         uwsgi.websocket_send_binary(b'bin:' + msg)
+
+
+@ws.route('/ws/flood')
+def flood(client):
+    """Sends 200 x 64 KiB to a client that may not read: send() queues up to its bound, then
+    suspends this handler only."""
+    for i in range(200):
+        client.send_binary(bytes([i]) * 65536)
+    client.send('flood done')
+    client.receive()
+
+
+def proto_app(environ, start_response):
+    """Picks the 'chat' subprotocol (raising OSError when the client did not offer it), and
+    polls with websocket_recv_nb."""
+    dispatchd.websocket_handshake(proto='chat')
+    while True:
+        m = dispatchd.websocket_recv_nb()
+        if m:
+            dispatchd.websocket_send(b'nb:' + m)
+            return []
+        dispatchd.sleep(0.01)
