@@ -75,6 +75,7 @@ let package = Package(
         .target(name: "DIPC", dependencies: ["DPosix"], swiftSettings: swiftSettings),
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
         .target(name: "DWebSocket", swiftSettings: swiftSettings),
+        .target(name: "DStatic", swiftSettings: swiftSettings),
         .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
         .target(name: "DCompression", dependencies: ["CDZlib"], swiftSettings: swiftSettings),
         .target(
@@ -85,7 +86,7 @@ let package = Package(
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression"],
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression", "DStatic"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -100,6 +101,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
+        .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
