@@ -81,6 +81,40 @@ public enum Posix {
         }
     }
 
+    /// What `stat` says of a file.
+    public struct FileInfo: Sendable {
+        public var isRegular: Bool
+        public var isDirectory: Bool
+        public var size: Int
+        public var mtimeSeconds: Int
+        public var mtimeNanoseconds: Int
+        public var inode: UInt64
+    }
+
+    static func info(_ st: stat) -> FileInfo {
+        FileInfo(isRegular: (st.st_mode & S_IFMT) == S_IFREG, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR,
+                 size: Int(st.st_size), mtimeSeconds: Int(st.st_mtim.tv_sec),
+                 mtimeNanoseconds: Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino))
+    }
+
+    /// Opens a file for reading (close-on-exec).
+    public static func openReadOnly(_ path: String) throws(SystemError) -> OwnedFD {
+        OwnedFD(try check("open") { Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) })
+    }
+
+    public static func fstat(_ fd: CInt) throws(SystemError) -> FileInfo {
+        var st = stat()
+        _ = try check("fstat") { Glibc.fstat(fd, &st) }
+        return info(st)
+    }
+
+    /// The canonical path (symlinks resolved), or nil.
+    public static func realpath(_ path: String) -> String? {
+        guard let r = Glibc.realpath(path, nil) else { return nil }
+        defer { free(r) }
+        return String(cString: r)
+    }
+
     /// An unnamed temporary file in `directory`, gone when the descriptor closes.
     public static func openTemporaryFile(in directory: String) throws(SystemError) -> OwnedFD {
         OwnedFD(try check("open(O_TMPFILE)") { CDPosix_open_tmpfile(directory) })

@@ -13,6 +13,8 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         self.call = call
     }
 
+    public var isPermissionDenied: Bool { errno == EACCES }
+
     public var description: String {
         "\(call): \(String(cString: strerror(errno))) (errno \(errno))"
     }

@@ -67,10 +67,12 @@ final class Connection: WSGITransport {
     /// the application answered it.
     var webSocket: WebSocketChannel? = nil
     var isDirty = false
+    /// A static file's body being sent with sendfile after the head.
+    var staticSend: (file: OpenFile, offset: Int, remaining: Int)? = nil
 
     /// Between requests: nothing buffered or half-parsed, nothing owed to the client.
     var isIdle: Bool {
-        !inRequest && !awaitingBody && start == input.count && parser.isIdle && output.bytes.isEmpty
+        !inRequest && !awaitingBody && start == input.count && parser.isIdle && output.bytes.isEmpty && staticSend == nil
     }
 
     init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
@@ -128,6 +130,12 @@ final class Connection: WSGITransport {
         guard flushSome() else { return }
         if response != nil {
             continueResponse()
+            return
+        }
+        if staticSend != nil {
+            guard sendStaticSome() else { return }
+            writeWatcher.disarm()
+            process()
             return
         }
         writeWatcher.disarm()
@@ -192,7 +200,7 @@ final class Connection: WSGITransport {
     /// Parses and answers every complete request in the buffer, then flushes. Stops at a
     /// response that is still being produced: later (pipelined) requests wait for it.
     func process() {
-        loop: while !closeAfterFlush && !closed && response == nil {
+        loop: while !closeAfterFlush && !closed && response == nil && staticSend == nil {
             if let ws = webSocket, ws.isUpgraded {
                 processWebSocket(ws)
                 return
@@ -214,6 +222,8 @@ final class Connection: WSGITransport {
                 if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
                     worker.log("refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
                     respondError(HTTPError(413, "request body too large"))
+                } else if let statics = worker.statics, let (mapIndex, path, query) = staticTarget(statics), serveStatic(statics, mapIndex, path, query) {
+                    continue
                 } else if head.upgrade && !head.hasBody, let handshake = webSocketHandshake() {
                     upgradeRequest(handshake)
                 } else if head.hasBody {
@@ -549,9 +559,18 @@ final class Connection: WSGITransport {
             requestEnd -= start
             start = 0
         }
-        let flushed = flushSome()
+        var flushed = flushSome()
         guard !closed else { return }  // the write failed: the client is gone
-        if !flushed || response != nil {
+        if flushed && staticSend != nil {
+            // The head is out: send the file now; go on with later requests if it all went.
+            guard sendStaticSome() else { return }
+            if staticSend == nil && !closeAfterFlush && start < input.count {
+                process()
+                return
+            }
+            flushed = true
+        }
+        if !flushed || response != nil || staticSend != nil {
             // Wait until the client takes more (a streaming response continues then).
             readWatcher.disarm()
             hasWriteWatcher = true
@@ -637,15 +656,18 @@ final class Connection: WSGITransport {
 
     /// The checked handshake of a request that asks for a WebSocket; nil when it does not ask
     /// (then it is an ordinary request) or when it was refused (the error is queued).
-    func webSocketHandshake() -> WebSocketHandshake? {
+    /// Every value of a request header field (`name` in lowercase).
+    func headerValues(_ name: String) -> [String] {
         let buffer = input.bytes(start..<input.count)
-        func values(_ name: String) -> [String] {
-            head.fields.compactMap { f in
-                let n = UnsafeRawBufferPointer(rebasing: buffer[f.name])
-                guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[f.value]), as: UTF8.self)
-            }
+        return head.fields.compactMap { f in
+            let n = UnsafeRawBufferPointer(rebasing: buffer[f.name])
+            guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[f.value]), as: UTF8.self)
         }
+    }
+
+    func webSocketHandshake() -> WebSocketHandshake? {
+        let values = headerValues
         guard WebSocketHandshake.tokensContain(values("upgrade"), "websocket") else { return nil }
         switch WebSocketHandshake.check(isGet: head.methodKind == .get, versionMinor: head.versionMinor, header: values) {
         case .success(let handshake):

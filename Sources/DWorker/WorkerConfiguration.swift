@@ -33,6 +33,8 @@ public struct WorkerConfiguration: Sendable {
     public var webSocketPingTimeout: Double
     /// `import uwsgi` resolves to the dispatchd module.
     public var uwsgiCompat: Bool
+    /// Static files served by the worker.
+    public var statics: StaticConfiguration
 
     public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
                 pythonPath: [String], virtualenv: String?, accessLog: Bool) {
@@ -57,5 +59,6 @@ public struct WorkerConfiguration: Sendable {
         self.webSocketPingInterval = 30
         self.webSocketPingTimeout = 10
         self.uwsgiCompat = false
+        self.statics = StaticConfiguration()
     }
 }

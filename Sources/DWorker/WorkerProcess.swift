@@ -33,6 +33,8 @@ public final class WorkerProcess {
     lazy var tasks = TaskRunner(worker: self)
     /// zlib streams for permessage-deflate, shared by all connections (no context takeover).
     lazy var deflate = RawDeflate()
+    /// Static files (--static-map), when configured.
+    let statics: StaticFiles?
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
     var dirty: [Connection] = []
 
@@ -74,6 +76,7 @@ public final class WorkerProcess {
         self.app = app
         self.scoreboard = scoreboard
         self.accessLog = config.accessLog ? AccessLog() : nil
+        self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
     }
 
     func serve() -> Int32 {

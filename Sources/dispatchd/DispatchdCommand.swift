@@ -98,6 +98,24 @@ struct DispatchdCommand: ParsableCommand {
     @Flag(help: "Make 'import uwsgi' give dispatchd's module (uWSGI's websocket_* API).")
     var uwsgiCompat = false
 
+    @Option(help: ArgumentHelp("Serve the files of DIR under the URL prefix PREFIX from the worker, before the app (repeatable), e.g. /assets=./static.", valueName: "PREFIX=DIR"))
+    var staticMap: [String] = []
+
+    @Option(help: ArgumentHelp("File served for a directory under a static map (e.g. index.html); without it, directories get 403.", valueName: "name"))
+    var staticIndex: String?
+
+    @Flag(help: "A path under a static map with no file there goes to the app (instead of 404).")
+    var staticFallthrough = false
+
+    @Option(help: ArgumentHelp("Cache-Control max-age for static files: SECONDS for every map, or PREFIX=SECONDS for one (repeatable).", valueName: "[PREFIX=]SECONDS"))
+    var staticExpires: [String] = []
+
+    @Flag(help: "Serve symlinks under a static map that point outside its directory.")
+    var staticFollowSymlinks = false
+
+    @Flag(help: "Serve files and directories whose names start with a dot.")
+    var staticDotfiles = false
+
     @Option(help: .hidden) var workerSlot: Int?
     @Option(help: .hidden) var workerChannel: Int32 = 3
     @Option(help: .hidden) var workerScoreboard: Int32 = 4
@@ -148,6 +166,10 @@ struct DispatchdCommand: ParsableCommand {
         for b in bind {
             do { _ = try BindAddress.parse(b) } catch { throw ValidationError("\(error)") }
         }
+        if let staticIndex, staticIndex.isEmpty || staticIndex.contains("/") {
+            throw ValidationError("--static-index: '\(staticIndex)' must be a file name.")
+        }
+        if workerSlot == nil { _ = try staticMaps() }
         if let chdir, workerSlot == nil, !Posix.isDirectory(chdir) {
             throw ValidationError("--chdir: '\(chdir)' is not a directory.")
         }
@@ -156,10 +178,44 @@ struct DispatchdCommand: ParsableCommand {
         }
     }
 
+    /// --static-map and --static-expires, checked; directories made absolute.
+    func staticMaps() throws -> [StaticMap] {
+        var maps: [StaticMap] = []
+        for spec in staticMap {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].hasPrefix("/"), !parts[1].isEmpty else {
+                throw ValidationError("--static-map: '\(spec)' is not PREFIX=DIR with PREFIX starting with '/'.")
+            }
+            var prefix = parts[0]
+            while prefix.count > 1 && prefix.hasSuffix("/") { prefix.removeLast() }
+            guard Posix.isDirectory(parts[1]), let dir = Posix.realpath(parts[1]) else {
+                throw ValidationError("--static-map: '\(parts[1])' is not a directory.")
+            }
+            maps.append(StaticMap(prefix: prefix, directory: dir, expires: nil))
+        }
+        for spec in staticExpires {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let seconds = Int(parts.last!), seconds >= 0 else {
+                throw ValidationError("--static-expires: '\(spec)' is not SECONDS or PREFIX=SECONDS.")
+            }
+            if parts.count == 2 {
+                var prefix = parts[0]
+                while prefix.count > 1 && prefix.hasSuffix("/") { prefix.removeLast() }
+                guard let i = maps.firstIndex(where: { $0.prefix == prefix }) else {
+                    throw ValidationError("--static-expires: no --static-map has the prefix '\(parts[0])'.")
+                }
+                maps[i].expires = seconds
+            } else {
+                for i in maps.indices where maps[i].expires == nil { maps[i].expires = seconds }
+            }
+        }
+        return maps
+    }
+
     var spoolDirectory: String { bodySpoolDir ?? Posix.getenv("TMPDIR") ?? "/tmp" }
 
     /// Options repeated for every worker.
-    func workerArguments() -> [String] {
+    func workerArguments(staticMaps maps: [StaticMap]) -> [String] {
         var args: [String] = []
         if let app { args.append(app) }
         if let wsgiFile { args += ["--wsgi-file", wsgiFile] }
@@ -175,6 +231,15 @@ struct DispatchdCommand: ParsableCommand {
                  "--websocket-max-message", String(websocketMaxMessage),
                  "--websocket-ping-interval", String(websocketPingInterval), "--websocket-ping-timeout", String(websocketPingTimeout)]
         if uwsgiCompat { args.append("--uwsgi-compat") }
+        // Static maps go to workers resolved (absolute directories, expiry per map).
+        for m in maps {
+            args += ["--static-map", "\(m.prefix)=\(m.directory)"]
+            if let e = m.expires { args += ["--static-expires", "\(m.prefix)=\(e)"] }
+        }
+        if let staticIndex { args += ["--static-index", staticIndex] }
+        if staticFallthrough { args.append("--static-fallthrough") }
+        if staticFollowSymlinks { args.append("--static-follow-symlinks") }
+        if staticDotfiles { args.append("--static-dotfiles") }
         if let limitRequestBody { args += ["--limit-request-body", String(limitRequestBody)] }
         return args
     }
@@ -203,8 +268,15 @@ struct DispatchdCommand: ParsableCommand {
             config.webSocketPingInterval = websocketPingInterval
             config.webSocketPingTimeout = websocketPingTimeout
             config.uwsgiCompat = uwsgiCompat
+            config.statics.maps = try staticMaps()
+            config.statics.index = staticIndex
+            config.statics.fallThrough = staticFallthrough
+            config.statics.followSymlinks = staticFollowSymlinks
+            config.statics.dotfiles = staticDotfiles
             throw ExitCode(WorkerProcess.run(config))
         }
+        // Static directories are relative to where dispatchd was started, not to --chdir.
+        let maps = try staticMaps()
         if let chdir {
             do { try Posix.chdir(chdir) } catch { throw ValidationError("--chdir: \(error)") }
         }
@@ -214,7 +286,7 @@ struct DispatchdCommand: ParsableCommand {
             workers: workers ?? Posix.numberOfCPUs(),
             backlog: backlog,
             gracefulTimeout: gracefulTimeout,
-            workerArguments: workerArguments()
+            workerArguments: workerArguments(staticMaps: maps)
         )
         let supervisor = try Supervisor(config: config)
         throw ExitCode(supervisor.run())

@@ -1,0 +1,219 @@
+internal import DPosix
+internal import DHTTP1
+internal import DStatic
+internal import DEventLoop
+internal import DWSGI
+
+/// Static files (--static-map), answered by the worker before the application is consulted.
+extension Connection {
+    /// The map a request's path is under, the path (still percent-encoded) and its query.
+    func staticTarget(_ statics: StaticFiles) -> (Int, [UInt8], [UInt8])? {
+        let target = input.bytes(start..<input.count)[head.target]
+        guard target.first == UInt8(ascii: "/") else { return nil }  // origin-form only
+        let q = target.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex
+        let path = UnsafeRawBufferPointer(rebasing: target[target.startIndex..<q])
+        guard let index = statics.map(for: path) else { return nil }
+        return (index, Array(path), Array(target[q...]))
+    }
+
+    /// Answers a request under a static map. False: the application should answer it instead
+    /// (the file does not exist and --static-fallthrough is on).
+    func serveStatic(_ statics: StaticFiles, _ mapIndex: Int, _ path: [UInt8], _ query: [UInt8]) -> Bool {
+        let config = statics.config
+        let isHead = head.methodKind == .head
+        guard head.methodKind == .get || isHead else {
+            if config.fallThrough { return false }
+            return finishStatic(status: 405, reason: "Method Not Allowed", extra: "Allow: GET, HEAD\r\n", text: "405 Method Not Allowed\n")
+        }
+        let map = config.maps[mapIndex]
+        let relative: String
+        switch StaticPath.segments(path, prefix: Array(map.prefix.utf8), allowDotfiles: config.dotfiles) {
+        case .success(let segments): relative = segments.joined(separator: "/")
+        case .failure(.badRequest): return finishStatic(status: 400, reason: "Bad Request", text: "400 Bad Request\n")
+        case .failure(.forbidden): return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n")
+        case .failure(.notFound): return finishStatic(status: 404, reason: "Not Found", text: "404 Not Found\n")
+        }
+        let now = MonotonicClock.nanoseconds()
+        var name = relative
+        var found = statics.lookup(map: mapIndex, relative: relative, now: now)
+        if case .directory = found {
+            guard let index = config.index else { return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n") }
+            guard path.last == UInt8(ascii: "/") else {
+                // index.html's relative links need the slash.
+                let location = String(decoding: path + [UInt8(ascii: "/")] + query, as: UTF8.self)
+                return finishStatic(status: 301, reason: "Moved Permanently", extra: "Location: \(location)\r\n", text: "")
+            }
+            name = relative.isEmpty ? index : relative + "/" + index
+            found = statics.lookup(map: mapIndex, relative: name, now: now)
+            if case .directory = found { return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n") }
+        }
+        switch found {
+        case .missing:
+            if config.fallThrough { return false }
+            return finishStatic(status: 404, reason: "Not Found", text: "404 Not Found\n")
+        case .forbidden, .directory:
+            return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n")
+        case .file(let original):
+            // A precompressed sibling, when the client takes it.
+            var file = original
+            var encoding: String? = nil
+            var hasVariants = false
+            let accepted = acceptedEncodings()
+            for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
+                if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) {
+                    hasVariants = true
+                    if encoding == nil && accepted.contains(coding) {
+                        file = variant
+                        encoding = coding
+                    }
+                }
+            }
+            return respondFile(file, name: name, encoding: encoding, vary: hasVariants, expires: map.expires, isHead: isHead)
+        }
+    }
+
+    /// The content codings the request accepts (q > 0).
+    func acceptedEncodings() -> Set<String> {
+        var result = Set<String>()
+        for value in headerValues("accept-encoding") {
+            for item in value.split(separator: ",") {
+                let parts = item.split(separator: ";").map { $0.filter { $0 != " " && $0 != "\t" }.lowercased() }
+                guard let name = parts.first, !name.isEmpty else { continue }
+                let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+                if q > 0 { result.insert(name) }
+            }
+        }
+        if result.contains("*") { result.formUnion(["br", "gzip"]) }
+        return result
+    }
+
+    func respondFile(_ file: OpenFile, name: String, encoding: String?, vary: Bool, expires: Int?, isHead: Bool) -> Bool {
+        var request = StaticResponse.Request()
+        request.ifNoneMatch = headerValues("if-none-match").first
+        request.ifModifiedSince = headerValues("if-modified-since").first
+        request.range = headerValues("range").first
+        request.ifRange = headerValues("if-range").first
+        let size = file.info.size
+        var fields = "ETag: \(file.etag)\r\nLast-Modified: \(file.lastModified)\r\n"
+        if let expires { fields += "Cache-Control: public, max-age=\(expires)\r\n" }
+        if vary { fields += "Vary: Accept-Encoding\r\n" }
+        switch StaticResponse.decide(request, size: size, mtime: file.info.mtimeSeconds, etag: file.etag) {
+        case .notModified:
+            return finishStatic(status: 304, reason: "Not Modified", extra: fields, text: nil)
+        case .unsatisfiable:
+            return finishStatic(status: 416, reason: "Range Not Satisfiable", extra: fields + "Content-Range: bytes */\(size)\r\n", text: "")
+        case .full:
+            return sendFileResponse(file, status: 200, reason: "OK", fields: fields, name: name, encoding: encoding, first: 0, count: size, isHead: isHead)
+        case .partial(let first, let last):
+            return sendFileResponse(file, status: 206, reason: "Partial Content", fields: fields + "Content-Range: bytes \(first)-\(last)/\(size)\r\n",
+                                    name: name, encoding: encoding, first: first, count: last - first + 1, isHead: isHead)
+        }
+    }
+
+    func sendFileResponse(_ file: OpenFile, status: Int, reason: String, fields: String, name: String, encoding: String?,
+                          first: Int, count: Int, isHead: Bool) -> Bool {
+        var extra = "Content-Type: \(MIMETypes.type(forPath: name))\r\nAccept-Ranges: bytes\r\n" + fields
+        if let encoding { extra += "Content-Encoding: \(encoding)\r\n" }
+        let keepAlive = beginStatic()
+        appendStaticHead(status: status, reason: reason, extra: extra, length: count, isHead: isHead, keepAlive: keepAlive)
+        if !isHead && count > 0 {
+            if let body = file.body {
+                output.bytes.append(contentsOf: body[first..<(first + count)])
+            } else {
+                staticSend = (file, first, count)
+            }
+        }
+        endStatic(status: status, bytes: isHead ? 0 : count, keepAlive: keepAlive)
+        return true
+    }
+
+    /// A short response (an error, a redirect, 304): `text` is its body (nil: none allowed).
+    func finishStatic(status: Int, reason: String, extra: String = "", text: String?) -> Bool {
+        let keepAlive = beginStatic()
+        let body = Array((text ?? "").utf8)
+        let isHead = head.methodKind == .head || text == nil
+        let type = text?.isEmpty == false ? "Content-Type: text/plain; charset=utf-8\r\n" : ""
+        appendStaticHead(status: status, reason: reason, extra: type + extra, length: text == nil ? nil : body.count,
+                         isHead: isHead, keepAlive: keepAlive)
+        if !isHead { output.bytes.append(contentsOf: body) }
+        endStatic(status: status, bytes: isHead ? 0 : body.count, keepAlive: keepAlive)
+        return true
+    }
+
+    func beginStatic() -> Bool {
+        headDeadline = 0
+        requestStartTime = MonotonicClock.nanoseconds()
+        headEnd = start + head.length
+        requestEnd = headEnd
+        // A body on a static request is not read: the connection closes after the answer.
+        return head.keepAlive && !worker.draining && !head.hasBody
+    }
+
+    func appendStaticHead(status: Int, reason: String, extra: String, length: Int?, isHead: Bool, keepAlive: Bool) {
+        var out = output.bytes
+        output.bytes = []
+        Array("\(status) \(reason)".utf8).withUnsafeBytes {
+            ResponseHeadWriter.appendStatusLine(&out, versionMinor: head.versionMinor, status: $0)
+        }
+        out.append(contentsOf: extra.utf8)
+        let framing: ResponseFraming
+        if let length, !isHead {
+            framing = .contentLength(length)
+        } else {
+            framing = .noBody
+            if let length, status != 304 { out.append(contentsOf: "Content-Length: \(length)\r\n".utf8) }
+        }
+        ResponseHeadWriter.appendEnd(&out, framing: framing, keepAlive: keepAlive, versionMinor: head.versionMinor,
+                                     date: worker.date.imfFixdate, addServer: true)
+        output.bytes = out
+    }
+
+    func endStatic(status: Int, bytes: Int, keepAlive: Bool) {
+        if let log = worker.accessLog {
+            let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
+            log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
+                       status: status, bytes: bytes, seconds: seconds)
+        }
+        if !keepAlive {
+            closeAfterFlush = true
+            if requestEnd < input.count { lingerOnClose = true }
+        }
+        start = requestEnd
+        parser.reset()
+    }
+
+    /// Sends what the socket takes of the static file. True when it is all sent (or the
+    /// connection closed on an error).
+    func sendStaticSome() -> Bool {
+        guard var s = staticSend else { return true }
+        while s.remaining > 0 {
+            let result: Posix.IOResult
+            do {
+                result = try Posix.sendfile(fd.raw, s.file.fd.raw, offset: &s.offset, count: s.remaining)
+            } catch {
+                staticSend = nil
+                close()
+                return false
+            }
+            switch result {
+            case .done(0):
+                // The file shrank under us: the response cannot be completed.
+                staticSend = nil
+                close()
+                return false
+            case .done(let n):
+                s.remaining -= n
+            case .wouldBlock:
+                staticSend = s
+                if !writeWatcher.isArmed {
+                    readWatcher.disarm()
+                    hasWriteWatcher = true
+                    writeWatcher.arm(timeout: worker.config.writeTimeout)
+                }
+                return false
+            }
+        }
+        staticSend = nil
+        return true
+    }
+}
