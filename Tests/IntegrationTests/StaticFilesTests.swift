@@ -191,5 +191,32 @@ extension IntegrationSuite {
                 #expect(p.stderr.text.contains(needle), "\(args): \(p.stderr.text)")
             }
         }
+    
+        /// The demo (conf/echo) in headless Chromium: one dispatchd serves the Flask page, its
+        /// stylesheet from /assets (applied: the heading has its color) and the WebSocket at
+        /// /ws; a message typed into the page and sent with its button comes back as an echo.
+        @Test func demoInBrowser() throws {
+            let demo = Paths.repository + "/conf/echo"
+            try withServer(["--static-map", "/assets=\(demo)/assets", "--pythonpath", demo, "app:app"], workers: 1) { s in
+                let css = try RawClient.get(s.port, "/assets/style.css")
+                #expect(css.status == 200 && css.header("Content-Type") == "text/css; charset=utf-8")
+                let expression = """
+                    (() => {
+                      const log = document.getElementById('log').textContent;
+                      if (log.includes('Connected to') && !window.typed) {
+                        window.typed = true;
+                        document.getElementById('message').value = 'typed in the page';
+                        document.getElementById('send').click();
+                      }
+                      return getComputedStyle(document.querySelector('h1')).color + ' | ' + log;
+                    })()
+                    """
+                let (status, text) = try runBrowser(url: "http://127.0.0.1:\(s.port)/", expression: expression, until: "Got echo: typed in the page")
+                #expect(status == 0, "\(text)")
+                #expect(text.hasPrefix("rgb(21, 101, 192) | "), "the stylesheet was not applied: \(text)")
+                #expect(text.contains("Connected to ws://127.0.0.1:\(s.port)/ws"))
+                #expect(text.contains("Sent: typed in the page"))
+            }
+        }
     }
 }
