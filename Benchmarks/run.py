@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load harness: dispatchd side by side with gunicorn (gthread), bjoern and uWSGI.
+"""Load harness: dispatchd side by side with gunicorn (gthread), bjoern, uWSGI and nginx.
 
 Builds dispatchd in release, installs the peers into Benchmarks/.venv, then for several
 interleaved rounds starts each server with 2 workers on the same app, checks its response,
@@ -9,6 +9,10 @@ server, from /proc), and dispatchd's ratio to each peer. Not a test: the machine
 
     Benchmarks/run.py [--rounds 3] [--duration 5] [--workloads hello,flask] [--servers ...]
                       [--baseline path/to/older/dispatchd]
+
+Static files: `--workloads static1k,static100k --servers dispatchd,nginx,uwsgi --modes ka`
+serves a 1 KiB and a 100 KiB file from /assets: dispatchd --static-map, nginx (sendfile on,
+2 worker processes) and uWSGI --static-map, 2 workers each.
 """
 import argparse
 import os
@@ -27,7 +31,44 @@ VENV = os.path.join(HERE, '.venv')
 VBIN = os.path.join(VENV, 'bin')
 TICK = os.sysconf('SC_CLK_TCK')
 
-APP_SPECS = {'hello': 'hello_app:app', 'flask': 'flask_app:app'}
+APP_SPECS = {'hello': 'hello_app:app', 'flask': 'flask_app:app', 'static1k': 'hello_app:app', 'static100k': 'hello_app:app'}
+STATIC_DIR = os.path.join(HERE, '.build-static')
+STATIC_PATHS = {'static1k': '/assets/1k.bin', 'static100k': '/assets/100k.bin'}
+
+
+def static_files():
+    os.makedirs(STATIC_DIR, exist_ok=True)
+    for name, size in (('1k.bin', 1024), ('100k.bin', 100 * 1024)):
+        path = os.path.join(STATIC_DIR, name)
+        if not os.path.exists(path) or os.path.getsize(path) != size:
+            with open(path, 'wb') as f:
+                f.write(bytes(i % 251 for i in range(size)))
+
+
+def nginx_command(port):
+    prefix = os.path.join(STATIC_DIR, f'nginx-{port}')
+    os.makedirs(os.path.join(prefix, 'logs'), exist_ok=True)
+    conf = os.path.join(prefix, 'nginx.conf')
+    with open(conf, 'w') as f:
+        f.write(f"""worker_processes 2;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        location /assets/ {{ alias {STATIC_DIR}/; }}
+        location / {{ return 200 'Hello, World!'; }}
+    }}
+}}
+""")
+    return ['nginx', '-p', prefix, '-c', conf, '-g', 'daemon off;']
 
 
 def server_commands(binary):
@@ -41,7 +82,19 @@ def server_commands(binary):
         'uwsgi': lambda port, app: [f'{VBIN}/uwsgi', '--http-socket', f'127.0.0.1:{port}', '--master', '--processes', '2',
                                     '--module', app, '--need-app', '--disable-logging', '--die-on-term',
                                     '--listen', '1024', '--add-header', 'Connection: close'],
+        'nginx': lambda port, app: nginx_command(port),
     }
+
+
+def static_command(server, command):
+    """The server command for a static workload: the app plus the /assets map."""
+    if server.startswith('dispatchd'):
+        return lambda port, app: command(port, app)[:-1] + ['--static-map', f'/assets={STATIC_DIR}', app]
+    if server == 'uwsgi':
+        # uWSGI's keep-alive needs --http-keepalive (its Connection: close header is for the app).
+        return lambda port, app: [a for a in command(port, app) if a not in ('--add-header', 'Connection: close')] + [
+            '--static-map', f'/assets={STATIC_DIR}', '--http-keepalive']
+    return command
 
 
 def sh(cmd, **kw):
@@ -51,7 +104,7 @@ def sh(cmd, **kw):
 
 def setup():
     sh(['swift', 'build', '-c', 'release', '--product', 'dispatchd'], cwd=ROOT)
-    missing = [t for t in ('wrk',) if subprocess.run(['which', t], capture_output=True).returncode]
+    missing = [t for t in ('wrk', 'nginx') if subprocess.run(['which', t], capture_output=True).returncode]
     if subprocess.run(['dpkg', '-s', 'libev-dev'], capture_output=True).returncode:  # bjoern builds against it
         missing.append('libev-dev')
     if missing:
@@ -75,9 +128,9 @@ def free_port():
     return port
 
 
-def get(port, timeout=1.0):
+def get(port, timeout=1.0, path='/'):
     with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
-        s.sendall(b'GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n')
+        s.sendall(f'GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n'.encode())
         data = b''
         while True:
             chunk = s.recv(65536)
@@ -129,16 +182,17 @@ def stop(p):
                 pass
 
 
-def wait_ready(port, p, timeout=30):
+def wait_ready(port, p, timeout=30, path='/'):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if p.poll() is not None:
             raise RuntimeError('server exited: ' + p.stderr.read().decode(errors='replace')[-2000:])
         try:
-            if b'Hello, World!' in get(port):
+            reply = get(port, path=path)
+            if (b'Hello, World!' in reply) if path == '/' else reply.startswith(b'HTTP/1.1 200'):
                 # every worker answers: a few more requests
                 for _ in range(8):
-                    get(port)
+                    get(port, path=path)
                 return
         except OSError:
             pass
@@ -146,11 +200,11 @@ def wait_ready(port, p, timeout=30):
     raise RuntimeError('server did not answer')
 
 
-def wrk(port, duration, connections, close):
+def wrk(port, duration, connections, close, path='/'):
     cmd = ['wrk', '-t1', f'-c{connections}', f'-d{duration}s', '--timeout', '2s', '--latency']
     if close:
         cmd += ['-H', 'Connection: close']
-    out = subprocess.run(cmd + [f'http://127.0.0.1:{port}/'], capture_output=True, text=True).stdout
+    out = subprocess.run(cmd + [f'http://127.0.0.1:{port}{path}'], capture_output=True, text=True).stdout
     requests = int(re.search(r'(\d+) requests in', out).group(1))
     rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
     p99 = re.search(r'99%\s+([\d.]+)(us|ms|s)', out)
@@ -162,16 +216,16 @@ def wrk(port, duration, connections, close):
     return {'requests': requests, 'rps': rps, 'p99': p99ms, 'errors': err + (int(non2xx.group(1)) if non2xx else 0)}
 
 
-def measure(name, cmd, modes, duration):
+def measure(name, cmd, modes, duration, path='/'):
     port = free_port()
     p = start(cmd(port))
     try:
-        wait_ready(port, p)
+        wait_ready(port, p, path=path)
         results = {}
         for mode in modes:
             conns, close = {'ka': (64, False), 'close': (64, True), 'c1': (1, False)}[mode]
             cpu0 = session_cpu(p.pid)
-            r = wrk(port, duration, conns, close)
+            r = wrk(port, duration, conns, close, path)
             cpu = session_cpu(p.pid) - cpu0
             r['cpu_us'] = cpu / max(r['requests'], 1) * 1e6
             results[mode] = r
@@ -203,8 +257,15 @@ def main():
         for workload in args.workloads.split(','):
             for server in order:
                 print(f'round {rnd + 1}: {workload} {server}', file=sys.stderr)
+                command = commands[server]
+                path = STATIC_PATHS.get(workload, '/')
+                if workload in STATIC_PATHS:
+                    static_files()
+                    command = static_command(server, command)
+                elif server == 'nginx':
+                    continue
                 try:
-                    res = measure(server, lambda port: commands[server](port, APP_SPECS[workload]), modes, args.duration)
+                    res = measure(server, lambda port: command(port, APP_SPECS[workload]), modes, args.duration, path)
                 except Exception as e:  # report and go on with the other servers
                     print(f'  {server} failed: {e}', file=sys.stderr)
                     continue
