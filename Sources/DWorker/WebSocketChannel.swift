@@ -214,15 +214,18 @@ final class WebSocketChannel: WebSocketEndpoint {
         drainWaiters.removeAll()
     }
 
-    /// The TCP connection is gone.
+    /// The TCP connection is gone: from here on nothing touches `connection`.
     func connectionLost() {
         isFinished = true
+        receiveWaiter?.timer?.disarm()
         wakeAll()
     }
 
     /// The handler returned (or raised): close the WebSocket if it is still open.
     func handlerEnded(failed: Bool) {
         taskEnded = true
+        // After the connection is gone (or closed), there is nothing left to close.
+        guard !isFinished else { return }
         if session.state == .open {
             apply(session.close(code: failed ? 1011 : 1000, reason: failed ? "handler error" : ""))
         }
