@@ -170,8 +170,11 @@ class WebSocket:
                 return None
 
     def send(self, message):
-        """Queues a message (str: text, bytes: binary); waits only while the queue is full."""
+        """Queues a message (str: text, bytes: binary); waits only while the queue is full (and
+        only in a WebSocket handler: an ordinary request that sends to a socket never waits)."""
         self._sock.send(message)
+        if _current_task() is None:
+            return
         while self._sock.backlogged():
             _block(self._sock, 1, None)
 

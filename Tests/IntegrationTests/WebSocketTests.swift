@@ -154,6 +154,9 @@ extension IntegrationSuite {
                 Thread.sleep(forTimeInterval: 0.2)
                 try room[1].sendText("hi all")
                 for c in room { #expect(try c.read().text == "hi all") }
+                let sent = try RawClient.get(s.port, "/broadcast?from-http")
+                #expect(sent.text == "sent to 3")
+                for c in room { #expect(try c.read().text == "from-http") }
             }
         }
 

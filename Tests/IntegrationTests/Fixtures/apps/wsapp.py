@@ -109,6 +109,17 @@ def room(client):
         ROOM.discard(client)
 
 
+@app.route('/broadcast')
+def broadcast():
+    """An ordinary request sends to the room's WebSockets (it never waits on them)."""
+    from flask import request
+    message = request.query_string.decode()
+    for other in list(ROOM):
+        if other.connected:
+            other.send(message)
+    return 'sent to %d' % len(ROOM)
+
+
 @ws.route('/ws/fail')
 def fail(client):
     client.receive()
