@@ -235,6 +235,8 @@ final class Connection: WSGITransport {
             }
         }
         finishBatch()
+        // The app may have sent to WebSocket connections (a broadcast from an ordinary request).
+        if !worker.dirty.isEmpty { worker.flushDirty() }
     }
 
     /// The head of a request with a body passed its checks: receive the body before the app.
