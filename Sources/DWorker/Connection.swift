@@ -258,11 +258,24 @@ final class Connection: WSGITransport {
             spool = try BodySpool(directory: worker.config.bodySpoolDirectory)
             return true
         } catch {
-            worker.log("cannot buffer a request body in \(worker.config.bodySpoolDirectory): \(error)")
-            respondError(HTTPError(503, "cannot buffer the request body"))
-            awaitingBody = false
+            spoolFailed(error)
             return false
         }
+    }
+
+    /// The temporary file for a body cannot be made or written: 503.
+    func spoolFailed(_ error: SystemError) {
+        worker.log("cannot buffer a request body in \(worker.config.bodySpoolDirectory): \(error)")
+        respondError(HTTPError(503, "cannot buffer the request body"))
+        spool = nil
+        awaitingBody = false
+    }
+
+    /// A chunked body that breaks the rules: its status, before any application code runs.
+    func rejectChunkedBody(_ error: HTTPError) {
+        worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
+        respondError(error)
+        spool = nil
     }
 
     /// Takes in what has arrived of the body; true when all of it is here. A malformed or
@@ -294,8 +307,7 @@ final class Connection: WSGITransport {
                 requestEnd = start + probeOffset
                 return true
             case .invalid(let error):
-                worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
-                respondError(error)
+                rejectChunkedBody(error)
                 return false
             }
             if probeOffset - head.length > worker.config.bodyBufferSize {
@@ -341,17 +353,13 @@ final class Connection: WSGITransport {
                         complete = true
                         break decode
                     case .invalid(let error):
-                        worker.log("rejected the chunked body from \(info.remoteAddr): \(error.reason)")
-                        respondError(error)
-                        spool = nil
+                        rejectChunkedBody(error)
                         return false
                     }
                 }
             }
         } catch {
-            worker.log("cannot buffer a request body in \(worker.config.bodySpoolDirectory): \(error)")
-            respondError(HTTPError(503, "cannot buffer the request body"))
-            spool = nil
+            spoolFailed(error)
             return false
         }
         input.removeRange(bodyStart..<(bodyStart + taken))

@@ -145,6 +145,16 @@ extension IntegrationSuite {
                 Thread.sleep(forTimeInterval: 0.3)
                 #expect(ProcFS.openFDCount(worker) == before + 1, "the spool file was not closed")  // + the open connection
             }
+            // A spool directory that disappears: 503 and a log line, not a crash.
+            let gone = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: gone, withIntermediateDirectories: true)
+            try withServer(["--body-buffer-size", "10", "--body-spool-dir", gone, "testapp:application"], workers: 1) { s in
+                try FileManager.default.removeItem(atPath: gone)
+                let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + String(repeating: "b", count: 100))
+                #expect(r.status == 503)
+                #expect(s.stderrContains("cannot buffer a request body"))
+                #expect(try RawClient.get(s.port, "/hello").status == 200)
+            }
             try withServer(["--body-buffer-size", "0", "testapp:application"], workers: 1) { s in
                 let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
                 #expect(r.text == "hello")
