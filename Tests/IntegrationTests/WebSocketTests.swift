@@ -180,6 +180,23 @@ extension IntegrationSuite {
             }
         }
 
+        /// SIGTERM: open WebSockets get a close frame with 1001 (going away), their handlers end,
+        /// and once the clients answer the server exits 0.
+        @Test func sigtermClosesWebSockets() throws {
+            let s = try ServerProcess(["wsapp:app"], workers: 1)
+            let sync = try WSClient(port: s.port, path: "/ws/echo")
+            let async = try WSClient(port: s.port, path: "/ws/aecho")
+            try sync.sendText("before")
+            #expect(try sync.read().text == "before")
+            kill(s.pid, SIGTERM)
+            for c in [sync, async] {
+                let close = try c.readClose()
+                #expect(close.closeCode == 1001)
+                try c.send(0x8, [0x03, 0xE9])
+            }
+            #expect(s.waitForExit(timeout: 10) == 0)
+        }
+
         /// uWSGI's API, unmodified uWSGI-style code under --uwsgi-compat (`import uwsgi`).
         @Test func uwsgiCompatAPI() throws {
             let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
