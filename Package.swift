@@ -49,6 +49,8 @@ let package = Package(
     products: [
         .executable(name: "dispatchd", targets: ["dispatchd"]),
         .library(name: "DHTTP1", targets: ["DHTTP1"]),
+        .library(name: "DWebSocket", targets: ["DWebSocket"]),
+        .library(name: "DStatic", targets: ["DStatic"]),
         .library(name: "DMaster", targets: ["DMaster"]),
     ],
     dependencies: [

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Fuzzes the request parser and chunked decoder with libFuzzer for SECONDS (default 1800),
-# seeded with the conformance corpora in ../shared/conformance/http. Findings go to Fuzz/findings/.
+# Fuzzes with libFuzzer for SECONDS (default 1800): TARGET HTTP1Fuzzer (default; the request
+# parser and chunked decoder, seeded with the conformance corpora in ../shared/conformance/http)
+# or WebSocketFuzzer (the WebSocket codec and session, static paths and ranges).
+# Findings go to Fuzz/findings/.
+#   Fuzz/run.sh [SECONDS] [TARGET]
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_TO_RUN="${1:-1800}"
-swift build -c release --product HTTP1Fuzzer --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
+TARGET="${2:-HTTP1Fuzzer}"
+swift build -c release --product "$TARGET" --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
+if [ "$TARGET" = WebSocketFuzzer ]; then
+  mkdir -p corpus-ws findings
+  # Seeds: a masked text frame, a fragmented message with a ping between, a close.
+  printf '\x00\x00\x81\x85\x01\x02\x03\x04\x69\x67\x6f\x68\x6e' > corpus-ws/text
+  printf '\x00\x00\x01\x82\x00\x00\x00\x00hi\x89\x80\x00\x00\x00\x00\x80\x81\x00\x00\x00\x00!' > corpus-ws/fragments
+  printf '\x00\x00\x88\x82\x00\x00\x00\x00\x03\xe8' > corpus-ws/close
+  exec .build-fuzz/release/WebSocketFuzzer corpus-ws -artifact_prefix=findings/ -max_total_time="$SECONDS_TO_RUN" -max_len=2048 -print_final_stats=1
+fi
 mkdir -p corpus findings
 python3 - <<'PY'
 import base64, json, os, glob, hashlib
