@@ -9,14 +9,15 @@ let package = Package(
     name: "fuzz",
     dependencies: [.package(name: "dispatchd", path: "../")],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "HTTP1Fuzzer",
-            dependencies: [.product(name: "DHTTP1", package: "dispatchd")],
+            dependencies: ["FuzzDriver", .product(name: "DHTTP1", package: "dispatchd")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
         .executableTarget(
             name: "WebSocketFuzzer",
-            dependencies: [.product(name: "DWebSocket", package: "dispatchd"), .product(name: "DStatic", package: "dispatchd")],
+            dependencies: ["FuzzDriver", .product(name: "DWebSocket", package: "dispatchd"), .product(name: "DStatic", package: "dispatchd")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
     ]

@@ -169,11 +169,7 @@ extension Connection {
     }
 
     func endStatic(status: Int, bytes: Int, keepAlive: Bool) {
-        if let log = worker.accessLog {
-            let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
-            log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
-                       status: status, bytes: bytes, seconds: seconds)
-        }
+        logRequest(status: status, bytes: bytes)
         if !keepAlive {
             closeAfterFlush = true
             if requestEnd < input.count { lingerOnClose = true }

@@ -416,15 +416,19 @@ final class Connection: WSGITransport {
         }
     }
 
+    /// The access log line of the current request (its head is `start..<headEnd`).
+    func logRequest(status: Int, bytes: Int) {
+        guard let log = worker.accessLog else { return }
+        let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
+        log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
+                   status: status, bytes: bytes, seconds: seconds)
+    }
+
     /// The current response is complete in the output buffer: log it, move to the next request.
     func completeRequest(_ outcome: WSGIOutcome) {
         inRequest = false
         spool = nil
-        if let log = worker.accessLog {
-            let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
-            log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
-                       status: outcome.status, bytes: outcome.bodyBytes, seconds: seconds)
-        }
+        logRequest(status: outcome.status, bytes: outcome.bodyBytes)
         if !outcome.keepAlive { closeAfterFlush = true }
         if closeAfterFlush && requestEnd < input.count { lingerOnClose = true }
         start = requestEnd
@@ -720,11 +724,7 @@ final class Connection: WSGITransport {
             advance(progress)
         case .webSocket(let state):
             inRequest = false
-            if let log = worker.accessLog {
-                let seconds = Double(MonotonicClock.nanoseconds() - requestStartTime) / 1e9
-                log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<headEnd),
-                           status: 101, bytes: 0, seconds: seconds)
-            }
+            logRequest(status: 101, bytes: 0)
             start = requestEnd
             parser.reset()
             if state != .suspended { channel.handlerEnded(failed: state == .failed) }
