@@ -74,6 +74,21 @@ extension IntegrationSuite {
             }
         }
 
+        /// Pipelined requests wait for responses that are still streaming: a generator, a large
+        /// static file (sendfile), a file_wrapper file, then an ordinary response, in order.
+        @Test func pipelinedAcrossStreamedResponses() throws {
+            let t = try Tree()
+            try withServer(["--static-map", "/assets=\(t.root)", "testapp:application"], workers: 1) { s in
+                let c = try RawClient(port: s.port)
+                try c.send("GET /stream?40 HTTP/1.1\r\nHost: x\r\n\r\nGET /assets/big.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
+                           "GET /bigfile?500000 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try c.readResponse().body.count == 40 * 65536)
+                #expect(try c.readResponse().body == t.big)
+                #expect(try c.readResponse().body.count == 500_000)
+                #expect(try c.readResponse().text == "Hello, World!")
+            }
+        }
+
         /// Conditional requests and ranges (RFC 9110 13, 14).
         @Test func conditionalsAndRanges() throws {
             let t = try Tree()
