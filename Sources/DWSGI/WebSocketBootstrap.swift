@@ -73,6 +73,9 @@ def _start(app, environ, start_response, sock):
 
 def _started(done, result, sock):
     if done and isinstance(result, _AsyncHandler):
+        if not sock.upgraded():
+            result.coro.close()
+            raise RuntimeError('an async WebSocket handler runs only after the handshake (call sock.handshake() first)')
         return _resume(_CoroTask(result.coro, sock), None)
     return (done, None if result is _SUSPEND else result)
 
@@ -98,11 +101,13 @@ def _task_socket(task):
 
 
 def _current_task():
+    """The running WebSocket handler task, or None: before its handshake a request is an
+    ordinary one (dispatchd.sleep then sleeps the worker, as time.sleep would)."""
     if _coro_current is not None:
         return _coro_current
     if _greenlet is not None:
         g = _greenlet.getcurrent()
-        if g.parent is not None and hasattr(g, 'sock'):
+        if g.parent is not None and hasattr(g, 'sock') and g.sock.upgraded():
             return g
     return None
 

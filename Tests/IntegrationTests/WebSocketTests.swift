@@ -288,6 +288,17 @@ extension IntegrationSuite {
             }
         }
 
+        /// dispatchd.sleep before the handshake sleeps like time.sleep (the request is still an
+        /// ordinary one); after it, cooperatively.
+        @Test func sleepBeforeHandshake() throws {
+            try withServer(["wsapp:sleep_first_app"], workers: 1) { s in
+                let c = try WSClient(port: s.port, path: "/x")
+                #expect(c.handshake.status == 101)
+                #expect(try c.read().text == "slept before and after the handshake")
+                #expect(try c.readClose().closeCode == 1000)
+            }
+        }
+
         /// Subprotocols: the app picks one the client offered (answered in the 101); one it did
         /// not offer fails the handshake (OSError in the app: 500). websocket_recv_nb polls.
         @Test func subprotocolsAndNonBlockingReceive() throws {

@@ -173,3 +173,12 @@ def proto_app(environ, start_response):
             dispatchd.websocket_send(b'nb:' + m)
             return []
         dispatchd.sleep(0.01)
+
+
+def sleep_first_app(environ, start_response):
+    """dispatchd.sleep before the handshake (an ordinary request still), then a WebSocket."""
+    dispatchd.sleep(0.05)
+    dispatchd.websocket_handshake()
+    dispatchd.sleep(0.05)
+    dispatchd.websocket_send(b'slept before and after the handshake')
+    return []
