@@ -24,47 +24,40 @@ extension WSGIApplication {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
 
-        let ctx = RequestContext(app: self, transport: transport, output: output, isHead: false,
-                                 versionMinor: head.versionMinor, keepAlive: false, date: date)
-        let env = buildEnviron(head: head, buffer: buffer, info: info)
-        let input = InputStream.make(ctx, type: runtime.inputType)
-        PyDict_SetItem(env, keys.wsgiInput, input)
+        let request = makeRequest(head: head, buffer: buffer, info: info, transport: transport, output: output,
+                                  keepAlive: false, date: date)
         let sock = SocketObject.make(endpoint, type: runtime.socketType)
-        PyDict_SetItemString(env, "dispatchd.websocket", sock)
-        let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!
+        PyDict_SetItemString(request.environ, "dispatchd.websocket", sock)
         let outcome = withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 4) { args in
             args[0] = app
-            args[1] = env
-            args[2] = startResponse
+            args[1] = request.environ
+            args[2] = request.startResponse
             args[3] = sock
             return PyObject_Vectorcall(runtime.startUpgrade, args.baseAddress, 4, nil)
         }
         Py_DECREF(sock)
         if endpoint.isUpgraded {
             // The handler owns the connection now; an HTTP response it returns is ignored.
-            ctx.transport = nil
-            ctx.releaseResponseHeaders()
-            Py_DECREF(startResponse)
-            Py_DECREF(input)
-            Py_DECREF(env)
+            request.release()
             return .webSocket(taskState(outcome, what: "the WebSocket handler for"))
         }
         guard let outcome else {
-            let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: nil)
-            fail(ctx, head, buffer)
+            let response = WSGIResponse(app: self, request: request, result: nil)
+            fail(request.ctx, head, buffer)
             return .http(response.finish())
         }
         let done = CDPy_TupleGet(outcome, 0)! == CDPy_True()
         let result = CDPy_TupleGet(outcome, 1)!
         Py_INCREF(result)
         Py_DECREF(outcome)
-        let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: result)
+        let response = WSGIResponse(app: self, request: request, result: result)
         guard done else {
-            // Suspended without a handshake: cannot happen (waits need an upgraded socket).
+            // dispatchd's waits need an upgraded socket; only code that switches greenlets by
+            // itself gets here. Its request fails; the greenlet is left to the collector.
             Py_DECREF(result)
             response.result = nil
             raise(CDPy_ExcRuntimeError(), "the application suspended before answering the WebSocket handshake")
-            fail(ctx, head, buffer)
+            fail(request.ctx, head, buffer)
             return .http(response.finish())
         }
         return .http(response.start(head, buffer))
@@ -79,7 +72,7 @@ extension WSGIApplication {
         var results: [(WebSocketEndpoint?, TaskState)] = []
         results.reserveCapacity(tasks.count)
         for (task, value) in tasks {
-            let outcome = PyObject_CallFunctionObjArgs2(runtime.resumeTask, task.object, value ? CDPy_True() : CDPy_False())
+            let outcome = call(runtime.resumeTask, task.object, value ? CDPy_True() : CDPy_False())
             let state = taskState(outcome, what: "a WebSocket handler of")
             results.append((state == .suspended ? nil : SocketObject.endpoint(ofTask: task.object, runtime: runtime), state))
         }
@@ -107,8 +100,8 @@ extension WSGIApplication {
     }
 }
 
-/// Calls `fn(a, b)`.
-func PyObject_CallFunctionObjArgs2(_ fn: PyObj, _ a: PyObj, _ b: PyObj) -> PyObj? {
+/// Calls `fn(a, b)` (vectorcall: no argument tuple).
+func call(_ fn: PyObj, _ a: PyObj, _ b: PyObj) -> PyObj? {
     withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 2) { args in
         args[0] = a
         args[1] = b

@@ -81,23 +81,27 @@ public final class WSGIApplication {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
 
+        let request = makeRequest(head: head, buffer: buffer, info: info, transport: transport, output: output,
+                                  keepAlive: keepAlive, date: date)
+        let result = call(app, request.environ, request.startResponse)
+        let response = WSGIResponse(app: self, request: request, result: result)
+        guard result != nil else {
+            fail(request.ctx, head, buffer)
+            return response.finish()
+        }
+        return response.start(head, buffer)
+    }
+
+    /// The Python objects of a request: its context, environ, `wsgi.input` and `start_response`.
+    func makeRequest(head: RequestHead, buffer: UnsafeRawBufferPointer, info: WSGIConnectionInfo, transport: WSGITransport,
+                     output: OutputBuffer, keepAlive: Bool, date: [UInt8]) -> WSGIRequest {
         let ctx = RequestContext(app: self, transport: transport, output: output, isHead: head.methodKind == .head,
                                  versionMinor: head.versionMinor, keepAlive: keepAlive, date: date)
         let env = buildEnviron(head: head, buffer: buffer, info: info)
         let input = InputStream.make(ctx, type: runtime.inputType)
         PyDict_SetItem(env, keys.wsgiInput, input)
         let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!
-        let result = withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 2) { args in
-            args[0] = env
-            args[1] = startResponse
-            return PyObject_Vectorcall(app, args.baseAddress, 2, nil)
-        }
-        let response = WSGIResponse(app: self, ctx: ctx, environ: env, input: input, startResponse: startResponse, result: result)
-        guard result != nil else {
-            fail(ctx, head, buffer)
-            return response.finish()
-        }
-        return response.start(head, buffer)
+        return WSGIRequest(ctx: ctx, environ: env, input: input, startResponse: startResponse)
     }
 
     /// PEP 3333: calls the iterable's close(), if it has one (a list or tuple has none).
@@ -188,7 +192,10 @@ public final class WSGIApplication {
             PyErr_Clear()
             return .notAFile
         }
-        guard ctx.started else { return notStarted() ? .empty : .failed }
+        guard ctx.started else {
+            _ = notStarted()
+            return .failed
+        }
         var count = max(0, Int(st.st_size) - offset)
         if let declared = ctx.declaredLength { count = min(count, declared) }
         if !ctx.headersSent { ctx.sendHead(knownLength: count) }

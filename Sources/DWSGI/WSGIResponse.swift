@@ -17,10 +17,8 @@ public enum WSGIProgress {
 /// the request's Python objects alive until the end, when the iterable's close() is called.
 public final class WSGIResponse {
     let app: WSGIApplication
-    let ctx: RequestContext
-    let environ: PyObj
-    let input: PyObj
-    let startResponse: PyObj
+    let request: WSGIRequest
+    var ctx: RequestContext { request.ctx }
     var result: PyObj?
     var iterator: PyObj? = nil
     var finished = false
@@ -30,12 +28,9 @@ public final class WSGIResponse {
     /// Most bytes one step produces, so one fast client does not starve the others.
     static let stepBudget = 1 << 20
 
-    init(app: WSGIApplication, ctx: RequestContext, environ: PyObj, input: PyObj, startResponse: PyObj, result: PyObj?) {
+    init(app: WSGIApplication, request: WSGIRequest, result: PyObj?) {
         self.app = app
-        self.ctx = ctx
-        self.environ = environ
-        self.input = input
-        self.startResponse = startResponse
+        self.request = request
         self.result = result
     }
 
@@ -140,11 +135,7 @@ public final class WSGIResponse {
         }
         result = nil
         if !clientGone && !ctx.failed { ctx.finish() }
-        ctx.transport = nil
-        ctx.releaseResponseHeaders()
-        Py_DECREF(startResponse)
-        Py_DECREF(input)
-        Py_DECREF(environ)
+        request.release()
         let aborted = clientGone || ctx.failed
         return .done(WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted))
     }
