@@ -169,13 +169,16 @@ extension IntegrationSuite {
                 let c = try RawClient(port: s.port)
                 try c.send("POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: \(total)\r\n\r\n")
                 let piece = [UInt8](repeating: 0x61, count: total / 4)
-                for _ in 0..<4 {
+                // While the body is incomplete, the worker answers others at once. (After the
+                // last piece the app runs, and a request may wait for it: that is the app's time.)
+                for i in 0..<3 {
                     try c.send(piece)
                     let t = Date()
                     #expect(try RawClient.get(s.port, "/hello").status == 200)
-                    #expect(Date().timeIntervalSince(t) < 1, "the upload held the worker")
+                    #expect(Date().timeIntervalSince(t) < 1, "piece \(i): the upload held the worker")
                     Thread.sleep(forTimeInterval: 0.3)
                 }
+                try c.send(piece)
                 let r = try c.readResponse()
                 #expect(r.text == "\(total):\(adler32Hex([UInt8](repeating: 0x61, count: total)))")
             }
