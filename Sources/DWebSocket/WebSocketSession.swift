@@ -29,6 +29,8 @@ public struct WebSocketSession: Sendable {
     public private(set) var state: State = .open
     /// The code the peer closed with (1005 when its close frame had none), once closed.
     public private(set) var peerCloseCode: UInt16? = nil
+    /// Why the session failed the connection (a protocol error), if it did.
+    public private(set) var failure: (code: UInt16, reason: String)? = nil
     var fragmentBinary: Bool? = nil
     var fragmentCompressed = false
     var message: [UInt8] = []
@@ -125,6 +127,7 @@ public struct WebSocketSession: Sendable {
         guard state != .closed else { return [] }
         state = .closed
         peerCloseCode = nil
+        failure = (code, reason)
         return [.send(.close, WebSocketFrame.closePayload(code: code, reason: reason)), .closeConnection]
     }
 

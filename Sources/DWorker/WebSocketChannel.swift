@@ -22,8 +22,6 @@ final class WebSocketChannel: WebSocketEndpoint {
     var receiveWaiter: (task: PythonTask, timer: Watcher?)? = nil
     var drainWaiters: [PythonTask] = []
     var awaitingPong = false
-    /// The handler task has ended (its connection closes once the close handshake is done).
-    var taskEnded = false
     /// permessage-deflate, when negotiated.
     var deflate: PerMessageDeflate? = nil
     /// Messages shorter than this are sent uncompressed (deflate would make them longer).
@@ -141,7 +139,6 @@ final class WebSocketChannel: WebSocketEndpoint {
             case .incomplete:
                 return used
             case .invalid(let code, let reason):
-                worker.log("WebSocket protocol error from \(connection.info.remoteAddr): \(reason) (closing with \(code))")
                 apply(session.fail(code, reason))
                 return bytes.count
             case .frame(let frame):
@@ -153,12 +150,7 @@ final class WebSocketChannel: WebSocketEndpoint {
                 let payload = UnsafeMutableRawBufferPointer(rebasing: available[frame.headerLength..<total])
                 WebSocketFrame.unmask(payload, key: frame.maskKey)
                 used += total
-                let actions = session.receive(frame, payload: UnsafeRawBufferPointer(payload))
-                if case .send(.close, let p)? = actions.first, session.peerCloseCode == nil, p.count >= 2 {
-                    let code = UInt16(p[0]) << 8 | UInt16(p[1])
-                    worker.log("WebSocket protocol error from \(connection.info.remoteAddr): closing with \(code)")
-                }
-                apply(actions)
+                apply(session.receive(frame, payload: UnsafeRawBufferPointer(payload)))
             }
         }
         return bytes.count  // after the close, nothing more is read
@@ -185,9 +177,12 @@ final class WebSocketChannel: WebSocketEndpoint {
             case .pongReceived:
                 awaitingPong = false
             case .closeConnection:
+                // Emitted once per session, when it closes: say so if the peer broke the rules.
+                if let failure = session.failure {
+                    worker.log("WebSocket protocol error from \(connection.info.remoteAddr): \(failure.reason) (closing with \(failure.code))")
+                }
                 isFinished = true
                 connection.closeAfterFlush = true
-                wakeAll()
             }
         }
         if session.state != .open { wakeAll() }
@@ -223,7 +218,6 @@ final class WebSocketChannel: WebSocketEndpoint {
 
     /// The handler returned (or raised): close the WebSocket if it is still open.
     func handlerEnded(failed: Bool) {
-        taskEnded = true
         // After the connection is gone (or closed), there is nothing left to close.
         guard !isFinished else { return }
         if session.state == .open {
