@@ -105,12 +105,14 @@ public enum ResponseHeadWriter {
 
     /// A complete error response with a small text body, for requests refused before any
     /// application runs.
-    public static func errorResponse(_ error: HTTPError, date: [UInt8]?) -> [UInt8] {
+    /// `fields`: more header lines, each ending in CRLF.
+    public static func errorResponse(_ error: HTTPError, date: [UInt8]?, fields: String = "") -> [UInt8] {
         let reason = reasonPhrase(error.status)
         let body = Array("\(error.status) \(reason)\n".utf8)
         var out: [UInt8] = []
         Array("\(error.status) \(reason)".utf8).withUnsafeBytes { appendStatusLine(&out, versionMinor: 1, status: $0) }
         out.append(contentsOf: Array("Content-Type: text/plain; charset=utf-8\r\n".utf8))
+        out.append(contentsOf: fields.utf8)
         appendEnd(&out, framing: .contentLength(body.count), keepAlive: false, versionMinor: 1, date: date, addServer: true)
         out.append(contentsOf: body)
         return out
@@ -118,11 +120,20 @@ public enum ResponseHeadWriter {
 
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
+        case 200: "OK"
+        case 206: "Partial Content"
+        case 301: "Moved Permanently"
+        case 304: "Not Modified"
         case 400: "Bad Request"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
         case 408: "Request Timeout"
         case 413: "Content Too Large"
         case 414: "URI Too Long"
+        case 416: "Range Not Satisfiable"
         case 417: "Expectation Failed"
+        case 426: "Upgrade Required"
         case 431: "Request Header Fields Too Large"
         case 500: "Internal Server Error"
         case 501: "Not Implemented"

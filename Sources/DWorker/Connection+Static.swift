@@ -23,52 +23,51 @@ extension Connection {
         let isHead = head.methodKind == .head
         guard head.methodKind == .get || isHead else {
             if config.fallThrough { return false }
-            return finishStatic(status: 405, reason: "Method Not Allowed", extra: "Allow: GET, HEAD\r\n", text: "405 Method Not Allowed\n")
+            return refuseStatic(405, fields: "Allow: GET, HEAD\r\n")
         }
         let map = config.maps[mapIndex]
         let relative: String
         switch StaticPath.segments(path, prefix: Array(map.prefix.utf8), allowDotfiles: config.dotfiles) {
         case .success(let segments): relative = segments.joined(separator: "/")
-        case .failure(.badRequest): return finishStatic(status: 400, reason: "Bad Request", text: "400 Bad Request\n")
-        case .failure(.forbidden): return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n")
-        case .failure(.notFound): return finishStatic(status: 404, reason: "Not Found", text: "404 Not Found\n")
+        case .failure(.badRequest): return refuseStatic(400)
+        case .failure(.forbidden): return refuseStatic(403)
+        case .failure(.notFound): return refuseStatic(404)
         }
         let now = MonotonicClock.nanoseconds()
         var name = relative
         var found = statics.lookup(map: mapIndex, relative: relative, now: now)
         if case .directory = found {
-            guard let index = config.index else { return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n") }
+            guard let index = config.index else { return refuseStatic(403) }
             guard path.last == UInt8(ascii: "/") else {
                 // index.html's relative links need the slash.
                 let location = String(decoding: path + [UInt8(ascii: "/")] + query, as: UTF8.self)
-                return finishStatic(status: 301, reason: "Moved Permanently", extra: "Location: \(location)\r\n", text: "")
+                return finishStatic(status: 301, extra: "Location: \(location)\r\n", text: "")
             }
             name = relative.isEmpty ? index : relative + "/" + index
             found = statics.lookup(map: mapIndex, relative: name, now: now)
-            if case .directory = found { return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n") }
+            if case .directory = found { return refuseStatic(403) }
         }
         switch found {
         case .missing:
             if config.fallThrough { return false }
-            return finishStatic(status: 404, reason: "Not Found", text: "404 Not Found\n")
+            return refuseStatic(404)
         case .forbidden, .directory:
-            return finishStatic(status: 403, reason: "Forbidden", text: "403 Forbidden\n")
+            return refuseStatic(403)
         case .file(let original):
             // A precompressed sibling, when the client takes it.
             var file = original
             var encoding: String? = nil
-            var hasVariants = false
-            let accepted = acceptedEncodings()
+            var accepted: Set<String>? = nil  // parsed only for files that have variants
             for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
                 if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) {
-                    hasVariants = true
-                    if encoding == nil && accepted.contains(coding) {
+                    if accepted == nil { accepted = acceptedEncodings() }
+                    if encoding == nil && accepted!.contains(coding) {
                         file = variant
                         encoding = coding
                     }
                 }
             }
-            return respondFile(file, name: name, encoding: encoding, vary: hasVariants, expires: map.expires, isHead: isHead)
+            return respondFile(file, name: name, encoding: encoding, vary: accepted != nil, expires: map.expires, isHead: isHead)
         }
     }
 
@@ -99,23 +98,23 @@ extension Connection {
         if vary { fields += "Vary: Accept-Encoding\r\n" }
         switch StaticResponse.decide(request, size: size, mtime: file.info.mtimeSeconds, etag: file.etag) {
         case .notModified:
-            return finishStatic(status: 304, reason: "Not Modified", extra: fields, text: nil)
+            return finishStatic(status: 304, extra: fields, text: nil)
         case .unsatisfiable:
-            return finishStatic(status: 416, reason: "Range Not Satisfiable", extra: fields + "Content-Range: bytes */\(size)\r\n", text: "")
+            return finishStatic(status: 416, extra: fields + "Content-Range: bytes */\(size)\r\n", text: "")
         case .full:
-            return sendFileResponse(file, status: 200, reason: "OK", fields: fields, name: name, encoding: encoding, first: 0, count: size, isHead: isHead)
+            return sendFileResponse(file, status: 200, fields: fields, name: name, encoding: encoding, first: 0, count: size, isHead: isHead)
         case .partial(let first, let last):
-            return sendFileResponse(file, status: 206, reason: "Partial Content", fields: fields + "Content-Range: bytes \(first)-\(last)/\(size)\r\n",
+            return sendFileResponse(file, status: 206, fields: fields + "Content-Range: bytes \(first)-\(last)/\(size)\r\n",
                                     name: name, encoding: encoding, first: first, count: last - first + 1, isHead: isHead)
         }
     }
 
-    func sendFileResponse(_ file: OpenFile, status: Int, reason: String, fields: String, name: String, encoding: String?,
+    func sendFileResponse(_ file: OpenFile, status: Int, fields: String, name: String, encoding: String?,
                           first: Int, count: Int, isHead: Bool) -> Bool {
         var extra = "Content-Type: \(MIMETypes.type(forPath: name))\r\nAccept-Ranges: bytes\r\n" + fields
         if let encoding { extra += "Content-Encoding: \(encoding)\r\n" }
         let keepAlive = beginStatic()
-        appendStaticHead(status: status, reason: reason, extra: extra, length: count, isHead: isHead, keepAlive: keepAlive)
+        appendStaticHead(status: status, extra: extra, length: count, isHead: isHead, keepAlive: keepAlive)
         if !isHead && count > 0 {
             if let body = file.body {
                 output.bytes.append(contentsOf: body[first..<(first + count)])
@@ -127,13 +126,18 @@ extension Connection {
         return true
     }
 
+    /// An error with the usual text body ("404 Not Found").
+    func refuseStatic(_ status: Int, fields: String = "") -> Bool {
+        finishStatic(status: status, extra: fields, text: "\(status) \(ResponseHeadWriter.reasonPhrase(status))\n")
+    }
+
     /// A short response (an error, a redirect, 304): `text` is its body (nil: none allowed).
-    func finishStatic(status: Int, reason: String, extra: String = "", text: String?) -> Bool {
+    func finishStatic(status: Int, extra: String = "", text: String?) -> Bool {
         let keepAlive = beginStatic()
         let body = Array((text ?? "").utf8)
         let isHead = head.methodKind == .head || text == nil
         let type = text?.isEmpty == false ? "Content-Type: text/plain; charset=utf-8\r\n" : ""
-        appendStaticHead(status: status, reason: reason, extra: type + extra, length: text == nil ? nil : body.count,
+        appendStaticHead(status: status, extra: type + extra, length: text == nil ? nil : body.count,
                          isHead: isHead, keepAlive: keepAlive)
         if !isHead { output.bytes.append(contentsOf: body) }
         endStatic(status: status, bytes: isHead ? 0 : body.count, keepAlive: keepAlive)
@@ -149,10 +153,10 @@ extension Connection {
         return head.keepAlive && !worker.draining && !head.hasBody
     }
 
-    func appendStaticHead(status: Int, reason: String, extra: String, length: Int?, isHead: Bool, keepAlive: Bool) {
+    func appendStaticHead(status: Int, extra: String, length: Int?, isHead: Bool, keepAlive: Bool) {
         var out = output.bytes
         output.bytes = []
-        Array("\(status) \(reason)".utf8).withUnsafeBytes {
+        Array("\(status) \(ResponseHeadWriter.reasonPhrase(status))".utf8).withUnsafeBytes {
             ResponseHeadWriter.appendStatusLine(&out, versionMinor: head.versionMinor, status: $0)
         }
         out.append(contentsOf: extra.utf8)

@@ -558,8 +558,8 @@ final class Connection: WSGITransport {
 
     // MARK: - Output and closing
 
-    func respondError(_ error: HTTPError) {
-        output.bytes.append(contentsOf: ResponseHeadWriter.errorResponse(error, date: worker.date.imfFixdate))
+    func respondError(_ error: HTTPError, fields: String = "") {
+        output.bytes.append(contentsOf: ResponseHeadWriter.errorResponse(error, date: worker.date.imfFixdate, fields: fields))
         closeAfterFlush = true
         lingerOnClose = true
     }
@@ -668,8 +668,6 @@ final class Connection: WSGITransport {
 
     // MARK: - WebSocket
 
-    /// The checked handshake of a request that asks for a WebSocket; nil when it does not ask
-    /// (then it is an ordinary request) or when it was refused (the error is queued).
     /// Every value of a request header field (`name` in lowercase).
     func headerValues(_ name: String) -> [String] {
         let buffer = input.bytes(start..<input.count)
@@ -680,6 +678,8 @@ final class Connection: WSGITransport {
         }
     }
 
+    /// The checked handshake of a request that asks for a WebSocket; nil when it does not ask
+    /// (then it is an ordinary request) or when it was refused (the error is queued).
     func webSocketHandshake() -> WebSocketHandshake? {
         let values = headerValues
         guard WebSocketHandshake.tokensContain(values("upgrade"), "websocket") else { return nil }
@@ -691,10 +691,7 @@ final class Connection: WSGITransport {
             respondError(HTTPError(400, reason))
         case .failure(.unsupportedVersion):
             worker.log("refused a WebSocket handshake from \(info.remoteAddr): unsupported Sec-WebSocket-Version")
-            let body = "Upgrade Required: this server speaks WebSocket version 13\n"
-            output.bytes.append(contentsOf: "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
-            closeAfterFlush = true
-            lingerOnClose = true
+            respondError(HTTPError(426, "unsupported Sec-WebSocket-Version"), fields: "Sec-WebSocket-Version: 13\r\n")
         }
         return nil
     }
