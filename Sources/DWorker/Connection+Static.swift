@@ -119,7 +119,7 @@ extension Connection {
             if let body = file.body {
                 output.bytes.append(contentsOf: body[first..<(first + count)])
             } else {
-                staticSend = (file, first, count)
+                fileBody = FileBody(fd: file.fd.raw, offset: first, remaining: count, owner: file)
             }
         }
         endStatic(status: status, bytes: isHead ? 0 : count, keepAlive: keepAlive)
@@ -180,40 +180,5 @@ extension Connection {
         }
         start = requestEnd
         parser.reset()
-    }
-
-    /// Sends what the socket takes of the static file. True when it is all sent (or the
-    /// connection closed on an error).
-    func sendStaticSome() -> Bool {
-        guard var s = staticSend else { return true }
-        while s.remaining > 0 {
-            let result: Posix.IOResult
-            do {
-                result = try Posix.sendfile(fd.raw, s.file.fd.raw, offset: &s.offset, count: s.remaining)
-            } catch {
-                staticSend = nil
-                close()
-                return false
-            }
-            switch result {
-            case .done(0):
-                // The file shrank under us: the response cannot be completed.
-                staticSend = nil
-                close()
-                return false
-            case .done(let n):
-                s.remaining -= n
-            case .wouldBlock:
-                staticSend = s
-                if !writeWatcher.isArmed {
-                    readWatcher.disarm()
-                    hasWriteWatcher = true
-                    writeWatcher.arm(timeout: worker.config.writeTimeout)
-                }
-                return false
-            }
-        }
-        staticSend = nil
-        return true
     }
 }

@@ -59,20 +59,27 @@ final class Connection: WSGITransport {
     var probeOffset = 0  // from `start`, so compaction leaves it valid
     var probeTotal = 0
 
-    /// A response still being produced, and the file it is sending, if any.
+    /// A response still being produced.
     var response: WSGIResponse? = nil
-    var file: (fd: CInt, offset: Int, remaining: Int, sent: Int)? = nil
+    /// A file being sent with sendfile after its head: a file_wrapper file, or a static file
+    /// (`owner` keeps it open).
+    struct FileBody {
+        let fd: CInt
+        var offset: Int
+        var remaining: Int
+        var sent = 0
+        let owner: OpenFile?
+    }
+    var fileBody: FileBody? = nil
     var requestStartTime: UInt64 = 0
     /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
     /// the application answered it.
     var webSocket: WebSocketChannel? = nil
     var isDirty = false
-    /// A static file's body being sent with sendfile after the head.
-    var staticSend: (file: OpenFile, offset: Int, remaining: Int)? = nil
 
     /// Between requests: nothing buffered or half-parsed, nothing owed to the client.
     var isIdle: Bool {
-        !inRequest && !awaitingBody && start == input.count && parser.isIdle && output.bytes.isEmpty && staticSend == nil
+        !inRequest && !awaitingBody && start == input.count && parser.isIdle && output.bytes.isEmpty && fileBody == nil
     }
 
     init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
@@ -128,14 +135,11 @@ final class Connection: WSGITransport {
             return
         }
         guard flushSome() else { return }
-        if response != nil {
-            continueResponse()
-            return
+        if fileBody != nil {
+            guard sendFileBody() else { return }
         }
-        if staticSend != nil {
-            guard sendStaticSome() else { return }
-            writeWatcher.disarm()
-            process()
+        if response != nil {
+            stepResponse()
             return
         }
         writeWatcher.disarm()
@@ -200,7 +204,7 @@ final class Connection: WSGITransport {
     /// Parses and answers every complete request in the buffer, then flushes. Stops at a
     /// response that is still being produced: later (pipelined) requests wait for it.
     func process() {
-        loop: while !closeAfterFlush && !closed && response == nil && staticSend == nil {
+        loop: while !closeAfterFlush && !closed && response == nil && fileBody == nil {
             if let ws = webSocket, ws.isUpgraded {
                 processWebSocket(ws)
                 return
@@ -412,7 +416,7 @@ final class Connection: WSGITransport {
             response = r
         case .sendFile(let r, let fd, let offset, let count):
             response = r
-            file = (fd, offset, count, 0)
+            fileBody = FileBody(fd: fd, offset: offset, remaining: count, owner: nil)
         }
     }
 
@@ -435,31 +439,50 @@ final class Connection: WSGITransport {
         parser.reset()
     }
 
-    /// The output of a streaming response has drained: send its file, or take its next step.
-    func continueResponse() {
-        if var f = file {
-            while f.remaining > 0 {
-                let result: Posix.IOResult
-                do {
-                    result = try Posix.sendfile(fd.raw, f.fd, offset: &f.offset, count: f.remaining)
-                } catch {
-                    close()
-                    return
-                }
-                switch result {
-                case .done(0):
-                    f.remaining = 0  // the file is shorter than it was
-                case .done(let n):
-                    f.sent += n
-                    f.remaining -= n
-                case .wouldBlock:
-                    file = f
-                    return  // the write watcher is armed
-                }
+    /// Sends what the socket takes of the file body. True when it is all sent (a file_wrapper
+    /// response is told how much went); false while the client is slow (the write watcher is
+    /// armed) or when the connection closed.
+    func sendFileBody() -> Bool {
+        guard var f = fileBody else { return true }
+        while f.remaining > 0 {
+            let result: Posix.IOResult
+            do {
+                result = try Posix.sendfile(fd.raw, f.fd, offset: &f.offset, count: f.remaining)
+            } catch {
+                fileBody = f
+                close()
+                return false
             }
-            file = nil
-            response!.fileSent(f.sent)
+            switch result {
+            case .done(0):
+                // The file shrank under us. A static response cannot be completed; a WSGI one
+                // ends short, and the bridge closes the connection after it.
+                guard response != nil else {
+                    fileBody = nil
+                    close()
+                    return false
+                }
+                f.remaining = 0
+            case .done(let n):
+                f.sent += n
+                f.remaining -= n
+            case .wouldBlock:
+                fileBody = f
+                if !writeWatcher.isArmed {
+                    readWatcher.disarm()
+                    hasWriteWatcher = true
+                    writeWatcher.arm(timeout: worker.config.writeTimeout)
+                }
+                return false
+            }
         }
+        fileBody = nil
+        response?.fileSent(f.sent)
+        return true
+    }
+
+    /// The output of a streaming response has drained: take its next step.
+    func stepResponse() {
         worker.enterApplication(MonotonicClock.nanoseconds())
         let progress = response!.resume(head, input.bytes(start..<headEnd))
         worker.leaveApplication()
@@ -573,18 +596,22 @@ final class Connection: WSGITransport {
             requestEnd -= start
             start = 0
         }
-        var flushed = flushSome()
+        let flushed = flushSome()
         guard !closed else { return }  // the write failed: the client is gone
-        if flushed && staticSend != nil {
-            // The head is out: send the file now; go on with later requests if it all went.
-            guard sendStaticSome() else { return }
-            if staticSend == nil && !closeAfterFlush && start < input.count {
+        if flushed && fileBody != nil {
+            // The head is out: send the file now, then go on (the response's next step, or
+            // later requests).
+            guard sendFileBody() else { return }
+            if response != nil {
+                stepResponse()
+                return
+            }
+            if !closeAfterFlush && start < input.count {
                 process()
                 return
             }
-            flushed = true
         }
-        if !flushed || response != nil || staticSend != nil {
+        if !flushed || response != nil {
             // Wait until the client takes more (a streaming response continues then).
             readWatcher.disarm()
             hasWriteWatcher = true
@@ -648,11 +675,11 @@ final class Connection: WSGITransport {
         if let response {
             // The client left (or stopped reading) mid-response: close() the iterable, log.
             self.response = nil
-            if let file { response.fileSent(file.sent) }
-            file = nil
+            if let fileBody { response.fileSent(fileBody.sent) }
             completeRequest(response.abort())
         }
         spool = nil
+        fileBody = nil
         worker.connectionClosed(self)
     }
 
