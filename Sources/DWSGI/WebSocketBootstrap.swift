@@ -151,54 +151,56 @@ def sleep(seconds):
     return None
 
 
-class WebSocket:
-    """A WebSocket connection for a blocking-style handler (run as a greenlet)."""
+def _receive(sock, timeout):
+    """The next message for a blocking-style handler: str (text) or bytes (binary); None once
+    closed or on timeout."""
+    deadline = None if timeout is None else _time.monotonic() + timeout
+    while True:
+        m = sock.recv_nowait()
+        if m is not _NOTHING:
+            return m
+        left = None if deadline is None else deadline - _time.monotonic()
+        if left is not None and left <= 0:
+            return None
+        if not _block(sock, 0, left):
+            return None
 
+
+def _send(sock, message):
+    """Queues a message (str: text, bytes: binary); waits only while the queue is full, and
+    only in a WebSocket handler (an ordinary request that sends to a socket never waits)."""
+    sock.send(message)
+    while sock.backlogged() and _current_task() is not None:
+        _block(sock, 1, None)
+
+
+class _Client:
     def __init__(self, sock, environ):
         self._sock, self.environ = sock, environ
 
     @property
     def connected(self):
         return self._sock.connected()
-
-    def receive(self, timeout=None):
-        """The next message: str (text) or bytes (binary); None once closed or on timeout."""
-        deadline = None if timeout is None else _time.monotonic() + timeout
-        while True:
-            m = self._sock.recv_nowait()
-            if m is not _NOTHING:
-                return m
-            left = None if deadline is None else deadline - _time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            if not _block(self._sock, 0, left):
-                return None
-
-    def send(self, message):
-        """Queues a message (str: text, bytes: binary); waits only while the queue is full (and
-        only in a WebSocket handler: an ordinary request that sends to a socket never waits)."""
-        self._sock.send(message)
-        if _current_task() is None:
-            return
-        while self._sock.backlogged():
-            _block(self._sock, 1, None)
-
-    def send_binary(self, message):
-        self.send(bytes(message))
 
     def close(self, code=1000, reason=''):
         self._sock.close(code, reason)
 
 
-class AsyncWebSocket:
+class WebSocket(_Client):
+    """A WebSocket connection for a blocking-style handler (run as a greenlet)."""
+
+    def receive(self, timeout=None):
+        return _receive(self._sock, timeout)
+
+    def send(self, message):
+        _send(self._sock, message)
+
+    def send_binary(self, message):
+        _send(self._sock, bytes(message))
+
+
+class AsyncWebSocket(_Client):
     """A WebSocket connection for an async def handler."""
-
-    def __init__(self, sock, environ):
-        self._sock, self.environ = sock, environ
-
-    @property
-    def connected(self):
-        return self._sock.connected()
 
     async def receive(self, timeout=None):
         deadline = None if timeout is None else _time.monotonic() + timeout
@@ -219,9 +221,6 @@ class AsyncWebSocket:
 
     async def send_binary(self, message):
         await self.send(bytes(message))
-
-    def close(self, code=1000, reason=''):
-        self._sock.close(code, reason)
 
 
 # uWSGI's websocket API (also `import uwsgi` under --uwsgi-compat).
@@ -245,7 +244,7 @@ def websocket_handshake(key=None, origin=None, proto=None):
 
 
 def websocket_recv():
-    m = WebSocket(_uwsgi_socket(), None).receive()
+    m = _receive(_uwsgi_socket(), None)
     if m is None:
         raise WebSocketClosed('websocket closed')
     return m.encode('utf-8') if isinstance(m, str) else m
@@ -263,11 +262,11 @@ def websocket_recv_nb():
 def websocket_send(message):
     if isinstance(message, (bytes, bytearray, memoryview)):
         message = bytes(message).decode('utf-8')
-    WebSocket(_uwsgi_socket(), None).send(message)
+    _send(_uwsgi_socket(), message)
 
 
 def websocket_send_binary(message):
-    WebSocket(_uwsgi_socket(), None).send(bytes(message))
+    _send(_uwsgi_socket(), bytes(message))
 
 
 _FLASK_SOURCE = '''
