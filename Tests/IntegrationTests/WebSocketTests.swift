@@ -272,8 +272,14 @@ extension IntegrationSuite {
         /// other connections at once; when the client reads, everything arrives in order.
         @Test func sendBackpressure() throws {
             try withServer(["wsapp:app"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                _ = try WSClient(port: s.port, path: "/ws/user/1").read()  // imports and warms up
+                let before = ProcFS.rssKiB(worker)
                 let flood = try WSClient(port: s.port, path: "/ws/flood")
                 Thread.sleep(forTimeInterval: 0.5)
+                // Suspended at the bound: not the 12.8 MB it wants to send.
+                let grown = ProcFS.rssKiB(worker) - before
+                #expect(grown < 6 * 1024, "the worker grew by \(grown) KiB while its client did not read")
                 let other = try WSClient(port: s.port, path: "/ws/echo")
                 let t = Date()
                 try other.sendText("prompt")
