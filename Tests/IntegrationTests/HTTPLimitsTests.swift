@@ -127,7 +127,11 @@ extension IntegrationSuite {
                 let digest = "\(bytes.count):\(adler32Hex(bytes))"
                 let c = try RawClient(port: s.port)
                 try c.send("POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: \(bytes.count)\r\n\r\n")
-                try c.send(bytes)
+                try c.send(Array(bytes[..<1_000_000]))
+                Thread.sleep(forTimeInterval: 0.3)
+                // Mid-upload the body is in a file: the connection's descriptor and the spool's.
+                #expect(ProcFS.openFDCount(worker) == before + 2, "no spool file while the body arrives")
+                try c.send(Array(bytes[1_000_000...]))
                 #expect(try c.readResponse().text == digest)
                 // Chunked, in 64 KiB chunks, with a pipelined request after it.
                 var chunked: [UInt8] = Array("POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
