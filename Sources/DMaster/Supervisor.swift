@@ -14,8 +14,12 @@ public final class Supervisor {
     let executable = Posix.executablePath()
 
     var listeners: [Listener] = []
+    /// Paths of unix-socket listeners, removed at exit.
+    var unixPaths: [String] = []
     var channels: [Channel?]
-    var pending: ConnectionBatch? = nil
+    /// Connections accepted (or taken back from a worker that exited) and not yet handed to a
+    /// worker, oldest first; accepting pauses while there are any.
+    var pending: [ConnectionBatch] = []
     var paused = false
     var exitStatus: Int32 = 0
     var watchers: [Watcher] = []
@@ -25,18 +29,21 @@ public final class Supervisor {
 
     final class Listener {
         let fd: OwnedFD
-        let unixPath: String?
-        var watcher: Watcher! = nil
-        init(fd: consuming OwnedFD, unixPath: String?) {
-            self.fd = fd
-            self.unixPath = unixPath
-        }
-    }
-
-    final class Channel {
-        let fd: OwnedFD
         var watcher: Watcher! = nil
         init(fd: consuming OwnedFD) { self.fd = fd }
+    }
+
+    /// The master's side of a worker's channel. The master also keeps the worker's end open:
+    /// connections handed to a worker that dies before taking them off the channel stay there,
+    /// and the master gives them to another worker instead of losing them.
+    final class Channel {
+        let fd: OwnedFD
+        let workerEnd: OwnedFD
+        var watcher: Watcher! = nil
+        init(fd: consuming OwnedFD, workerEnd: consuming OwnedFD) {
+            self.fd = fd
+            self.workerEnd = workerEnd
+        }
     }
 
     /// While accepting is paused, how often to look for a worker with room again.
@@ -73,9 +80,7 @@ public final class Supervisor {
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
         for slot in 0..<config.workers { spawn(slot) }
         loop.run()
-        for listener in listeners {
-            if let path = listener.unixPath { Socket.unlink(path) }
-        }
+        for path in unixPaths { Socket.unlink(path) }
         return exitStatus
     }
 
@@ -90,8 +95,9 @@ public final class Supervisor {
                 fd = try Socket.listenUnix(path: p, backlog: config.backlog)
                 path = p
             }
-            let listener = Listener(fd: fd, unixPath: path)
+            let listener = Listener(fd: fd)
             if let path {
+                unixPaths.append(path)
                 log("listening on unix:\(path)")
             } else if let local = Socket.localEndpoint(listener.fd.raw) {
                 let host = local.host.contains(":") ? "[\(local.host)]" : local.host
@@ -155,7 +161,7 @@ public final class Supervisor {
                 } catch {
                     // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
                     log("accept failed: \(error)")
-                    if batch.count > 0 && !deliver(batch, preferred: slot) { pending = batch }
+                    if batch.count > 0 && !deliver(batch, preferred: slot) { pending.append(batch) }
                     pause()
                     return
                 }
@@ -165,7 +171,7 @@ public final class Supervisor {
             if batch.count == 0 { return }
             budget -= batch.count
             if !deliver(batch, preferred: slot) {
-                pending = batch
+                pending.append(batch)
                 pause()
                 return
             }
@@ -183,12 +189,12 @@ public final class Supervisor {
 
     func retryHandOff() {
         guard !pool.shuttingDown else { return }
-        if let batch = pending {
+        while let batch = pending.first {
             guard deliver(batch, preferred: nil) else {
                 retryTimer.arm(timeout: Supervisor.retryInterval)
                 return
             }
-            pending = nil
+            pending.removeFirst()
         }
         guard pool.candidate(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds()) != nil else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
@@ -211,7 +217,7 @@ public final class Supervisor {
         }
     }
 
-    func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: borrowing OwnedFD) throws(SystemError) {
+    func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: consuming OwnedFD) throws(SystemError) {
         do {
             scoreboard.reset(slot)
             let args = ["--worker-slot", String(slot), "--worker-channel", "3", "--worker-scoreboard", "4"] + config.workerArguments
@@ -220,7 +226,7 @@ public final class Supervisor {
                 descriptors: [(theirs.raw, 3), (scoreboard.memory.fd, 4)]
             )
             pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
-            let channel = Channel(fd: ours)
+            let channel = Channel(fd: ours, workerEnd: theirs)
             channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) { [unowned self] _ in
                 self.onChannel(slot)
             }
@@ -257,7 +263,10 @@ public final class Supervisor {
         while let (pid, status) = Posix.reapChild() {
             guard let slot = pool.slot(ofPid: pid) else { continue }
             log("worker \(slot) (pid \(pid)) exited: \(Posix.describeWaitStatus(status))")
-            channels[slot]?.watcher.disarm()
+            if let channel = channels[slot] {
+                channel.watcher.disarm()
+                takeBack(slot, channel)
+            }
             channels[slot] = nil
             switch pool.exited(pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()) {
             case .respawn(let s, let delay):
@@ -275,6 +284,26 @@ public final class Supervisor {
         }
     }
 
+    /// Connections handed to a worker that exited before it took them off its channel: they are
+    /// read back from the worker's end and queued for another worker.
+    func takeBack(_ slot: Int, _ channel: Channel) {
+        var count = 0
+        while case .message(let message)? = try? DescriptorChannel.receive(channel.workerEnd.raw) {
+            guard ControlMessage(rawValue: message.tag) == .connections,
+                  let (listener, peers) = ControlMessage.decodeConnections(message) else {
+                for fd in message.descriptors { Posix.close(fd) }
+                continue
+            }
+            let batch = ConnectionBatch(listener: listener)
+            for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
+            pending.append(batch)
+            count += batch.count
+        }
+        guard count > 0 else { return }
+        log("worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker")
+        if !pool.shuttingDown { pause() }
+    }
+
     func scheduleRespawn(_ slot: Int, delay: UInt64) {
         if delay == 0 {
             spawn(slot)
@@ -290,16 +319,56 @@ public final class Supervisor {
 
     // MARK: - Stopping
 
+    /// Closes the listeners: from now on connections are refused (a load balancer tries another
+    /// server at once instead of waiting on this one), and nothing waits in a backlog that no
+    /// one will accept.
     func stopListening() {
         for l in listeners { l.watcher.disarm() }
+        listeners.removeAll()
         retryTimer.disarm()
-        pending = nil
+    }
+
+    /// Before a drain: connections the kernel has completed already, and those still pending,
+    /// go to any worker with room (a busy one answers them after its current request); those
+    /// no worker can take are closed, and counted in the log.
+    func handOffBeforeDrain() {
+        for index in listeners.indices {
+            var peer = PeerAddress()
+            var batch = ConnectionBatch(listener: index)
+            while true {
+                let accepted: OwnedFD?
+                do { accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer) } catch { break }
+                guard let fd = accepted else { break }
+                batch.append(fd, peer: peer)
+                if batch.count == ControlMessage.maxBatch {
+                    pending.append(batch)
+                    batch = ConnectionBatch(listener: index)
+                }
+            }
+            if batch.count > 0 { pending.append(batch) }
+        }
+        var dropped = 0
+        for batch in pending {
+            let slot = (0..<pool.count).first { slot in
+                guard channels[slot] != nil, pool.isReady(slot) else { return false }
+                return pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count
+            }
+            if let slot, let channel = channels[slot],
+               ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent {
+                pool.handedOff(slot: slot, count: batch.count)
+            } else {
+                dropped += batch.count
+            }
+        }
+        pending.removeAll()
+        if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
     }
 
     /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.
     func shutdown() {
         guard !pool.shuttingDown else { return }
         log("shutting down: draining workers (up to \(config.gracefulTimeout) s)")
+        handOffBeforeDrain()
         stopListening()
         respawnTimers.removeAll()
         for slot in pool.beginShutdown() {
@@ -325,6 +394,7 @@ public final class Supervisor {
     /// SIGQUIT (or a fatal error): stop at once.
     func quit() {
         stopListening()
+        pending.removeAll()
         _ = pool.beginShutdown()
         respawnTimers.removeAll()
         killAll()

@@ -64,6 +64,12 @@ public struct WorkerPool: Sendable {
         }
     }
 
+    /// The worker in `slot` has loaded the application and takes connections.
+    public func isReady(_ slot: Int) -> Bool {
+        if case .ready = slots[slot].state { return true }
+        return false
+    }
+
     public func slot(ofPid pid: Int32) -> Int? { slots.indices.first { self.pid($0) == pid } }
 
     public mutating func spawned(slot: Int, pid: Int32, now: UInt64) {
