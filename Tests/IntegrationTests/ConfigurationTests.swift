@@ -24,13 +24,16 @@ extension IntegrationSuite {
             let pyDir = try #require(try FileManager.default.contentsOfDirectory(atPath: lib.path).first { $0.hasPrefix("python") })
             let site = lib.appendingPathComponent(pyDir).appendingPathComponent("site-packages")
             try "WHERE = 'venv'\n".write(to: site.appendingPathComponent("only_in_venv.py"), atomically: true, encoding: .utf8)
-            try withServer(["--virtualenv", venv, "prefixapp:application"], workers: 1,
-                           environment: ["DISPATCHD_TEST_MODULE": "only_in_venv"]) { s in
-                let r = try RawClient.get(s.port, "/")
-                let parts = r.text.split(separator: "|").map(String.init)
-                #expect(parts.count == 3, "\(r.text)")
-                #expect(URL(fileURLWithPath: parts.first ?? "").resolvingSymlinksInPath().path == URL(fileURLWithPath: venv).resolvingSymlinksInPath().path)
-                #expect(parts.last == "venv")
+            // With --virtualenv, and with only $VIRTUAL_ENV set (as `source venv/bin/activate` does).
+            for (arguments, environment) in [(["--virtualenv", venv], [:]), ([], ["VIRTUAL_ENV": venv])] {
+                try withServer(arguments + ["prefixapp:application"], workers: 1,
+                               environment: environment.merging(["DISPATCHD_TEST_MODULE": "only_in_venv"]) { a, _ in a }) { s in
+                    let r = try RawClient.get(s.port, "/")
+                    let parts = r.text.split(separator: "|").map(String.init)
+                    #expect(parts.count == 3, "\(arguments) \(environment): \(r.text)")
+                    #expect(URL(fileURLWithPath: parts.first ?? "").resolvingSymlinksInPath().path == URL(fileURLWithPath: venv).resolvingSymlinksInPath().path)
+                    #expect(parts.last == "venv")
+                }
             }
         }
 
@@ -44,6 +47,21 @@ extension IntegrationSuite {
                 let r = try RawClient.get(s.port, "/")
                 #expect(r.text.hasSuffix("|pythonpath"), "\(r.text)")
             }
+        }
+
+        /// An IPv6 listener: `[::1]:PORT` is announced in brackets and answers over IPv6,
+        /// with the peer's address in REMOTE_ADDR.
+        @Test func ipv6Bind() throws {
+            let s = try ServerProcess(["testapp:application"], workers: 1, bind: "[::1]:0")
+            #expect(s.stderr.text.contains("listening on http://[::1]:\(s.port)"), "\(s.stderr.text)")
+            let c = try RawClient(port: s.port, host: "::1")
+            try c.send("GET /environ HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
+            let e = try c.readResponse().json
+            #expect(e["REMOTE_ADDR"] as? String == "::1")
+            #expect(e["SERVER_NAME"] as? String == "::1")
+            #expect(e["SERVER_PORT"] as? String == String(s.port))
+            #expect(throws: ClientError.self, "IPv4 reached an IPv6-only listener") { _ = try RawClient(port: s.port) }
+            s.stop()
         }
 
         /// Several --bind addresses at once: every one answers; ":PORT" is every IPv4 interface.

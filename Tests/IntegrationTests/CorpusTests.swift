@@ -116,6 +116,9 @@ extension IntegrationSuite {
         @Test func gunicornCorpus() throws {
             let base = Paths.conformance.appendingPathComponent("gunicorn")
             try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
+                // A rejection must be an answer, not a crash: a worker that traps closes the
+                // connection too (and the master would quietly replace it for the next case).
+                let worker = try #require(s.liveWorkerPids().first)
                 let valid = try FileManager.default.contentsOfDirectory(atPath: base.appendingPathComponent("valid").path)
                     .filter { $0.hasSuffix(".http") }.sorted()
                 #expect(valid.count > 40)
@@ -136,6 +139,7 @@ extension IntegrationSuite {
                         bytes = Corpus.insertHost(bytes)
                     }
                     let (responses, _) = Corpus.exchange(s.port, bytes, expect: requests.count)
+                    try #require(ProcFS.isAlive(worker), "valid/\(name): the worker died\n\(s.stderr.text)")
                     if let (status, reason) = Self.gunicornValidDecidedOtherwise[name] {
                         #expect(responses.map(\.status) == [status], "valid/\(name): \(reason); got \(responses.map(\.status))")
                         continue
@@ -171,6 +175,7 @@ extension IntegrationSuite {
                     if let cfg = spec["cfg"] as? [String: Any], !cfg.isEmpty { continue }
                     let bytes = Corpus.decodeGunicorn(try String(contentsOf: base.appendingPathComponent("invalid/\(file)"), encoding: .isoLatin1))
                     let (responses, closed) = Corpus.exchange(s.port, bytes, expect: 1)
+                    try #require(ProcFS.isAlive(worker), "invalid/\(name): the worker died\n\(s.stderr.text)")
                     if let reason = Self.gunicornInvalidDecidedOtherwise[name] {
                         #expect(responses.map(\.status) == [299], "invalid/\(name): \(reason)")
                         continue
@@ -191,6 +196,7 @@ extension IntegrationSuite {
             let cases = try JSONSerialization.jsonObject(with: data) as! [[String: Any]]
             #expect(cases.count > 100)
             try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
                 var checkedValid = 0, checkedInvalid = 0
                 for c in cases {
                     let source = (c["source"] as! String).replacingOccurrences(of: "llhttp test/request/", with: "")
@@ -201,6 +207,7 @@ extension IntegrationSuite {
                     if let (accept, reason) = Self.llhttpDecidedOtherwise[source] {
                         if accept && Corpus.http11WithoutHost(bytes) { bytes = Corpus.insertHost(bytes) }
                         let (responses, _) = Corpus.exchange(s.port, bytes, expect: 1)
+                        try #require(ProcFS.isAlive(worker), "\(source): the worker died\n\(s.stderr.text)")
                         let seen = responses.filter { $0.status == 299 }.count
                         #expect(accept ? seen > messages.count : seen <= messages.count && responses.last?.status ?? 400 >= 400,
                                 "\(source): \(reason); got \(responses.map(\.status))")
@@ -214,6 +221,7 @@ extension IntegrationSuite {
                     }
                     let heads = messages.map { $0["method"] as? String == "HEAD" }
                     let (responses, _) = Corpus.exchange(s.port, bytes, expect: messages.count, heads: heads)
+                    try #require(ProcFS.isAlive(worker), "\(source): the worker died\n\(s.stderr.text)")
                     let seen = responses.filter { $0.status == 299 }
                     if rejected || partial {
                         #expect(seen.count <= messages.count, "\(source): \(seen.count) requests reached the app, llhttp completes \(messages.count)")

@@ -80,37 +80,58 @@ extension IntegrationSuite {
             }
         }
 
-        /// A body that stops arriving gets 408 at --body-timeout without the app running (while
-        /// it waits, other clients are served), also a large one being received into a file; a
-        /// client that does not read its response is cut off at --write-timeout, and the worker
-        /// serves others meanwhile.
+        /// A body that stops arriving gets 408 at --body-timeout (counted from its last byte)
+        /// without the app running, while other clients are served; also a large one being
+        /// received into a file. A client that does not read its response is cut off at
+        /// --write-timeout, and the worker serves others meanwhile.
         @Test func bodyAndWriteTimeouts() throws {
             try withServer(["--body-timeout", "1", "--write-timeout", "1", "testapp:application"], workers: 1) { s in
-                let c = try RawClient(port: s.port)
-                try c.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
-                let start = Date()
-                #expect(try RawClient.get(s.port, "/hello").status == 200, "a slow upload holds the worker")
-                let r = try c.readResponse(timeout: 5)
-                #expect(r.status == 408)
-                #expect(c.isClosedByServer())
-                #expect(Date().timeIntervalSince(start) < 3)
-
-                let large = try RawClient(port: s.port)
-                try large.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "p", count: 1_500_000))
-                let rl = try large.readResponse(timeout: 5)
-                #expect(rl.status == 408)
-                #expect(large.isClosedByServer())
-
+                try Self.bodyTimeouts(s)
+                Thread.sleep(forTimeInterval: 0.1)  // the worker's lingering closes see the clients' ends
+                // A 60 MB response to a client that reads nothing (a small receive buffer, so
+                // the kernel holds little of it).
+                let worker = try #require(s.liveWorkerPids().first)
+                let fdsBefore = ProcFS.openFDCount(worker)
                 var size: Int32 = 4096
                 let lazy = try RawClient(port: s.port)
                 setsockopt(lazy.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
                 try lazy.send("GET /big?60000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+                let asked = Date()
                 Thread.sleep(forTimeInterval: 0.2)
                 let t = Date()
                 let other = try RawClient.request(s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 10)
                 #expect(other.status == 200)
-                #expect(Date().timeIntervalSince(t) < 4, "the worker was held by a client that does not read")
+                #expect(Date().timeIntervalSince(t) < 0.5, "the worker was held by a client that does not read")
+                #expect(ProcFS.openFDCount(worker) == fdsBefore + 1, "the lazy connection is open while its response waits")
+                #expect(s.stderrContains("did not read its response for 1 s", timeout: 5))
+                let cut = Date().timeIntervalSince(asked)
+                #expect(cut > 0.9 && cut < 2.0, "cut off after \(cut) s for a 1 s write timeout")
+                // The worker has closed the connection (the kernel may still be delivering what
+                // it had queued, at the pace of the tiny window).
+                Thread.sleep(forTimeInterval: 0.1)
+                #expect(ProcFS.openFDCount(worker) == fdsBefore, "the connection was not closed at the write timeout")
             }
+        }
+
+        static func bodyTimeouts(_ s: ServerProcess) throws {
+            let c = try RawClient(port: s.port)
+            try c.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+            let stalled = Date()
+            #expect(try RawClient.get(s.port, "/hello").status == 200, "a slow upload holds the worker")
+            let r = try c.readResponse(timeout: 5)
+            let waited = Date().timeIntervalSince(stalled)
+            #expect(r.status == 408)
+            #expect(waited > 0.9 && waited < 2.0, "408 after \(waited) s for a 1 s body timeout")
+            #expect(c.isClosedByServer())
+
+            let large = try RawClient(port: s.port)
+            try large.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "p", count: 1_500_000))
+            let largeStalled = Date()
+            let rl = try large.readResponse(timeout: 5)
+            let largeWaited = Date().timeIntervalSince(largeStalled)
+            #expect(rl.status == 408)
+            #expect(largeWaited > 0.9 && largeWaited < 2.0, "408 after \(largeWaited) s for a 1 s body timeout")
+            #expect(large.isClosedByServer())
         }
 
         /// Bodies over --body-buffer-size are received into an unnamed temporary file before the
@@ -159,9 +180,18 @@ extension IntegrationSuite {
                 #expect(s.stderrContains("cannot buffer a request body"))
                 #expect(try RawClient.get(s.port, "/hello").status == 200)
             }
+            // With --body-buffer-size 0 even a 5-byte body goes to a file while it arrives.
             try withServer(["--body-buffer-size", "0", "testapp:application"], workers: 1) { s in
-                let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
-                #expect(r.text == "hello")
+                let worker = try #require(s.liveWorkerPids().first)
+                _ = try RawClient.get(s.port, "/hello")
+                Thread.sleep(forTimeInterval: 0.3)
+                let before = ProcFS.openFDCount(worker)
+                let c = try RawClient(port: s.port)
+                try c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhe")
+                Thread.sleep(forTimeInterval: 0.3)
+                #expect(ProcFS.openFDCount(worker) == before + 2, "no spool file while the body arrives")
+                try c.send("llo")
+                #expect(try c.readResponse().text == "hello")
             }
         }
 

@@ -89,6 +89,82 @@ extension IntegrationSuite {
             }
         }
 
+        /// Files go out with sendfile: wsgi.file_wrapper files and static files over 32 KiB
+        /// (every byte of them, traced in the worker); small static files from memory (no
+        /// sendfile); a file served again within a second is not opened again.
+        @Test func sendfileAndOpenFileCache() throws {
+            let t = try Tree()
+            try withServer(["--static-map", "/assets=\(t.root)", "testapp:application"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                let trace = try traced(worker, calls: "sendfile,openat,read,write,writev") { () throws in
+                    #expect(try RawClient.get(s.port, "/bigfile?1000000").body.count == 1_000_000)
+                    #expect(try RawClient.get(s.port, "/assets/big.bin").body == t.big)
+                    #expect(try RawClient.get(s.port, "/assets/big.bin").body == t.big)
+                    #expect(try RawClient.get(s.port, "/assets/hello.txt").text == "hello static\n")
+                    #expect(try RawClient.get(s.port, "/assets/hello.txt").text == "hello static\n")
+                }
+                let lines = trace.split(separator: "\n")
+                let sent = lines.filter { $0.contains("sendfile(") }.compactMap { line -> Int? in
+                    guard let r = line.range(of: " = ", options: .backwards) else { return nil }
+                    return Int(line[r.upperBound...].prefix { $0.isNumber })
+                }.reduce(0, +)
+                #expect(sent == 3_000_000, "sendfile sent \(sent) bytes; the three large files are 3,000,000")
+                #expect(lines.filter { $0.contains("openat(") && $0.contains("/big.bin\"") }.count == 1, "\(trace)")
+                #expect(lines.filter { $0.contains("openat(") && $0.contains("/hello.txt\"") }.count == 1, "\(trace)")
+                // No file went through user space: what was written to the connections (the
+                // descriptors sendfile wrote to) is heads and small bodies only.
+                let sockets = Set(lines.filter { $0.contains("sendfile(") }.compactMap { line -> Substring? in
+                    line.range(of: "sendfile(").map { line[$0.upperBound...].prefix { $0.isNumber } }
+                })
+                let written = lines.filter { line in
+                    sockets.contains { line.contains(" write(\($0),") || line.contains(" writev(\($0),") }
+                }.compactMap { line -> Int? in
+                    guard let r = line.range(of: " = ", options: .backwards) else { return nil }
+                    return Int(line[r.upperBound...].prefix { $0.isNumber })
+                }.reduce(0, +)
+                #expect(!sockets.isEmpty && written < 4096, "\(written) bytes written to the connections besides sendfile")
+            }
+        }
+
+        /// A file changed after it was served is seen within the promised second (open files
+        /// and their metadata are cached for one).
+        @Test func changedFileIsSeenWithinASecond() throws {
+            let t = try Tree()
+            try withServer(["--static-map", "/assets=\(t.root)", "testapp:application"], workers: 1) { s in
+                #expect(try RawClient.get(s.port, "/assets/hello.txt").text == "hello static\n")
+                try t.write("hello.txt", "hello again, a longer text\n")
+                let changed = Date()
+                var seen: TimeInterval? = nil
+                while seen == nil && Date().timeIntervalSince(changed) < 3 {
+                    if try RawClient.get(s.port, "/assets/hello.txt").text == "hello again, a longer text\n" {
+                        seen = Date().timeIntervalSince(changed)
+                    }
+                    Thread.sleep(forTimeInterval: 0.02)
+                }
+                let after = try #require(seen, "the change was never seen")
+                #expect(after < 1.2, "the change was seen after \(after) s")
+            }
+        }
+
+        /// Two maps: each serves its own directory, the longest prefix wins, and
+        /// --static-expires PREFIX=S applies to that map only.
+        @Test func twoMapsAndExpiresPerMap() throws {
+            let t = try Tree()
+            let other = t.outside + "/more"
+            try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+            try "from the second map\n".write(toFile: other + "/hello.txt", atomically: true, encoding: .utf8)
+            try withServer(["--static-map", "/assets=\(t.root)", "--static-map", "/assets/more=\(other)",
+                            "--static-expires", "/assets=60", "testapp:application"], workers: 1) { s in
+                let first = try RawClient.get(s.port, "/assets/hello.txt")
+                #expect(first.text == "hello static\n")
+                #expect(first.header("Cache-Control") == "public, max-age=60")
+                let second = try RawClient.get(s.port, "/assets/more/hello.txt")
+                #expect(second.text == "from the second map\n")
+                #expect(second.header("Cache-Control") == nil)
+                #expect(try RawClient.get(s.port, "/assets/more/inside.txt").status == 404, "the longer prefix does not fall back to the shorter")
+            }
+        }
+
         /// Conditional requests and ranges (RFC 9110 13, 14).
         @Test func conditionalsAndRanges() throws {
             let t = try Tree()
@@ -100,6 +176,16 @@ extension IntegrationSuite {
                 #expect(inm.status == 304)
                 #expect(inm.body.isEmpty)
                 #expect(inm.header("ETag") == etag)
+                // Nothing follows a 304's head (for a file sent with sendfile and for one sent
+                // from memory): the next pipelined response starts right after it.
+                let smallTag = try #require(try RawClient.get(s.port, "/assets/hello.txt").header("ETag"))
+                let pipe = try RawClient(port: s.port)
+                try pipe.send("GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(etag)\r\n\r\n"
+                              + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(smallTag)\r\n\r\n"
+                              + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try pipe.readResponse().status == 304)
+                #expect(try pipe.readResponse().status == 304)
+                #expect(try pipe.readResponse().text == "hello static\n")
                 let r1 = try RawClient.get(s.port, "/assets/big.bin", headers: "If-Modified-Since: \(modified)\r\n")
                 #expect(r1.status == 304)
                 #expect(try RawClient.get(s.port, "/assets/big.bin", headers: "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n").status == 200)

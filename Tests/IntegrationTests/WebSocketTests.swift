@@ -21,7 +21,7 @@ extension IntegrationSuite {
                 let badKey = try RawClient.request(s.port, "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n")
                 #expect(badKey.status == 400)
                 let post = try RawClient.request(s.port, "POST /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n")
-                #expect(post.status != 101)
+                #expect(post.status == 400)
                 // An upgrade to a path with no WebSocket route is Flask's (404 here).
                 let other = try WSClient(port: s.port, path: "/nowhere")
                 #expect(other.handshake.status == 404)
@@ -143,13 +143,21 @@ extension IntegrationSuite {
                 #expect(try t.read().text == "got None")
                 #expect(Date().timeIntervalSince(t0) >= 0.3)
                 #expect(try t.read().text == "connected True")
-                // Two sleeping handlers at once: they interleave, the worker is not blocked.
+                // Two sleeping handlers at once (3 sleeps of 0.1 s each): their messages
+                // interleave, and all six arrive in about 0.3 s. A sleep that blocked the worker
+                // would delay the second handshake and put every "atick" after every "tick".
+                let start = Date()
                 let a = try WSClient(port: s.port, path: "/ws/ticker")
                 let b = try WSClient(port: s.port, path: "/ws/aticker")
-                let start = Date()
-                #expect(try (0..<3).map { _ in try a.read().text } == ["tick 0", "tick 1", "tick 2"])
-                #expect(try (0..<3).map { _ in try b.read().text } == ["atick 0", "atick 1", "atick 2"])
-                #expect(Date().timeIntervalSince(start) < 0.6, "the sleeps did not overlap")
+                // Six messages, then each handler's close frame (it returned).
+                let arrivals = try WSClient.readArrivals([a, b], count: 8).filter { $0.1.opcode == 1 }
+                let elapsed = Date().timeIntervalSince(start)
+                #expect(arrivals.filter { $0.0 == 0 }.map(\.1.text) == ["tick 0", "tick 1", "tick 2"])
+                #expect(arrivals.filter { $0.0 == 1 }.map(\.1.text) == ["atick 0", "atick 1", "atick 2"])
+                let order = arrivals.map(\.0)
+                #expect(order.firstIndex(of: 1)! < order.lastIndex(of: 0)! && order.firstIndex(of: 0)! < order.lastIndex(of: 1)!,
+                        "the handlers did not interleave: \(arrivals.map(\.1.text))")
+                #expect(elapsed < 0.5, "the sleeps did not overlap: \(elapsed) s")
                 let room = try (0..<3).map { _ in try WSClient(port: s.port, path: "/ws/room") }
                 Thread.sleep(forTimeInterval: 0.2)
                 try room[1].sendText("hi all")
@@ -237,7 +245,11 @@ extension IntegrationSuite {
             try withServer(["--websocket-max-message", "100000", "wsapp:app"], workers: 1) { s in
                 let c = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, permessage-deflate\r\n")
                 #expect(c.handshake.header("Sec-WebSocket-Extensions") == "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10")
-                let text = String(repeating: "compress me, ", count: 200)
+                // A text whose second half repeats its first at a distance of 1,500 bytes: a
+                // server that ignored server_max_window_bits=10 (1,024 bytes) would refer back
+                // that far, and a decoder with the negotiated window would fail.
+                let block = Self.noise(1500)
+                let text = block + block
                 let z = try Deflate.raw(Array(text.utf8))
                 // Compressed, in two fragments (RSV1 on the first only).
                 let half = z.count / 2
@@ -246,11 +258,23 @@ extension IntegrationSuite {
                 let back = try c.read()
                 #expect(back.opcode == 1)
                 #expect(c.lastHeaderByte & 0x40 != 0, "the echo was not compressed")
-                #expect(try Deflate.inflate(back.payload) == Array(text.utf8))
+                #expect(try Deflate.inflate(back.payload, windowBits: 10) == Array(text.utf8))
                 // Short messages go uncompressed.
                 try c.sendText("hi")
                 #expect(try c.read().text == "hi")
                 #expect(c.lastHeaderByte & 0x40 == 0)
+
+                // No context takeover: the same message three times, each echo decoded with a
+                // fresh context (a server that kept its context would send later ones as
+                // references to the first).
+                let repeated = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                let message = Array(Self.noise(2000).utf8)
+                for i in 0..<3 {
+                    try repeated.send(0x1, try Deflate.raw(message), rsv: 0x40)
+                    let echo = try repeated.read()
+                    #expect(repeated.lastHeaderByte & 0x40 != 0, "echo \(i) was not compressed")
+                    #expect(try Deflate.inflate(echo.payload) == message, "echo \(i) does not decode on its own")
+                }
 
                 let bomb = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
                 try bomb.send(0x2, try Deflate.raw([UInt8](repeating: 0, count: 1_000_000)), rsv: 0x40)
@@ -267,19 +291,38 @@ extension IntegrationSuite {
             }
         }
 
+        /// `count` printable characters that deflate finds no repeats in (a fixed sequence).
+        static func noise(_ count: Int) -> String {
+            var x: UInt32 = 12345
+            return String((0..<count).map { _ in
+                x = x &* 1_103_515_245 &+ 12345
+                return Character(Unicode.Scalar(UInt8(33 + (x >> 16) % 94)))
+            })
+        }
+
         /// Backpressure: a handler that sends far more than its client reads is suspended at the
-        /// send bound (nothing is lost, nothing grows without limit) while the worker serves
-        /// other connections at once; when the client reads, everything arrives in order.
+        /// send bound (1 MiB unsent, plus the one message that crossed it: nothing is lost,
+        /// nothing grows without limit) while the worker serves other connections at once; when
+        /// the client reads, everything arrives in order.
         @Test func sendBackpressure() throws {
-            try withServer(["wsapp:app"], workers: 1) { s in
-                let worker = try #require(s.liveWorkerPids().first)
-                _ = try WSClient(port: s.port, path: "/ws/user/1").read()  // imports and warms up
-                let before = ProcFS.rssKiB(worker)
-                let flood = try WSClient(port: s.port, path: "/ws/flood")
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: events) }
+            try withServer(["wsapp:app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
+                let flood = try WSClient(port: s.port, path: "/ws/flood", receiveBuffer: 65536)
                 Thread.sleep(forTimeInterval: 0.5)
-                // Suspended at the bound: not the 12.8 MB it wants to send.
-                let grown = ProcFS.rssKiB(worker) - before
-                #expect(grown < 6 * 1024, "the worker grew by \(grown) KiB while its client did not read")
+                // The handler records each message after send() returns; it is suspended inside
+                // the next one, which is queued already. What the kernel holds on both sides is
+                // not the server's queue.
+                let lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")
+                let returned = lines.filter { $0.hasPrefix("flood sent ") }.count
+                let frame = 65536 + 10
+                let queued = (returned + 1) * frame
+                // (The client's buffer holds what arrived with the handshake's response.)
+                let kernel = try Sockets.serverSendQueue(serverPort: s.port, clientPort: flood.raw.localPort) + flood.raw.unreadInKernel
+                let unsent = queued - kernel - flood.raw.buffer.count
+                #expect(returned < 199, "the handler was never suspended (\(returned) sends returned)")
+                #expect(unsent > (1 << 20) && unsent <= (1 << 20) + frame,
+                        "\(unsent) bytes queued in the worker (\(returned + 1) messages sent, \(kernel) in the kernel); the bound is 1 MiB plus one message")
                 let other = try WSClient(port: s.port, path: "/ws/echo")
                 let t = Date()
                 try other.sendText("prompt")
@@ -291,6 +334,73 @@ extension IntegrationSuite {
                     #expect(f.payload.count == 65536 && f.payload.first == UInt8(i), "message \(i)")
                 }
                 #expect(try flood.read().text == "flood done")
+            }
+        }
+
+        /// environ['dispatchd.websocket'] is the connection's native object: there for a
+        /// request that asks for a WebSocket (not for others), it answers the handshake,
+        /// reports its state, sends, and closes with a code.
+        @Test func nativeSocketObject() throws {
+            try withServer(["wsapp:native_app"], workers: 1) { s in
+                #expect(try RawClient.get(s.port, "/").text == "no dispatchd.websocket in an ordinary request")
+                let c = try WSClient(port: s.port, path: "/native")
+                #expect(c.handshake.status == 101)
+                #expect(try c.read().text == "before (False, False), after (True, True)")
+                try c.sendText("hello")
+                #expect(try c.read() == .init(fin: true, opcode: 2, payload: Array("native:hello".utf8)))
+                let close = try c.readClose()
+                #expect(close.closeCode == 4002 && Array(close.payload.dropFirst(2)) == Array("native close".utf8))
+            }
+        }
+
+        /// uWSGI-style code sees dispatchd.WebSocketClosed (an OSError) when its client leaves;
+        /// letting it propagate ends the handler quietly (no traceback), as with uWSGI.
+        @Test func webSocketClosedException() throws {
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            defer { try? FileManager.default.removeItem(atPath: events) }
+            try withServer(["wsapp:closed_app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
+                for path in ["/catch", "/reraise"] {
+                    let c = try WSClient(port: s.port, path: path)
+                    #expect(try c.read().text == "ready")
+                    close(c.raw.fd)
+                }
+                var lines: [Substring] = []
+                for _ in 0..<100 where lines.count < 2 {
+                    Thread.sleep(forTimeInterval: 0.05)
+                    lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")
+                }
+                #expect(lines == ["closed: WebSocketClosed True", "closed: WebSocketClosed True"])
+                Thread.sleep(forTimeInterval: 0.2)
+                #expect(!s.stderr.text.contains("Traceback"), "\(s.stderr.text)")
+            }
+        }
+
+        /// Thousands of WebSockets share one worker: 5,000 connections open at once, each
+        /// echoes a message, and every one is still answered at the end.
+        @Test func fiveThousandConnectionsOnOneWorker() throws {
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try #require(limit.rlim_max >= 12_000, "the hard descriptor limit (\(limit.rlim_max)) is too low for this test")
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try withServer(["--no-access-log", "wsapp:app"], workers: 1) { s in
+                var clients: [WSClient] = []
+                clients.reserveCapacity(5000)
+                for i in 0..<5000 {
+                    let c = try WSClient(port: s.port, path: "/ws/echo")
+                    try #require(c.handshake.status == 101, "connection \(i)")
+                    clients.append(c)
+                }
+                for (i, c) in clients.enumerated() { try c.sendText("message \(i)") }
+                for (i, c) in clients.enumerated() {
+                    let f = try c.read(timeout: 10)
+                    if f.text != "message \(i)" { Issue.record("connection \(i) got \(f.text.debugDescription)") }
+                }
+                // All still open and answering.
+                for i in stride(from: 0, to: 5000, by: 499) {
+                    try clients[i].sendText("again")
+                    #expect(try clients[i].read().text == "again")
+                }
             }
         }
 

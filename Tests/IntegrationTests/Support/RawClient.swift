@@ -32,14 +32,31 @@ final class RawClient {
     var buffer: [UInt8] = []
     var eof = false
 
-    init(port: Int, host: String = "127.0.0.1") throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        inet_pton(AF_INET, host, &addr.sin_addr)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// `host`: an IPv4 or IPv6 address. `receiveBuffer`: SO_RCVBUF, set before connecting so
+    /// the window is small from the start.
+    init(port: Int, host: String = "127.0.0.1", receiveBuffer: Int32? = nil) throws {
+        let v6 = host.contains(":")
+        fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let rc: Int32
+        if v6 {
+            var addr = sockaddr_in6()
+            addr.sin6_family = sa_family_t(AF_INET6)
+            addr.sin6_port = UInt16(port).bigEndian
+            inet_pton(AF_INET6, host, &addr.sin6_addr)
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        } else {
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = UInt16(port).bigEndian
+            inet_pton(AF_INET, host, &addr.sin_addr)
+            rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         if rc != 0 {
             let e = errno
@@ -67,6 +84,21 @@ final class RawClient {
     }
 
     deinit { Glibc.close(fd) }
+
+    /// This end's port.
+    var localPort: Int {
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Bytes the kernel has received for this socket that nobody has read yet.
+    var unreadInKernel: Int {
+        var n: Int32 = 0
+        _ = ioctl(fd, UInt(FIONREAD), &n)
+        return Int(n)
+    }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
@@ -98,6 +130,11 @@ final class RawClient {
     /// Reads one response. `head`: the request was HEAD (no body follows).
     func readResponse(head: Bool = false, timeout: TimeInterval = 10) throws -> HTTPResponse {
         while true {
+            // A response starts exactly where the previous one ended: any stray byte (a body
+            // sent after a 204, 304 or HEAD response) is an error, not something to skip.
+            if buffer.count >= 7 && !buffer.starts(with: Array("HTTP/1.".utf8)) {
+                throw ClientError(description: "the response does not start with a status line: \(String(decoding: buffer.prefix(80), as: UTF8.self).debugDescription)")
+            }
             if let end = findHeadEnd() {
                 let headText = String(decoding: buffer[0..<end], as: UTF8.self)
                 var lines = headText.components(separatedBy: "\r\n")
@@ -185,6 +222,17 @@ final class RawClient {
         do {
             while try fill(timeout: timeout) {}
             return buffer.count == before
+        } catch {
+            return false
+        }
+    }
+
+    /// Reads (keeping the bytes in `buffer`) until the server closes the connection: true at
+    /// EOF or a reset, false when it is still open after `timeout` seconds without bytes.
+    func readUntilClosed(timeout: TimeInterval = 5) -> Bool {
+        do {
+            while try fill(timeout: timeout) {}
+            return true
         } catch {
             return false
         }

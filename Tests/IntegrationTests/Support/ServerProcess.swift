@@ -140,8 +140,18 @@ final class ServerProcess {
         return pids
     }
 
-    /// SIGTERM, then expects a clean exit 0 within `timeout`, with no worker left behind.
-    func stop(timeout: TimeInterval = 15, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// The master's "worker N (pid P) exited: ..." lines so far.
+    var workerExits: [String] {
+        stderr.text.split(separator: "\n").filter { $0.contains(") exited: ") }.map(String.init)
+    }
+
+    /// SIGTERM, then expects a clean exit 0 within `timeout`, with no worker left behind. A
+    /// worker that exited before the stop (a crash the master quietly replaced) fails the test
+    /// unless `allowWorkerExits`.
+    func stop(timeout: TimeInterval = 15, allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+        if !allowWorkerExits {
+            #expect(workerExits.isEmpty, "a worker exited during the test:\n\(stderr.text)", sourceLocation: sourceLocation)
+        }
         let workerPids = liveWorkerPids()
         kill(pid, SIGTERM)
         let status = waitForExit(timeout: timeout)
@@ -158,17 +168,52 @@ final class ServerProcess {
     }
 }
 
-/// Starts a server, runs `body`, and always stops it (expecting a clean exit).
-func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:],
+/// Starts a server, runs `body`, and always stops it (expecting a clean exit, and no worker
+/// exit before it unless `allowWorkerExits`).
+func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:], allowWorkerExits: Bool = false,
                 sourceLocation: SourceLocation = #_sourceLocation, _ body: (ServerProcess) throws -> Void) throws {
     let server = try ServerProcess(arguments, workers: workers, environment: environment)
     do {
         try body(server)
     } catch {
-        server.stop(sourceLocation: sourceLocation)
+        server.stop(allowWorkerExits: allowWorkerExits, sourceLocation: sourceLocation)
         throw error
     }
-    server.stop(sourceLocation: sourceLocation)
+    server.stop(allowWorkerExits: allowWorkerExits, sourceLocation: sourceLocation)
+}
+
+enum Sockets {
+    /// Runs `ss` with `arguments`; its output.
+    static func ss(_ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ss"] + arguments
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text
+    }
+
+    /// The backlog of the TCP listener on `port` (a listening socket's Send-Q in `ss`).
+    static func listenBacklog(port: Int) throws -> Int {
+        let text = try ss(["-ltnH", "sport = :\(port)"])
+        // "LISTEN Recv-Q Send-Q Local Peer"
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard fields.count >= 3, let backlog = Int(fields[2]) else { throw ClientError(description: "ss printed \(text.debugDescription)") }
+        return backlog
+    }
+
+    /// The Send-Q of the server's end of the TCP connection from `clientPort` to `serverPort`
+    /// (bytes the server's kernel holds that the client has not acknowledged), from `ss`.
+    static func serverSendQueue(serverPort: Int, clientPort: Int) throws -> Int {
+        let text = try ss(["-tnH", "state", "established", "( sport = :\(serverPort) and dport = :\(clientPort) )"])
+        // "Recv-Q Send-Q Local Peer" (the state filter drops the State column).
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
+        guard fields.count >= 2, let sendQ = Int(fields[1]) else { throw ClientError(description: "ss printed \(text.debugDescription)") }
+        return sendQ
+    }
 }
 
 enum ProcFS {
@@ -190,4 +235,33 @@ enum ProcFS {
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
         return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
     }
+}
+
+/// `strace` attached to a running process for the length of `body`; the trace it wrote.
+func traced(_ pid: Int32, calls: String, _ body: () throws -> Void) throws -> String {
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("strace-\(UUID().uuidString).log").path
+    defer { try? FileManager.default.removeItem(atPath: log) }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    // The test's threads block signals, and a spawned child inherits the mask: strace starts
+    // with an empty one, or SIGTERM would never stop it.
+    let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])"
+    p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", unblocked,
+                   "strace", "-f", "-p", String(pid), "-e", "trace=\(calls)", "-o", log]
+    let err = Pipe()
+    p.standardError = err
+    let messages = OutputCollector(err)
+    try p.run()
+    let deadline = Date().addingTimeInterval(10)
+    while !messages.text.contains("attached") && p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    guard messages.text.contains("attached") else { throw ClientError(description: "strace did not attach: \(messages.text)") }
+    defer {
+        p.terminate()
+        p.waitUntilExit()
+    }
+    try body()
+    Thread.sleep(forTimeInterval: 0.1)
+    p.terminate()
+    p.waitUntilExit()
+    return (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
 }

@@ -21,8 +21,8 @@ final class WSClient {
 
     static let key = "dGhlIHNhbXBsZSBub25jZQ=="
 
-    init(port: Int, path: String, headers: String = "") throws {
-        raw = try RawClient(port: port)
+    init(port: Int, path: String, headers: String = "", receiveBuffer: Int32? = nil) throws {
+        raw = try RawClient(port: port, receiveBuffer: receiveBuffer)
         try raw.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(Self.key)\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n")
         handshake = try raw.readResponse(head: true)
     }
@@ -47,28 +47,54 @@ final class WSClient {
 
     func sendText(_ text: String) throws { try send(0x1, Array(text.utf8)) }
 
+    /// The next frame, if all of it has arrived already (never waits).
+    func bufferedFrame() -> Frame? {
+        let b = raw.buffer
+        guard b.count >= 2 else { return nil }
+        var n = Int(b[1] & 0x7F)
+        var offset = 2
+        if n == 126 {
+            guard b.count >= 4 else { return nil }
+            n = Int(b[2]) << 8 | Int(b[3])
+            offset = 4
+        } else if n == 127 {
+            guard b.count >= 10 else { return nil }
+            n = 0
+            for i in 2..<10 { n = n << 8 | Int(b[i]) }
+            offset = 10
+        }
+        guard b.count >= offset + n else { return nil }
+        #expect(b[1] & 0x80 == 0, "server frames must not be masked")
+        lastHeaderByte = b[0]
+        let frame = Frame(fin: b[0] & 0x80 != 0, opcode: b[0] & 0x0F, payload: Array(b[offset..<(offset + n)]))
+        raw.buffer.removeFirst(offset + n)
+        return frame
+    }
+
     func read(timeout: TimeInterval = 5) throws -> Frame {
         while true {
-            let b = raw.buffer
-            if b.count >= 2 {
-                var n = Int(b[1] & 0x7F)
-                var offset = 2
-                if n == 126, b.count >= 4 { n = Int(b[2]) << 8 | Int(b[3]); offset = 4 } else if n == 126 { n = -1 }
-                if n == 127, b.count >= 10 {
-                    n = 0
-                    for i in 2..<10 { n = n << 8 | Int(b[i]) }
-                    offset = 10
-                } else if n == 127 { n = -1 }
-                if n >= 0 && b.count >= offset + n {
-                    #expect(b[1] & 0x80 == 0, "server frames must not be masked")
-                    lastHeaderByte = b[0]
-                    let frame = Frame(fin: b[0] & 0x80 != 0, opcode: b[0] & 0x0F, payload: Array(b[offset..<(offset + n)]))
-                    raw.buffer.removeFirst(offset + n)
-                    return frame
-                }
-            }
+            if let frame = bufferedFrame() { return frame }
             if try !raw.fill(timeout: timeout) { throw ClientError(description: "connection closed while reading a frame") }
         }
+    }
+
+    /// Reads `count` frames from several connections at once, in the order they arrive: each
+    /// entry is the index of its client and the frame.
+    static func readArrivals(_ clients: [WSClient], count: Int, timeout: TimeInterval = 5) throws -> [(Int, Frame)] {
+        var arrivals: [(Int, Frame)] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while arrivals.count < count {
+            var fds = clients.map { pollfd(fd: $0.raw.fd, events: Int16(POLLIN), revents: 0) }
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 || poll(&fds, nfds_t(fds.count), Int32(left * 1000)) <= 0 {
+                throw ClientError(description: "timed out after \(arrivals.count) of \(count) frames")
+            }
+            for (i, p) in fds.enumerated() where p.revents != 0 {
+                if try !clients[i].raw.fill(timeout: 0) { throw ClientError(description: "connection \(i) closed") }
+                while let frame = clients[i].bufferedFrame() { arrivals.append((i, frame)) }
+            }
+        }
+        return arrivals
     }
 
     /// Reads frames until a close frame; returns it.
@@ -82,6 +108,7 @@ final class WSClient {
 
 /// Raw DEFLATE for the tests, through Python's zlib (the tests' reference, not the server's).
 enum Deflate {
+    /// Runs `code` with `input` on stdin; its stdout. A script that fails (a zlib error) throws.
     static func python(_ code: String, _ input: [UInt8]) throws -> [UInt8] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -94,6 +121,7 @@ enum Deflate {
         try stdin.fileHandleForWriting.close()
         let data = stdout.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        if p.terminationStatus != 0 { throw ClientError(description: "python failed (status \(p.terminationStatus))") }
         return [UInt8](data)
     }
 
@@ -102,7 +130,9 @@ enum Deflate {
         try python("c = zlib.compressobj(6, zlib.DEFLATED, -15)\nd = c.compress(sys.stdin.buffer.read()) + c.flush(zlib.Z_SYNC_FLUSH)\nsys.stdout.buffer.write(d[:-4])", bytes)
     }
 
-    static func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
-        try python("d = zlib.decompressobj(-15)\nsys.stdout.buffer.write(d.decompress(sys.stdin.buffer.read() + bytes([0, 0, 255, 255])))", bytes)
+    /// Inflates one message with a fresh context and a window of 2^`windowBits` bytes: a
+    /// message that refers back further (a larger window, or an earlier message) fails.
+    static func inflate(_ bytes: [UInt8], windowBits: Int = 15) throws -> [UInt8] {
+        try python("d = zlib.decompressobj(-\(windowBits))\nsys.stdout.buffer.write(d.decompress(sys.stdin.buffer.read() + bytes([0, 0, 255, 255])))", bytes)
     }
 }

@@ -8,6 +8,7 @@ import time
 import wsgiref.validate
 
 CLOSE_LOG = os.environ.get('DISPATCHD_TEST_CLOSE_LOG')
+PROGRESS_LOG = os.environ.get('DISPATCHD_TEST_PROGRESS_LOG')
 
 
 def record_close(tag):
@@ -227,6 +228,17 @@ def application(environ, start_response):
             yield b'second\n'
         start_response('200 OK', [('Content-Type', 'text/event-stream')])
         return events()
+    if path == '/write-progress':
+        # N pieces of 64 KiB through write(), each recorded in PROGRESS_LOG once write() returns.
+        n = int(qs or '64')
+        write = start_response('200 OK', [('Content-Type', 'application/octet-stream'),
+                                          ('Content-Length', str(n * 65536))])
+        for i in range(n):
+            write(b'w' * 65536)
+            if PROGRESS_LOG:
+                with open(PROGRESS_LOG, 'a') as f:
+                    f.write('wrote %d\n' % (i + 1))
+        return []
     if path == '/big':
         n = int(qs or '1000000')
         return text(start_response, b'x' * n)

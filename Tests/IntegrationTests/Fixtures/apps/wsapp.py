@@ -159,6 +159,7 @@ def flood(client):
     suspends this handler only."""
     for i in range(200):
         client.send_binary(bytes([i]) * 65536)
+        record('flood sent %d' % i)
     client.send('flood done')
     client.receive()
 
@@ -181,4 +182,34 @@ def sleep_first_app(environ, start_response):
     dispatchd.websocket_handshake()
     dispatchd.sleep(0.05)
     dispatchd.websocket_send(b'slept before and after the handshake')
+    return []
+
+
+def native_app(environ, start_response):
+    """Uses environ['dispatchd.websocket'], the connection's native object, directly."""
+    sock = environ.get('dispatchd.websocket')
+    if sock is None:
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [b'no dispatchd.websocket in an ordinary request']
+    before = (sock.upgraded(), sock.connected())
+    sock.handshake(None)
+    sock.send('before %r, after %r' % (before, (sock.upgraded(), sock.connected())))
+    message = dispatchd.websocket_recv()
+    sock.send(b'native:' + message)
+    sock.close(4002, 'native close')
+    return []
+
+
+def closed_app(environ, start_response):
+    """uWSGI-style: catches dispatchd.WebSocketClosed when the client leaves (or lets it
+    propagate, which is not an error)."""
+    dispatchd.websocket_handshake()
+    dispatchd.websocket_send(b'ready')
+    try:
+        while True:
+            dispatchd.websocket_recv()
+    except dispatchd.WebSocketClosed as e:
+        record('closed: %s %s' % (type(e).__name__, isinstance(e, OSError)))
+        if environ['PATH_INFO'] == '/reraise':
+            raise
     return []
