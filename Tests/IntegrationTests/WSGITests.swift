@@ -84,7 +84,7 @@ extension IntegrationSuite {
                 }
                 let late = try RawClient(port: s.port)
                 try late.send("GET /excinfo-late HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(late.readUntilClosed(timeout: 5), "the connection was left open after the failure")
+                #expect(late.readUntilClosed(timeout: 2), "the connection was left open after the failure")
                 let raw = String(decoding: late.buffer, as: UTF8.self)
                 #expect(raw.contains("started;"), "\(raw)")
                 #expect(!raw.hasSuffix("0\r\n\r\n"), "the cut response has no last chunk")
@@ -93,7 +93,7 @@ extension IntegrationSuite {
                 // hanging), so the client sees a response without its last chunk.
                 let after = try RawClient(port: s.port)
                 try after.send("GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(after.readUntilClosed(timeout: 5), "the connection was left open after the failure")
+                #expect(after.readUntilClosed(timeout: 2), "the connection was left open after the failure")
                 let cut = String(decoding: after.buffer, as: UTF8.self)
                 #expect(cut.hasPrefix("HTTP/1.1 200 OK\r\n") && cut.hasSuffix("\r\n7\r\npartial\r\n"), "\(cut.debugDescription)")
                 #expect(try RawClient.get(s.port, "/pid").text == pid, "the same worker still serves")

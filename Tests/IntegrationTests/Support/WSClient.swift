@@ -131,8 +131,17 @@ enum Deflate {
     }
 
     /// Inflates one message with a fresh context and a window of 2^`windowBits` bytes: a
-    /// message that refers back further (a larger window, or an earlier message) fails.
+    /// message that refers back further (a larger window, or an earlier message) fails. The
+    /// output is taken 64 bytes at a time, so zlib can look back only through its window (in one
+    /// call it would copy from its own output buffer, whatever the window).
     static func inflate(_ bytes: [UInt8], windowBits: Int = 15) throws -> [UInt8] {
-        try python("d = zlib.decompressobj(-\(windowBits))\nsys.stdout.buffer.write(d.decompress(sys.stdin.buffer.read() + bytes([0, 0, 255, 255])))", bytes)
+        try python("""
+            d = zlib.decompressobj(-\(windowBits))
+            data, out = sys.stdin.buffer.read() + bytes([0, 0, 255, 255]), []
+            while data:
+                out.append(d.decompress(data, 64))
+                data = d.unconsumed_tail
+            sys.stdout.buffer.write(b''.join(out))
+            """, bytes)
     }
 }
