@@ -214,10 +214,10 @@ public final class Supervisor {
     func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: borrowing OwnedFD) throws(SystemError) {
         do {
             scoreboard.reset(slot)
-            let args = ["--worker-slot", String(slot), "--worker-channel", "3", "--worker-scoreboard", "4"] + config.workerArguments
+            let args = ["--worker-slot", String(slot)] + config.workerArguments
             let pid = try ProcessSpawner.spawn(
                 executable: executable, arguments: args,
-                descriptors: [(theirs.raw, 3), (scoreboard.memory.fd, 4)]
+                descriptors: [(theirs.raw, WorkerContract.Descriptor.channel), (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard)]
             )
             pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
             let channel = Channel(fd: ours)

@@ -3,8 +3,6 @@ public import DHTTP1
 /// Everything a worker process needs, passed on its command line by the master.
 public struct WorkerConfiguration: Sendable {
     public var slot: Int
-    public var channelFD: CInt
-    public var scoreboardFD: CInt
     public var module: String?
     public var callable: String
     public var wsgiFile: String?
@@ -36,11 +34,9 @@ public struct WorkerConfiguration: Sendable {
     /// Static files served by the worker.
     public var statics: StaticConfiguration
 
-    public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
+    public init(slot: Int, module: String?, callable: String, wsgiFile: String?,
                 pythonPath: [String], virtualenv: String?, accessLog: Bool) {
         self.slot = slot
-        self.channelFD = channelFD
-        self.scoreboardFD = scoreboardFD
         self.module = module
         self.callable = callable
         self.wsgiFile = wsgiFile

@@ -117,8 +117,6 @@ struct DispatchdCommand: ParsableCommand {
     var staticDotfiles = false
 
     @Option(help: .hidden) var workerSlot: Int?
-    @Option(help: .hidden) var workerChannel: Int32 = 3
-    @Option(help: .hidden) var workerScoreboard: Int32 = 4
 
     /// The application module and callable.
     func appTarget() throws -> (module: String?, callable: String) {
@@ -248,8 +246,7 @@ struct DispatchdCommand: ParsableCommand {
         if let slot = workerSlot {
             let target = try appTarget()
             var config = WorkerConfiguration(
-                slot: slot, channelFD: workerChannel, scoreboardFD: workerScoreboard,
-                module: target.module, callable: target.callable, wsgiFile: wsgiFile,
+                slot: slot, module: target.module, callable: target.callable, wsgiFile: wsgiFile,
                 pythonPath: pythonPath, virtualenv: virtualenv ?? Posix.getenv("VIRTUAL_ENV"),
                 accessLog: !noAccessLog
             )
