@@ -1,13 +1,22 @@
-/// What the master and a worker process agree on outside the channel's messages: the
-/// descriptors a worker starts with and the exit statuses the master understands. Both sides
-/// use these, so they cannot drift apart.
+/// What the master and a worker process agree on outside the channel's messages: a worker's
+/// command line, the descriptors it starts with, and the exit statuses the master understands.
+/// Both sides use these, so they cannot drift apart.
 public enum WorkerContract {
+    /// The hidden long option (`--worker SLOT`) that makes the binary a worker.
+    public static let option = "worker"
+
+    /// A worker's arguments after the executable: everything else comes encoded in the
+    /// configuration descriptor.
+    public static func arguments(slot: Int) -> [String] { ["--\(option)", String(slot)] }
+
     /// Descriptor numbers in a freshly spawned worker.
     public enum Descriptor {
         /// The SEQPACKET control channel (ControlMessage).
         public static let channel: CInt = 3
         /// The shared Scoreboard.
         public static let scoreboard: CInt = 4
+        /// The encoded ServerConfiguration (a MemoryFile), read at start-up and closed.
+        public static let configuration: CInt = 5
     }
 
     /// How a worker process ends.

@@ -4,6 +4,7 @@ internal import DIPC
 internal import DHTTP1
 internal import DWSGI
 internal import DCompression
+internal import DConfig
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
 /// the master hands it on its own event loop, until the master tells it to drain.
@@ -27,9 +28,20 @@ public final class WorkerProcess {
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
     var dirty: [Connection] = []
 
-    /// Runs a worker to the end; returns the process exit status.
-    public static func run(_ config: WorkerConfiguration) -> Int32 {
+    /// Runs the worker in `slot` to the end; returns the process exit status.
+    public static func run(slot: Int) -> Int32 {
         Posix.ignoreSIGPIPE()
+        let config: WorkerConfiguration
+        do {
+            let fd = WorkerContract.Descriptor.configuration
+            let bytes = try MemoryFile.contents(of: fd)
+            // Closed before any Python runs: the application has no business with it.
+            Posix.close(fd)
+            config = WorkerConfiguration(slot: slot, server: try ServerConfiguration(encoded: bytes))
+        } catch {
+            ServerLog.write(.worker, "cannot read the configuration from the master: \(error)")
+            return WorkerContract.ExitStatus.setupFailed.rawValue
+        }
         let scoreboard: Scoreboard
         do {
             scoreboard = try Scoreboard(mapping: WorkerContract.Descriptor.scoreboard)
@@ -39,7 +51,7 @@ public final class WorkerProcess {
         }
         let runtime: PythonRuntime
         do {
-            runtime = try PythonRuntime(virtualenv: config.virtualenv, pythonPath: config.pythonPath)
+            runtime = try PythonRuntime(virtualenv: config.server.application.virtualenv, pythonPath: config.server.application.pythonPath)
         } catch {
             ServerLog.write(.worker, error.message)
             return WorkerContract.ExitStatus.interpreterFailed.rawValue
@@ -48,7 +60,8 @@ public final class WorkerProcess {
         if config.uwsgiCompat { runtime.installUWSGICompat() }
         let app: WSGIApplication
         do {
-            app = try runtime.loadApplication(module: config.module, callable: config.callable, wsgiFile: config.wsgiFile)
+            let a = config.server.application
+            app = try runtime.loadApplication(module: a.module, callable: a.callable, wsgiFile: a.wsgiFile)
         } catch {
             runtime.flushStdio()
             ServerLog.write(.worker, error.message)
