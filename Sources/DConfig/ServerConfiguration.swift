@@ -64,8 +64,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
 
     /// Seconds.
     public struct Timeouts: Codable, Equatable, Sendable {
-        /// An idle keep-alive connection is closed after this.
-        public var keepAlive: Double = 5
+        /// An idle keep-alive connection is closed after this. Longer than the 60 s idle
+        /// timeout of common proxies (AWS ALB, nginx's upstream keepalive_timeout), so the proxy
+        /// closes first and never reuses a connection the server has just closed (a 502).
+        public var keepAlive: Double = 75
         /// A complete request head within this of its first byte (else 408).
         public var header: Double = 10
         /// A request body may stop arriving for this long.

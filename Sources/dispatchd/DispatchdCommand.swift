@@ -70,7 +70,7 @@ struct DispatchdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Largest request body in bytes, 0 for unlimited; larger gets 413 (default: \(Default.requestBodyLimit)).", valueName: "bytes"))
     var limitRequestBody: Int?
 
-    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept open (default: \(Default.of(\.timeouts.keepAlive))).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept open (default: \(Default.of(\.timeouts.keepAlive)), longer than the 60 s idle timeout of proxies such as AWS ALB and nginx: a proxy that reuses a connection the server has just closed answers 502).", valueName: "seconds"))
     var keepAlive: Double?
 
     @Option(help: ArgumentHelp("Seconds a client has to send a complete request head, then 408 (default: \(Default.of(\.timeouts.header))).", valueName: "seconds"))

@@ -48,7 +48,7 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(c.workers.count == 3)
         #expect(c.workers.gracefulTimeout == 30)
         #expect(c.limits.requestLine == 8192 && c.limits.fieldSize == 8192 && c.limits.fieldCount == 100 && c.limits.headSize == 65536)
-        #expect(c.timeouts.keepAlive == 5 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
+        #expect(c.timeouts.keepAlive == 75 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
         #expect(c.bodies.limit == nil)
         #expect(c.bodies.bufferSize == 1 << 20)
         #expect(c.bodies.spoolDirectory == "/tmp")

@@ -1,3 +1,4 @@
+import DConfig
 import Foundation
 import Testing
 
@@ -46,6 +47,18 @@ extension IntegrationSuite {
                 #expect(help.stdout.text.contains(flag), "--help documents \(flag)")
             }
             #expect(!help.stdout.text.contains("--worker-slot"))
+        }
+
+        /// --help names every setting and shows the defaults the configuration has: keep-alive
+        /// outlasts the 60 s idle timeout of common proxies.
+        @Test func helpShowsSettingsAndDefaults() throws {
+            let help = try ServerProcess(["--help"], workers: 1, bind: nil, waitReady: false)
+            #expect(help.waitForExit(timeout: 10) == 0)
+            let text = help.stdout.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for setting in Setting.allCases where setting != .app {
+                #expect(text.contains("--\(setting.rawValue) "), "--help documents --\(setting.rawValue)")
+            }
+            #expect(text.contains("--keep-alive <seconds> Seconds an idle keep-alive connection is kept open (default: 75, longer than the 60 s"))
         }
 
         /// A worker killed with SIGKILL under load is replaced and the server keeps answering.
