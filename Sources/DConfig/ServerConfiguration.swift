@@ -79,8 +79,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
 
     /// Request bodies, received before the application runs.
     public struct Bodies: Codable, Equatable, Sendable {
-        /// Largest body in bytes (nil: unlimited); larger gets 413.
-        public var limit: Int? = nil
+        /// Largest body in bytes (nil: unlimited); larger gets 413. Bodies over `bufferSize`
+        /// are written to disk before the application runs, so without a limit a few clients
+        /// could fill it.
+        public var limit: Int? = 100 << 20
         /// Bodies up to this size are held in memory; larger ones go to a temporary file.
         public var bufferSize = 1 << 20
         /// Where those files are made.

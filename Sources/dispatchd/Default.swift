@@ -15,5 +15,8 @@ enum Default {
 
     static var binds: String { value.listeners.binds.map(\.description).joined(separator: ", ") }
 
-    static var requestBodyLimit: String { value.bodies.limit.map { String($0) } ?? "unlimited" }
+    static var requestBodyLimit: String {
+        guard let bytes = value.bodies.limit else { return "unlimited" }
+        return bytes % (1 << 20) == 0 ? "\(bytes), \(bytes >> 20) MiB" : String(bytes)
+    }
 }

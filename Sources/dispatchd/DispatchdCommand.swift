@@ -67,7 +67,7 @@ struct DispatchdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Largest request head (request line and fields) in bytes; larger gets 431 (default: \(Default.of(\.limits.headSize))).", valueName: "bytes"))
     var limitRequestHead: Int?
 
-    @Option(help: ArgumentHelp("Largest request body in bytes, 0 for unlimited; larger gets 413 (default: \(Default.requestBodyLimit)).", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: \(Default.requestBodyLimit); bodies over --body-buffer-size are written to disk first, so an unlimited size lets a few clients fill it).", valueName: "bytes"))
     var limitRequestBody: Int?
 
     @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept open (default: \(Default.of(\.timeouts.keepAlive)), longer than the 60 s idle timeout of proxies such as AWS ALB and nginx: a proxy that reuses a connection the server has just closed answers 502).", valueName: "seconds"))

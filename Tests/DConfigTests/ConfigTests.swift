@@ -49,7 +49,7 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(c.workers.gracefulTimeout == 30)
         #expect(c.limits.requestLine == 8192 && c.limits.fieldSize == 8192 && c.limits.fieldCount == 100 && c.limits.headSize == 65536)
         #expect(c.timeouts.keepAlive == 75 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
-        #expect(c.bodies.limit == nil)
+        #expect(c.bodies.limit == 104_857_600)
         #expect(c.bodies.bufferSize == 1 << 20)
         #expect(c.bodies.spoolDirectory == "/tmp")
         #expect(c.webSocket.maxMessage == 1 << 20 && c.webSocket.pingInterval == 30 && c.webSocket.pingTimeout == 10)

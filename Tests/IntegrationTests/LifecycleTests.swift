@@ -50,7 +50,7 @@ extension IntegrationSuite {
         }
 
         /// --help names every setting and shows the defaults the configuration has: keep-alive
-        /// outlasts the 60 s idle timeout of common proxies.
+        /// outlasts the 60 s idle timeout of common proxies; request bodies stop at 100 MiB.
         @Test func helpShowsSettingsAndDefaults() throws {
             let help = try ServerProcess(["--help"], workers: 1, bind: nil, waitReady: false)
             #expect(help.waitForExit(timeout: 10) == 0)
@@ -59,6 +59,7 @@ extension IntegrationSuite {
                 #expect(text.contains("--\(setting.rawValue) "), "--help documents --\(setting.rawValue)")
             }
             #expect(text.contains("--keep-alive <seconds> Seconds an idle keep-alive connection is kept open (default: 75, longer than the 60 s"))
+            #expect(text.contains("--limit-request-body <bytes> Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: 104857600, 100 MiB;"))
         }
 
         /// A worker killed with SIGKILL under load is replaced and the server keeps answering.
