@@ -2,7 +2,7 @@
 /// `--keep-alive`), which a configuration file or environment variable will also use. Errors
 /// carry a setting rather than a spelling, so each source names the option the way the user
 /// wrote it.
-public enum Setting: String, CaseIterable, Codable, Sendable {
+public enum Setting: String, CaseIterable, Sendable {
     /// The positional MODULE:CALLABLE.
     case app
     case wsgiFile = "wsgi-file"
