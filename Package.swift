@@ -52,6 +52,7 @@ let package = Package(
         .library(name: "DWebSocket", targets: ["DWebSocket"]),
         .library(name: "DStatic", targets: ["DStatic"]),
         .library(name: "DMaster", targets: ["DMaster"]),
+        .library(name: "DConfig", targets: ["DConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -78,6 +79,7 @@ let package = Package(
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
         .target(name: "DWebSocket", swiftSettings: swiftSettings),
         .target(name: "DStatic", swiftSettings: swiftSettings),
+        .target(name: "DConfig", swiftSettings: swiftSettings),
         .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
         .target(name: "DCompression", dependencies: ["CDZlib"], swiftSettings: swiftSettings),
         .target(
@@ -85,16 +87,16 @@ let package = Package(
             dependencies: ["CDPython", "DHTTP1", "DPosix"],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),
-        .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
+        .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC", "DConfig"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression", "DStatic"],
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression", "DStatic", "DConfig"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "dispatchd",
             dependencies: [
-                "DMaster", "DWorker", "DHTTP1",
+                "DMaster", "DWorker", "DConfig", "DIPC", "DPosix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -105,9 +107,10 @@ let package = Package(
         .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
         .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
+        .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["dispatchd"],
+            dependencies: ["dispatchd", "DConfig"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -19,7 +19,7 @@ public struct RequestHeadParser: Sendable {
     var lines = 0
     var requestStart = 0
 
-    public init(limits: HTTPLimits = HTTPLimits()) {
+    public init(limits: HTTPLimits) {
         self.limits = limits
     }
 

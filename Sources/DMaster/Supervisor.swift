@@ -1,4 +1,5 @@
 public import DPosix
+public import DConfig
 internal import DEventLoop
 internal import DIPC
 
@@ -11,6 +12,8 @@ public final class Supervisor {
     let loop = EventLoop()
     var pool: WorkerPool
     let scoreboard: Scoreboard
+    /// The configuration, encoded once; every worker inherits it.
+    let configurationFile: OwnedFD
     let executable = Posix.executablePath()
 
     var listeners: [Listener] = []
@@ -51,9 +54,10 @@ public final class Supervisor {
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
-        pool = WorkerPool(workers: config.workers)
-        scoreboard = try Scoreboard(slots: config.workers)
-        channels = Array(repeating: nil, count: config.workers)
+        pool = WorkerPool(workers: config.workers.count)
+        scoreboard = try Scoreboard(slots: config.workers.count)
+        configurationFile = try Posix.moveAbove(MemoryFile.create(name: "dispatchd-config", contents: config.encoded()), minimum: 10)
+        channels = Array(repeating: nil, count: config.workers.count)
     }
 
     /// Runs the server until it stops; returns the exit status.
@@ -78,21 +82,21 @@ public final class Supervisor {
             watchers.append(w)
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
-        for slot in 0..<config.workers { spawn(slot) }
+        for slot in 0..<config.workers.count { spawn(slot) }
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
         return exitStatus
     }
 
     func bindListeners() throws(SystemError) {
-        for bind in config.binds {
+        for bind in config.listeners.binds {
             let fd: OwnedFD
             var path: String? = nil
             switch bind {
             case .tcp(let host, let port):
-                fd = try Socket.listenTCP(host: host, port: port, backlog: config.backlog)
+                fd = try Socket.listenTCP(host: host, port: port, backlog: config.listeners.backlog)
             case .unix(let p):
-                fd = try Socket.listenUnix(path: p, backlog: config.backlog)
+                fd = try Socket.listenUnix(path: p, backlog: config.listeners.backlog)
                 path = p
             }
             let listener = Listener(fd: fd)
@@ -220,10 +224,10 @@ public final class Supervisor {
     func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: consuming OwnedFD) throws(SystemError) {
         do {
             scoreboard.reset(slot)
-            let args = ["--worker-slot", String(slot), "--worker-channel", "3", "--worker-scoreboard", "4"] + config.workerArguments
             let pid = try ProcessSpawner.spawn(
-                executable: executable, arguments: args,
-                descriptors: [(theirs.raw, 3), (scoreboard.memory.fd, 4)]
+                executable: executable, arguments: WorkerContract.arguments(slot: slot),
+                descriptors: [(theirs.raw, WorkerContract.Descriptor.channel), (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
+                              (configurationFile.raw, WorkerContract.Descriptor.configuration)]
             )
             pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
             let channel = Channel(fd: ours, workerEnd: theirs)
@@ -367,7 +371,7 @@ public final class Supervisor {
     /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.
     func shutdown() {
         guard !pool.shuttingDown else { return }
-        log("shutting down: draining workers (up to \(config.gracefulTimeout) s)")
+        log("shutting down: draining workers (up to \(config.workers.gracefulTimeout) s)")
         handOffBeforeDrain()
         stopListening()
         respawnTimers.removeAll()
@@ -387,7 +391,7 @@ public final class Supervisor {
             self.log("graceful timeout: killing the remaining workers")
             self.killAll()
         }
-        timer.arm(timeout: config.gracefulTimeout)
+        timer.arm(timeout: config.workers.gracefulTimeout)
         killTimer = timer
     }
 

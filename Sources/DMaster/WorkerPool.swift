@@ -1,3 +1,5 @@
+internal import DIPC
+
 /// Decides which worker gets each accepted connection, and what to do when a worker exits.
 /// Pure: no descriptors, no system calls; the scoreboard's readings and the time are passed in.
 public struct WorkerPool: Sendable {
@@ -29,13 +31,6 @@ public struct WorkerPool: Sendable {
         var startedAt: UInt64 = 0
         var failures = 0
     }
-
-    /// Exit statuses of a worker that mean the application itself cannot load: respawning
-    /// would fail the same way.
-    public static let appLoadStatuses: [Int32: String] = [
-        3: "the Python interpreter could not start",
-        4: "the application failed to load",
-    ]
 
     var slots: [Slot]
     var cursor = 0
@@ -142,7 +137,8 @@ public struct WorkerPool: Sendable {
         if shuttingDown {
             return liveWorkers == 0 ? .shutdownComplete : .none
         }
-        if case .starting = previous, let status = exitStatus, let reason = Self.appLoadStatuses[status] {
+        if case .starting = previous, let status = exitStatus,
+           let reason = WorkerContract.ExitStatus(rawValue: status)?.fatalReason {
             return .fatal(reason: reason, status: status)
         }
         let lived = now &- slots[i].startedAt

@@ -3,6 +3,7 @@ internal import DHTTP1
 internal import DStatic
 internal import DEventLoop
 internal import DWSGI
+internal import DConfig
 
 /// Static files (--static-map), answered by the worker before the application is consulted.
 extension Connection {

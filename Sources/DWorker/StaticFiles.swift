@@ -1,30 +1,7 @@
 internal import DPosix
 internal import DStatic
 internal import DHTTP1
-
-/// One `--static-map PREFIX=DIR`.
-public struct StaticMap: Sendable, Equatable {
-    public var prefix: String
-    public var directory: String
-    /// Cache-Control max-age in seconds (--static-expires), if any.
-    public var expires: Int?
-
-    public init(prefix: String, directory: String, expires: Int?) {
-        self.prefix = prefix
-        self.directory = directory
-        self.expires = expires
-    }
-}
-
-/// Static-file options, passed from the command line.
-public struct StaticConfiguration: Sendable {
-    public var maps: [StaticMap] = []
-    public var index: String? = nil
-    public var fallThrough = false
-    public var followSymlinks = false
-    public var dotfiles = false
-    public init() {}
-}
+internal import DConfig
 
 /// A file open for serving, with what its responses need; shared by concurrent responses
 /// (sendfile takes explicit offsets) and closed when the cache and the last response drop it.
@@ -56,7 +33,7 @@ final class OpenFile {
 /// (refusing anything that would leave them), and caches open files and their metadata for a
 /// second, so a busy file costs no system calls per request.
 final class StaticFiles {
-    let config: StaticConfiguration
+    let config: ServerConfiguration.Statics
     /// Each map's directory, resolved (symlinks followed), for the containment check.
     let roots: [String]
     enum Lookup {
@@ -69,7 +46,7 @@ final class StaticFiles {
     static let cacheNanoseconds: UInt64 = 1_000_000_000
     static let cacheLimit = 4096
 
-    init(config: StaticConfiguration) {
+    init(config: ServerConfiguration.Statics) {
         self.config = config
         roots = config.maps.map { Posix.realpath($0.directory) ?? $0.directory }
     }

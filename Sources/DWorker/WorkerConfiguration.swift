@@ -1,64 +1,43 @@
-public import DHTTP1
+internal import DConfig
+internal import DHTTP1
 
-/// Everything a worker process needs, passed on its command line by the master.
-public struct WorkerConfiguration: Sendable {
-    public var slot: Int
-    public var channelFD: CInt
-    public var scoreboardFD: CInt
-    public var module: String?
-    public var callable: String
-    public var wsgiFile: String?
-    public var pythonPath: [String]
-    public var virtualenv: String?
-    public var accessLog: Bool
-    public var limits: HTTPLimits
-    /// Seconds an idle keep-alive connection is kept.
-    public var keepAliveTimeout: Double
-    /// Seconds a client has to send a complete request head.
-    public var headerTimeout: Double
-    /// Seconds a body read may wait for the client's next bytes.
-    public var bodyTimeout: Double
-    /// Seconds a response write may wait for the client to read.
-    public var writeTimeout: Double
-    /// Largest request body (nil: unlimited); larger gets 413.
-    public var maxRequestBody: Int?
-    /// Request bodies up to this size are kept in memory; larger ones go to a temporary file.
-    public var bodyBufferSize: Int
-    /// Where those temporary files are made.
-    public var bodySpoolDirectory: String
-    /// Largest WebSocket message (larger: close 1009).
-    public var webSocketMaxMessage: Int
-    /// Seconds without traffic before a WebSocket ping; seconds to wait for its pong.
-    public var webSocketPingInterval: Double
-    public var webSocketPingTimeout: Double
-    /// `import uwsgi` resolves to the dispatchd module.
-    public var uwsgiCompat: Bool
-    /// Static files served by the worker.
-    public var statics: StaticConfiguration
+/// What a worker runs with: the master's configuration, decoded from the descriptor the
+/// worker was started with, seen the way the worker's code asks for it, plus its slot.
+struct WorkerConfiguration: Sendable {
+    let slot: Int
+    let server: ServerConfiguration
+    /// Built once: every connection's parser takes it.
+    let limits: HTTPLimits
 
-    public init(slot: Int, channelFD: CInt, scoreboardFD: CInt, module: String?, callable: String, wsgiFile: String?,
-                pythonPath: [String], virtualenv: String?, accessLog: Bool) {
+    init(slot: Int, server: ServerConfiguration) {
         self.slot = slot
-        self.channelFD = channelFD
-        self.scoreboardFD = scoreboardFD
-        self.module = module
-        self.callable = callable
-        self.wsgiFile = wsgiFile
-        self.pythonPath = pythonPath
-        self.virtualenv = virtualenv
-        self.accessLog = accessLog
-        self.limits = HTTPLimits()
-        self.keepAliveTimeout = 5
-        self.headerTimeout = 10
-        self.bodyTimeout = 30
-        self.writeTimeout = 30
-        self.maxRequestBody = nil
-        self.bodyBufferSize = 1 << 20
-        self.bodySpoolDirectory = "/tmp"
-        self.webSocketMaxMessage = 1 << 20
-        self.webSocketPingInterval = 30
-        self.webSocketPingTimeout = 10
-        self.uwsgiCompat = false
-        self.statics = StaticConfiguration()
+        self.server = server
+        let l = server.limits
+        limits = HTTPLimits(requestLine: l.requestLine, fieldLine: l.fieldSize, headSize: l.headSize, fieldCount: l.fieldCount)
     }
+
+    var accessLog: Bool { server.logging.accessLog }
+    /// Seconds an idle keep-alive connection is kept.
+    var keepAliveTimeout: Double { server.timeouts.keepAlive }
+    /// Seconds a client has to send a complete request head.
+    var headerTimeout: Double { server.timeouts.header }
+    /// Seconds a body read may wait for the client's next bytes.
+    var bodyTimeout: Double { server.timeouts.body }
+    /// Seconds a response write may wait for the client to read.
+    var writeTimeout: Double { server.timeouts.write }
+    /// Largest request body (nil: unlimited); larger gets 413.
+    var maxRequestBody: Int? { server.bodies.limit }
+    /// Request bodies up to this size are kept in memory; larger ones go to a temporary file.
+    var bodyBufferSize: Int { server.bodies.bufferSize }
+    /// Where those temporary files are made.
+    var bodySpoolDirectory: String { server.bodies.spoolDirectory }
+    /// Largest WebSocket message (larger: close 1009).
+    var webSocketMaxMessage: Int { server.webSocket.maxMessage }
+    /// Seconds without traffic before a WebSocket ping; seconds to wait for its pong.
+    var webSocketPingInterval: Double { server.webSocket.pingInterval }
+    var webSocketPingTimeout: Double { server.webSocket.pingTimeout }
+    /// `import uwsgi` resolves to the dispatchd module.
+    var uwsgiCompat: Bool { server.compatibility.uwsgi }
+    /// Static files served by the worker.
+    var statics: ServerConfiguration.Statics { server.statics }
 }

@@ -4,21 +4,11 @@ internal import DIPC
 internal import DHTTP1
 internal import DWSGI
 internal import DCompression
+internal import DConfig
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
 /// the master hands it on its own event loop, until the master tells it to drain.
 public final class WorkerProcess {
-    /// Exit statuses the master understands.
-    public enum ExitCode {
-        public static let ok: Int32 = 0
-        /// The interpreter could not start (or is not the one the binary was built for).
-        public static let interpreterFailed: Int32 = 3
-        /// The application failed to import or is not callable.
-        public static let appLoadFailed: Int32 = 4
-        /// The control channel or scoreboard could not be used.
-        public static let setupFailed: Int32 = 5
-    }
-
     let config: WorkerConfiguration
     let loop = EventLoop()
     let app: WSGIApplication
@@ -38,32 +28,44 @@ public final class WorkerProcess {
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
     var dirty: [Connection] = []
 
-    /// Runs a worker to the end; returns the process exit status.
-    public static func run(_ config: WorkerConfiguration) -> Int32 {
+    /// Runs the worker in `slot` to the end; returns the process exit status.
+    public static func run(slot: Int) -> Int32 {
         Posix.ignoreSIGPIPE()
+        let config: WorkerConfiguration
+        do {
+            let fd = WorkerContract.Descriptor.configuration
+            let bytes = try MemoryFile.contents(of: fd)
+            // Closed before any Python runs: the application has no business with it.
+            Posix.close(fd)
+            config = WorkerConfiguration(slot: slot, server: try ServerConfiguration(encoded: bytes))
+        } catch {
+            ServerLog.write(.worker, "cannot read the configuration from the master: \(error)")
+            return WorkerContract.ExitStatus.setupFailed.rawValue
+        }
         let scoreboard: Scoreboard
         do {
-            scoreboard = try Scoreboard(mapping: config.scoreboardFD)
+            scoreboard = try Scoreboard(mapping: WorkerContract.Descriptor.scoreboard)
         } catch {
             ServerLog.write(.worker, "cannot map the scoreboard: \(error)")
-            return ExitCode.setupFailed
+            return WorkerContract.ExitStatus.setupFailed.rawValue
         }
         let runtime: PythonRuntime
         do {
-            runtime = try PythonRuntime(virtualenv: config.virtualenv, pythonPath: config.pythonPath)
+            runtime = try PythonRuntime(virtualenv: config.server.application.virtualenv, pythonPath: config.server.application.pythonPath)
         } catch {
             ServerLog.write(.worker, error.message)
-            return ExitCode.interpreterFailed
+            return WorkerContract.ExitStatus.interpreterFailed.rawValue
         }
         // Before the app loads: code written for uWSGI imports uwsgi at its top.
         if config.uwsgiCompat { runtime.installUWSGICompat() }
         let app: WSGIApplication
         do {
-            app = try runtime.loadApplication(module: config.module, callable: config.callable, wsgiFile: config.wsgiFile)
+            let a = config.server.application
+            app = try runtime.loadApplication(module: a.module, callable: a.callable, wsgiFile: a.wsgiFile)
         } catch {
             runtime.flushStdio()
             ServerLog.write(.worker, error.message)
-            return ExitCode.appLoadFailed
+            return WorkerContract.ExitStatus.appLoadFailed.rawValue
         }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         runtime.scheduler = worker.tasks
@@ -82,7 +84,7 @@ public final class WorkerProcess {
     func serve() -> Int32 {
         updateDate()
         runtime.releaseGIL()
-        watchers.append(Watcher(loop: loop, kind: .read(config.channelFD), persist: true) { [unowned self] _ in
+        watchers.append(Watcher(loop: loop, kind: .read(WorkerContract.Descriptor.channel), persist: true) { [unowned self] _ in
             self.onChannel()
         })
         // Once a second: the Date header, and the access log reaches stdout.
@@ -100,17 +102,17 @@ public final class WorkerProcess {
         watchers[1].arm(timeout: 1)
         watchers[2].arm()
         watchers[3].arm()
-        switch ControlMessage.ready.send(on: config.channelFD) {
+        switch ControlMessage.ready.send(on: WorkerContract.Descriptor.channel) {
         case .sent: break
         case .wouldBlock, .peerGone:
             ServerLog.write(.worker, "the master is gone")
-            return ExitCode.setupFailed
+            return WorkerContract.ExitStatus.setupFailed.rawValue
         }
         loop.run()
         accessLog?.flush()
         runtime.acquireGIL()
         runtime.flushStdio()
-        return ExitCode.ok
+        return WorkerContract.ExitStatus.ok.rawValue
     }
 
     func updateDate() {
@@ -123,7 +125,7 @@ public final class WorkerProcess {
         while true {
             let result: DescriptorChannel.ReceiveResult
             do {
-                result = try DescriptorChannel.receive(config.channelFD)
+                result = try DescriptorChannel.receive(WorkerContract.Descriptor.channel)
             } catch {
                 log("control channel failed: \(error)")
                 startDrain()

@@ -28,7 +28,7 @@ import Testing
     }
 
     func parse(_ bytes: [UInt8], cuts: [Int]) -> (RequestHeadParser.Result, [RequestHead.Field], Int) {
-        var parser = RequestHeadParser()
+        var parser = RequestHeadParser(limits: roomyLimits)
         var head = RequestHead()
         var result = RequestHeadParser.Result.incomplete
         for cut in cuts + [bytes.count] where result == .incomplete {

@@ -1,8 +1,11 @@
 import Testing
 @testable import DHTTP1
 
+/// Limits that the ordinary tests do not come near (the server's defaults).
+let roomyLimits = HTTPLimits(requestLine: 8192, fieldLine: 8192, headSize: 65536, fieldCount: 100)
+
 /// Parses `text` fed whole, byte by byte, and split at every index; all must agree.
-func parseAllWays(_ text: String, limits: HTTPLimits = HTTPLimits()) -> (RequestHeadParser.Result, RequestHead, [UInt8]) {
+func parseAllWays(_ text: String, limits: HTTPLimits = roomyLimits) -> (RequestHeadParser.Result, RequestHead, [UInt8]) {
     let bytes = Array(text.utf8)
     func feed(_ cuts: [Int]) -> (RequestHeadParser.Result, RequestHead) {
         var parser = RequestHeadParser(limits: limits)
@@ -107,11 +110,7 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
     }
 
     @Test func limits() {
-        var limits = HTTPLimits()
-        limits.requestLine = 20
-        limits.fieldLine = 20
-        limits.fieldCount = 2
-        limits.headSize = 100
+        let limits = HTTPLimits(requestLine: 20, fieldLine: 20, headSize: 100, fieldCount: 2)
         let long = "GET /" + String(repeating: "a", count: 30) + " HTTP/1.1\r\nHost: h\r\n\r\n"
         #expect(parseAllWays(long, limits: limits).0 == .invalid(HTTPError(414, "request line too long")))
         let bigField = "GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "a", count: 30) + "\r\n\r\n"
@@ -128,7 +127,7 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
 
     @Test func resetParsesNextPipelinedRequest() {
         let text = Array("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n".utf8)
-        var parser = RequestHeadParser()
+        var parser = RequestHeadParser(limits: roomyLimits)
         var head = RequestHead()
         let first = text.withUnsafeBytes { parser.parse($0, into: &head) }
         #expect(first == .complete)

@@ -95,14 +95,4 @@ import Testing
         #expect(pool.exited(pid: 100, exitStatus: 0, now: 5) == .none)
         #expect(pool.exited(pid: 101, exitStatus: 0, now: 5) == .shutdownComplete)
     }
-
-    @Test func bindAddresses() throws {
-        #expect(try BindAddress.parse(":8080") == .tcp(host: nil, port: 8080))
-        #expect(try BindAddress.parse("0.0.0.0:80") == .tcp(host: "0.0.0.0", port: 80))
-        #expect(try BindAddress.parse("[::1]:9") == .tcp(host: "::1", port: 9))
-        #expect(try BindAddress.parse("unix:/tmp/x.sock") == .unix(path: "/tmp/x.sock"))
-        #expect(throws: ConfigError.self) { try BindAddress.parse("8080") }
-        #expect(throws: ConfigError.self) { try BindAddress.parse("host:99999") }
-        #expect(throws: ConfigError.self) { try BindAddress.parse("unix:") }
-    }
 }

@@ -51,6 +51,26 @@ extension IntegrationSuite {
             }
         }
 
+        /// Without --limit-request-body, bodies over 100 MiB get 413 before the app runs (they
+        /// would go to disk first); --limit-request-body 0 means no limit.
+        @Test func defaultRequestBodyLimit() throws {
+            func interim(_ port: Int, contentLength: Int) throws -> Int {
+                let c = try RawClient(port: port)
+                try c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(contentLength)\r\nExpect: 100-continue\r\n\r\n")
+                return try c.readResponse().status
+            }
+            try withServer(["testapp:application"], workers: 1) { s in
+                let over = try interim(s.port, contentLength: 104_857_601)
+                let at = try interim(s.port, contentLength: 104_857_600)
+                #expect(over == 413)
+                #expect(at == 100)
+            }
+            try withServer(["--limit-request-body", "0", "testapp:application"], workers: 1) { s in
+                let huge = try interim(s.port, contentLength: 1 << 40)
+                #expect(huge == 100)
+            }
+        }
+
         /// A client that trickles its head one byte at a time gets 408 at the header timeout,
         /// counted from its first byte; an idle keep-alive connection is closed at --keep-alive.
         @Test func headerAndKeepAliveTimeouts() throws {

@@ -18,7 +18,7 @@ let largeHead: [UInt8] = {
 }()
 
 func parseHead(_ bytes: [UInt8], _ iterations: Range<Int>) {
-    var parser = RequestHeadParser()
+    var parser = RequestHeadParser(limits: HTTPLimits(requestLine: 8192, fieldLine: 8192, headSize: 65536, fieldCount: 100))
     var head = RequestHead()
     for _ in iterations {
         parser.reset()

@@ -7,11 +7,7 @@ import FuzzDriver
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var limits = HTTPLimits()
-    limits.requestLine = 512
-    limits.fieldLine = 512
-    limits.headSize = 2048
-    limits.fieldCount = 16
+    let limits = HTTPLimits(requestLine: 512, fieldLine: 512, headSize: 2048, fieldCount: 16)
 
     func parse(cuts: [Int]) -> (RequestHeadParser.Result, RequestHead) {
         var parser = RequestHeadParser(limits: limits)

@@ -1,0 +1,128 @@
+/// Everything the server runs with, as one value: built and checked once in the master
+/// (ConfigurationBuilder), then handed to every worker encoded. Every default is written here
+/// and nowhere else; `--help` shows them from here.
+public struct ServerConfiguration: Codable, Equatable, Sendable {
+    public var application = Application()
+    public var listeners = Listeners()
+    public var workers: Workers
+    public var limits = HeadLimits()
+    public var timeouts = Timeouts()
+    public var bodies: Bodies
+    public var webSocket = WebSocket()
+    public var statics = Statics()
+    public var logging = Logging()
+    public var compatibility = Compatibility()
+
+    /// The defaults. Three depend on the machine: a worker per CPU, temporary files in
+    /// $TMPDIR (else /tmp), and the virtualenv that is active ($VIRTUAL_ENV).
+    public init(host: some ConfigHost) {
+        workers = Workers(count: host.processorCount)
+        bodies = Bodies(spoolDirectory: host.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
+        application.virtualenv = host.environment("VIRTUAL_ENV").flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The WSGI application and where Python finds it.
+    public struct Application: Codable, Equatable, Sendable {
+        /// The module to import; exactly one of `module` and `wsgiFile` is set.
+        public var module: String? = nil
+        /// A Python file to load instead of a module.
+        public var wsgiFile: String? = nil
+        public var callable = "application"
+        /// The master changes to this directory before starting workers.
+        public var chdir: String? = nil
+        /// Added to sys.path.
+        public var pythonPath: [String] = []
+        public var virtualenv: String? = nil
+        public init() {}
+    }
+
+    public struct Listeners: Codable, Equatable, Sendable {
+        public var binds: [BindAddress] = [.tcp(host: "127.0.0.1", port: 8000)]
+        /// The kernel's queue of connections not yet accepted.
+        public var backlog = 1024
+        public init() {}
+    }
+
+    public struct Workers: Codable, Equatable, Sendable {
+        /// Worker processes.
+        public var count: Int
+        /// Seconds that SIGTERM waits for in-flight requests before workers are killed.
+        public var gracefulTimeout: Double = 30
+        public init(count: Int) { self.count = count }
+    }
+
+    /// Limits on a request head (414 for the line, 431 for the rest).
+    public struct HeadLimits: Codable, Equatable, Sendable {
+        public var requestLine = 8192
+        /// One header field line.
+        public var fieldSize = 8192
+        public var fieldCount = 100
+        /// The request line and all fields.
+        public var headSize = 65536
+        public init() {}
+    }
+
+    /// Seconds.
+    public struct Timeouts: Codable, Equatable, Sendable {
+        /// An idle keep-alive connection is closed after this. Longer than the 60 s idle
+        /// timeout of common proxies (AWS ALB, nginx's upstream keepalive_timeout), so the proxy
+        /// closes first and never reuses a connection the server has just closed (a 502).
+        public var keepAlive: Double = 75
+        /// A complete request head within this of its first byte (else 408).
+        public var header: Double = 10
+        /// A request body may stop arriving for this long.
+        public var body: Double = 30
+        /// A client may leave its response unread for this long.
+        public var write: Double = 30
+        public init() {}
+    }
+
+    /// Request bodies, received before the application runs.
+    public struct Bodies: Codable, Equatable, Sendable {
+        /// Largest body in bytes (nil: unlimited); larger gets 413. Bodies over `bufferSize`
+        /// are written to disk before the application runs, so without a limit a few clients
+        /// could fill it.
+        public var limit: Int? = 100 << 20
+        /// Bodies up to this size are held in memory; larger ones go to a temporary file.
+        public var bufferSize = 1 << 20
+        /// Where those files are made.
+        public var spoolDirectory: String
+        public init(spoolDirectory: String) { self.spoolDirectory = spoolDirectory }
+    }
+
+    public struct WebSocket: Codable, Equatable, Sendable {
+        /// Largest message in bytes (also after decompression); larger closes with 1009.
+        public var maxMessage = 1 << 20
+        /// Seconds without traffic before the server pings.
+        public var pingInterval: Double = 30
+        /// Seconds the client has to answer a ping.
+        public var pingTimeout: Double = 10
+        public init() {}
+    }
+
+    /// Static files served by the worker before the application is consulted.
+    public struct Statics: Codable, Equatable, Sendable {
+        public var maps: [StaticMap] = []
+        /// The file served for a directory; without one, directories get 403.
+        public var index: String? = nil
+        /// A path with no file goes to the application instead of getting 404.
+        public var fallThrough = false
+        /// Serve symlinks that point outside the map's directory.
+        public var followSymlinks = false
+        /// Serve names that start with a dot.
+        public var dotfiles = false
+        public init() {}
+    }
+
+    public struct Logging: Codable, Equatable, Sendable {
+        /// An access log line per request on stdout.
+        public var accessLog = true
+        public init() {}
+    }
+
+    public struct Compatibility: Codable, Equatable, Sendable {
+        /// `import uwsgi` gives dispatchd's module (uWSGI's websocket_* API).
+        public var uwsgi = false
+        public init() {}
+    }
+}

@@ -1,0 +1,39 @@
+/// Every setting, by its name: the long option without its dashes (`keep-alive` is
+/// `--keep-alive`), which a configuration file or environment variable will also use. Errors
+/// carry a setting rather than a spelling, so each source names the option the way the user
+/// wrote it.
+public enum Setting: String, CaseIterable, Sendable {
+    /// The positional MODULE:CALLABLE.
+    case app
+    case wsgiFile = "wsgi-file"
+    case callable
+    case chdir
+    case pythonPath = "pythonpath"
+    case virtualenv
+    case bind
+    case workers
+    case backlog
+    case gracefulTimeout = "graceful-timeout"
+    case noAccessLog = "no-access-log"
+    case limitRequestLine = "limit-request-line"
+    case limitRequestFieldSize = "limit-request-field-size"
+    case limitRequestFields = "limit-request-fields"
+    case limitRequestHead = "limit-request-head"
+    case limitRequestBody = "limit-request-body"
+    case keepAlive = "keep-alive"
+    case headerTimeout = "header-timeout"
+    case bodyTimeout = "body-timeout"
+    case writeTimeout = "write-timeout"
+    case bodyBufferSize = "body-buffer-size"
+    case bodySpoolDir = "body-spool-dir"
+    case websocketMaxMessage = "websocket-max-message"
+    case websocketPingInterval = "websocket-ping-interval"
+    case websocketPingTimeout = "websocket-ping-timeout"
+    case uwsgiCompat = "uwsgi-compat"
+    case staticMap = "static-map"
+    case staticIndex = "static-index"
+    case staticFallthrough = "static-fallthrough"
+    case staticExpires = "static-expires"
+    case staticFollowSymlinks = "static-follow-symlinks"
+    case staticDotfiles = "static-dotfiles"
+}

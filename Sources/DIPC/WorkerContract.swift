@@ -1,0 +1,42 @@
+/// What the master and a worker process agree on outside the channel's messages: a worker's
+/// command line, the descriptors it starts with, and the exit statuses the master understands.
+/// Both sides use these, so they cannot drift apart.
+public enum WorkerContract {
+    /// The hidden long option (`--worker SLOT`) that makes the binary a worker.
+    public static let option = "worker"
+
+    /// A worker's arguments after the executable: everything else comes encoded in the
+    /// configuration descriptor.
+    public static func arguments(slot: Int) -> [String] { ["--\(option)", String(slot)] }
+
+    /// Descriptor numbers in a freshly spawned worker.
+    public enum Descriptor {
+        /// The SEQPACKET control channel (ControlMessage).
+        public static let channel: CInt = 3
+        /// The shared Scoreboard.
+        public static let scoreboard: CInt = 4
+        /// The encoded ServerConfiguration (a MemoryFile), read at start-up and closed.
+        public static let configuration: CInt = 5
+    }
+
+    /// How a worker process ends.
+    public enum ExitStatus: Int32, Sendable {
+        case ok = 0
+        /// The interpreter could not start (or is not the one the binary was built for).
+        case interpreterFailed = 3
+        /// The application failed to import or is not callable.
+        case appLoadFailed = 4
+        /// The control channel or scoreboard could not be used.
+        case setupFailed = 5
+
+        /// Why the server cannot run, for a status that means the application itself cannot
+        /// load in a worker that never became ready: respawning would fail the same way.
+        public var fatalReason: String? {
+            switch self {
+            case .interpreterFailed: "the Python interpreter could not start"
+            case .appLoadFailed: "the application failed to load"
+            case .ok, .setupFailed: nil
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+public import DConfig
+internal import DPosix
+
+/// The machine the master runs on, as building the configuration sees it.
+public struct SystemHost: ConfigHost {
+    public init() {}
+    public func environment(_ name: String) -> String? { Posix.getenv(name) }
+    public var processorCount: Int { Posix.numberOfCPUs() }
+    public func isDirectory(_ path: String) -> Bool { Posix.isDirectory(path) }
+    public func realpath(_ path: String) -> String? { Posix.realpath(path) }
+}
