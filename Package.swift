@@ -83,6 +83,13 @@ let package = Package(
         .target(
             name: "DWSGI",
             dependencies: ["CDPython", "DHTTP1", "DPosix"],
+            // The bridge's Python half, compiled into the binary as byte arrays (PackageResources):
+            // a copied binary needs no file beside it (EmbeddedPython.swift).
+            resources: [
+                .embedInCode("Python/dispatchd_core.py"),
+                .embedInCode("Python/dispatchd_websocket.py"),
+                .embedInCode("Python/dispatchd_flask.py"),
+            ],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC"], swiftSettings: swiftSettings),
