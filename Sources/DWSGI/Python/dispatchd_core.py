@@ -3,7 +3,7 @@
 # the module's namespace (PythonRuntime.swift, EmbeddedPython.swift), before
 # dispatchd_websocket.py. Comments, not a docstring: the code runs in dispatchd's namespace and a
 # docstring would become dispatchd.__doc__.
-import sys as _sys, importlib as _importlib, importlib.util as _iutil, traceback as _traceback
+import sys as _sys, importlib as _importlib, importlib.util as _iutil
 
 class FileWrapper:
     """wsgi.file_wrapper: the server sends real files with sendfile."""

@@ -6,7 +6,7 @@
 # Here: the task scheduler's Python half (greenlets and coroutines), the blocking-style and async
 # client objects (over the native _Socket), uWSGI's websocket API, and the finder of
 # dispatchd.flask.
-import contextvars as _cv, time as _time, inspect as _inspect
+import sys as _sys, contextvars as _cv, time as _time
 _greenlet = None
 _greenlet_tried = False
 
