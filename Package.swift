@@ -113,6 +113,12 @@ let package = Package(
         .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "DWSGITests",
+            dependencies: ["DWSGI", "DHTTP1"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["dispatchd"],
             exclude: ["Fixtures"],

@@ -1,0 +1,65 @@
+import DHTTP1
+import DWSGI
+
+/// One request through the bridge, driven as the worker's Connection drives it: `handle`, then
+/// `resume` each time the output has drained, and for `.sendFile` the output and then the file
+/// before `fileSent`. Holds what the client received.
+struct Exchange: Sendable {
+    enum Step: Sendable, Equatable {
+        case more
+        case sendFile(offset: Int, count: Int)
+    }
+
+    /// Every byte the client received.
+    var wire: [UInt8]
+    var status: Int
+    var bodyBytes: Int
+    var keepAlive: Bool
+    /// The steps after the first, in order.
+    var steps: [Step]
+    /// Times write() waited for the client.
+    var waits: Int
+
+    var text: String { String(decoding: wire, as: UTF8.self) }
+
+    /// The Date every test response carries.
+    static let date = "Sun, 06 Nov 1994 08:49:37 GMT"
+    static let info = WSGIConnectionInfo(serverName: "localhost", serverPort: "8000", remoteAddr: "127.0.0.1", remotePort: "40000")
+
+    /// Sends the request head `request` (CRLF line ends, parsed as the worker parses it) to
+    /// `app`; the body comes from `transport`. With `abortOnMore`, the client goes away at the
+    /// first `.more`. On the interpreter's thread.
+    static func perform(_ app: WSGIApplication, request: String, transport: FakeTransport, abortOnMore: Bool) -> Exchange {
+        let bytes = Array(request.utf8)
+        var parser = RequestHeadParser()
+        var head = RequestHead()
+        let parsed = bytes.withUnsafeBytes { parser.parse($0, into: &head) }
+        precondition(parsed == .complete, "not a complete request head: \(parsed)")
+        var steps: [Step] = []
+        let outcome = bytes.withUnsafeBytes { raw -> WSGIOutcome in
+            let buffer = UnsafeRawBufferPointer(rebasing: raw[0..<head.length])
+            var progress = app.handle(head: head, buffer: buffer, info: info, transport: transport, output: transport.output,
+                                      keepAlive: head.keepAlive, date: Array(date.utf8))
+            while true {
+                switch progress {
+                case .done(let outcome):
+                    transport.drain()
+                    return outcome
+                case .more(let response):
+                    steps.append(.more)
+                    if abortOnMore { return response.abort() }
+                    transport.drain()
+                    progress = response.resume(head, buffer)
+                case .sendFile(let response, let fd, let offset, let count):
+                    steps.append(.sendFile(offset: offset, count: count))
+                    transport.drain()
+                    transport.sendFile(fd: fd, offset: offset, count: count)
+                    response.fileSent(count)
+                    progress = response.resume(head, buffer)
+                }
+            }
+        }
+        return Exchange(wire: transport.wire, status: outcome.status, bodyBytes: outcome.bodyBytes, keepAlive: outcome.keepAlive,
+                        steps: steps, waits: transport.waits)
+    }
+}
