@@ -22,6 +22,16 @@ struct Exchange: Sendable {
 
     var text: String { String(decoding: wire, as: UTF8.self) }
 
+    /// nil when the client received exactly `expected`; otherwise where it differs (a failed
+    /// comparison of whole arrays would print hundreds of kilobytes).
+    func difference(from expected: [UInt8]) -> String? {
+        guard wire != expected else { return nil }
+        let common = min(wire.count, expected.count)
+        let at = (0..<common).first { wire[$0] != expected[$0] } ?? common
+        func around(_ bytes: [UInt8]) -> String { String(decoding: bytes[max(0, at - 40)..<min(bytes.count, at + 40)], as: UTF8.self) }
+        return "\(wire.count) bytes, expected \(expected.count); first difference at \(at): \(around(wire).debugDescription), expected \(around(expected).debugDescription)"
+    }
+
     /// The Date every test response carries.
     static let date = "Sun, 06 Nov 1994 08:49:37 GMT"
     static let info = WSGIConnectionInfo(serverName: "localhost", serverPort: "8000", remoteAddr: "127.0.0.1", remotePort: "40000")
