@@ -85,6 +85,13 @@ let package = Package(
         .target(
             name: "DWSGI",
             dependencies: ["CDPython", "DHTTP1", "DPosix"],
+            // The bridge's Python half, compiled into the binary as byte arrays (PackageResources):
+            // a copied binary needs no file beside it (EmbeddedPython.swift).
+            resources: [
+                .embedInCode("Python/dispatchd_core.py"),
+                .embedInCode("Python/dispatchd_websocket.py"),
+                .embedInCode("Python/dispatchd_flask.py"),
+            ],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC", "DConfig"], swiftSettings: swiftSettings),
@@ -108,6 +115,12 @@ let package = Package(
         .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DWSGITests",
+            dependencies: ["DWSGI", "DHTTP1"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["dispatchd", "DConfig"],

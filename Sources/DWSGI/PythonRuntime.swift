@@ -8,7 +8,7 @@ typealias PyObj = UnsafeMutablePointer<PyObject>
 /// The embedded interpreter of one worker process. Created once; the GIL is released while the
 /// worker waits in its event loop, so the application's own threads run then.
 public final class PythonRuntime {
-    /// The `dispatchd` module (bootstrap code, FileWrapper, ClientDisconnected).
+    /// The `dispatchd` module (dispatchd_core.py and dispatchd_websocket.py run in its namespace).
     let module: PyObj
     let fileWrapperType: PyObj
     let clientDisconnected: PyObj
@@ -16,7 +16,7 @@ public final class PythonRuntime {
     var startResponseDef: UnsafeMutablePointer<PyMethodDef>
     var writeDef: UnsafeMutablePointer<PyMethodDef>
     var threadState: UnsafeMutablePointer<PyThreadState>?
-    // WebSockets (WebSocketBootstrap, SocketObject).
+    // WebSockets (dispatchd_websocket.py, SocketObject).
     let socketType: PyObj
     let nothing: PyObj
     let webSocketClosed: PyObj
@@ -55,11 +55,10 @@ public final class PythonRuntime {
         Py_INCREF(module)
         self.module = module
         let dict = PyModule_GetDict(module)!
-        guard let result = PyRun_StringFlags(Bootstrap.source, Py_file_input, dict, dict, nil) else {
+        guard EmbeddedPython.core.run(in: dict) else {
             PyErr_PrintEx(0)
-            throw WSGIError(.interpreter, "the dispatchd bootstrap code failed")
+            throw WSGIError(.interpreter, "the dispatchd bootstrap code failed (\(EmbeddedPython.core.filename))")
         }
-        Py_DECREF(result)
         fileWrapperType = PyDict_GetItemString(dict, "FileWrapper")!
         clientDisconnected = PyDict_GetItemString(dict, "ClientDisconnected")!
         Py_INCREF(fileWrapperType)
@@ -70,11 +69,16 @@ public final class PythonRuntime {
         let sleep = PyCFunction_NewEx(SocketObject.makeSleepDef(), nil, nil)!
         PyDict_SetItemString(dict, "_sleep", sleep)
         Py_DECREF(sleep)
-        guard let wsResult = PyRun_StringFlags(WebSocketBootstrap.source, Py_file_input, dict, dict, nil) else {
+        guard let flaskCode = EmbeddedPython.flask.compile() else {
             PyErr_PrintEx(0)
-            throw WSGIError(.interpreter, "the dispatchd WebSocket bootstrap code failed")
+            throw WSGIError(.interpreter, "the dispatchd.flask code failed to compile (\(EmbeddedPython.flask.filename))")
         }
-        Py_DECREF(wsResult)
+        PyDict_SetItemString(dict, "_flask_code", flaskCode)
+        Py_DECREF(flaskCode)
+        guard EmbeddedPython.webSocket.run(in: dict) else {
+            PyErr_PrintEx(0)
+            throw WSGIError(.interpreter, "the dispatchd WebSocket bootstrap code failed (\(EmbeddedPython.webSocket.filename))")
+        }
         func retained(_ name: String) -> PyObj {
             let o = PyDict_GetItemString(dict, name)!
             Py_INCREF(o)

@@ -13,7 +13,7 @@ final class SocketLink {
 }
 
 /// `dispatchd._Socket`: the native half of a WebSocket for the Python API (environ's
-/// `dispatchd.websocket`). The Python classes in WebSocketBootstrap wrap it.
+/// `dispatchd.websocket`). The Python classes in dispatchd_websocket.py wrap it.
 enum SocketObject {
     static func link(_ obj: PyObj?) -> SocketLink {
         Unmanaged<SocketLink>.fromOpaque(CDPy_BoxGet(obj!)!).takeUnretainedValue()

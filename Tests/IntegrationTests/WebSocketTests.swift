@@ -438,6 +438,9 @@ extension IntegrationSuite {
                 let c = try WSClient(port: s.port, path: "/ws/echo")
                 #expect(c.handshake.status == 500)
                 #expect(s.stderrContains("pip install greenlet"))
+                // The traceback names the embedded Python files, by their paths in the source tree.
+                #expect(s.stderrContains(#"File "Sources/DWSGI/Python/dispatchd_flask.py", line "#))
+                #expect(s.stderrContains(#"File "Sources/DWSGI/Python/dispatchd_websocket.py", line "#))
                 let a = try WSClient(port: s.port, path: "/ws/aecho")
                 #expect(a.handshake.status == 101)
                 try a.sendText("async works")

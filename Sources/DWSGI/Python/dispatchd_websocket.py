@@ -1,9 +1,12 @@
-/// Python code for WebSockets, run at start-up in the `dispatchd` module after the bootstrap:
-/// the task scheduler's Python half (greenlets and coroutines), the blocking-style and async
-/// client objects, uWSGI's websocket API, and `dispatchd.flask`.
-enum WebSocketBootstrap {
-    static let source = #"""
-import contextvars as _cv, time as _time, inspect as _inspect
+# The `dispatchd` module, second part: WebSockets. Embedded in the binary at build time and run
+# at start-up in the module's namespace after dispatchd_core.py, once PythonRuntime.swift has
+# added the native names this file uses:
+#   _sleep(task, seconds)   resumes a task after a delay (the worker's timers; SocketObject.swift)
+#   _flask_code             dispatchd_flask.py, compiled: `import dispatchd.flask` runs it
+# Here: the task scheduler's Python half (greenlets and coroutines), the blocking-style and async
+# client objects (over the native _Socket), uWSGI's websocket API, and the finder of
+# dispatchd.flask.
+import sys as _sys, contextvars as _cv, time as _time
 _greenlet = None
 _greenlet_tried = False
 
@@ -269,74 +272,11 @@ def websocket_send_binary(message):
     _send(_uwsgi_socket(), bytes(message))
 
 
-_FLASK_SOURCE = '''
-"""dispatchd.flask: WebSocket routes for a Flask app, in the style of Flask-uWSGI-WebSocket.
-
-    from dispatchd.flask import WebSocket
-    ws = WebSocket(app)
-
-    @ws.route('/echo/<name>')
-    def echo(client, name):
-        while (message := client.receive()) is not None:
-            client.send(message)
-"""
-import inspect as _inspect
-import dispatchd as _d
-from werkzeug.routing import Map as _Map, Rule as _Rule
-from werkzeug.exceptions import HTTPException as _HTTPException
-
-
-class WebSocket:
-    def __init__(self, app=None):
-        self.url_map = _Map()
-        self.app = None
-        if app is not None:
-            self.init_app(app)
-
-    def init_app(self, app):
-        self.app = app
-        app.wsgi_app = self._middleware(app.wsgi_app)
-
-    def route(self, rule, **options):
-        def decorator(f):
-            self.url_map.add(_Rule(rule, endpoint=f, websocket=True, **options))
-            return f
-        return decorator
-
-    def _middleware(self, wsgi_app):
-        def middleware(environ, start_response):
-            sock = environ.get('dispatchd.websocket')
-            if sock is None:
-                return wsgi_app(environ, start_response)
-            try:
-                handler, args = self.url_map.bind_to_environ(environ).match()
-            except _HTTPException:
-                return wsgi_app(environ, start_response)
-            if _inspect.iscoroutinefunction(handler):
-                sock.handshake(None)
-                return _d._AsyncHandler(self._run_async(handler, _d.AsyncWebSocket(sock, environ), environ, args))
-            if _d._load_greenlet() is None:
-                _d._no_greenlet()
-            sock.handshake(None)
-            client = _d.WebSocket(sock, environ)
-            with self.app.request_context(environ):
-                handler(client, **args)
-            client.close()
-            return []
-        return middleware
-
-    async def _run_async(self, handler, client, environ, args):
-        with self.app.request_context(environ):
-            await handler(client, **args)
-        client.close()
-'''
-
-
 def _install_flask():
-    import sys, types
+    import types
     m = types.ModuleType('dispatchd.flask')
-    m.__file__ = '<dispatchd.flask>'
-    exec(compile(_FLASK_SOURCE, '<dispatchd.flask>', 'exec'), m.__dict__)
+    m.__file__ = _flask_code.co_filename
+    exec(_flask_code, m.__dict__)
     return m
 
 
@@ -358,5 +298,3 @@ class _FlaskFinder:
 
 __path__ = []
 _sys.meta_path.insert(0, _FlaskFinder())
-"""#
-}

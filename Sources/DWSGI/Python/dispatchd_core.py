@@ -1,8 +1,9 @@
-/// Python code run once at start-up in the `dispatchd` module: the app loader and the
-/// objects of the WSGI environ that are simplest to write in Python.
-enum Bootstrap {
-    static let source = #"""
-import sys as _sys, importlib as _importlib, importlib.util as _iutil, traceback as _traceback
+# The `dispatchd` module, first part: the app loader and the objects of the WSGI environ that are
+# simplest to write in Python. Embedded in the binary at build time and run once at start-up in
+# the module's namespace (PythonRuntime.swift, EmbeddedPython.swift), before
+# dispatchd_websocket.py. Comments, not a docstring: the code runs in dispatchd's namespace and a
+# docstring would become dispatchd.__doc__.
+import sys as _sys, importlib as _importlib, importlib.util as _iutil
 
 class FileWrapper:
     """wsgi.file_wrapper: the server sends real files with sendfile."""
@@ -49,5 +50,3 @@ def _load_app(module, callable_name, wsgi_file):
     if not callable(obj):
         raise TypeError('%r in %s is not callable (it is %s)' % (callable_name, where, type(obj).__name__))
     return obj
-"""#
-}
