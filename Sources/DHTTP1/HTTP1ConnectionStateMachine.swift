@@ -1,0 +1,243 @@
+/// The server side of one HTTP/1.1 connection, as decisions: which phase it is in, what a
+/// timeout, the client's close or a drain means in that phase, whether the connection stays
+/// open after a response, and what to wait for next. Pure: the connection's glue does the I/O,
+/// passes the time in (monotonic nanoseconds), and carries out what it is told. Only the glue's
+/// close (`connectionEnded`) makes the state `.closed`: an action that says to close leaves it,
+/// so the glue can tell a connection it has yet to close from one it closed.
+///
+/// One request at a time: pipelined requests wait in the input buffer until the response
+/// before them is complete.
+public struct HTTP1ConnectionStateMachine: Sendable {
+    /// Seconds.
+    public struct Timeouts: Sendable, Equatable {
+        /// An idle keep-alive connection.
+        public var keepAlive: Double
+        /// A request head must be complete this long after its first byte.
+        public var header: Double
+        /// A request body may stop arriving for this long.
+        public var body: Double
+        /// The client may leave output unread for this long.
+        public var write: Double
+        /// After the last response of a closing connection, what the client still sends is
+        /// read and dropped for at most this long, so that the close does not turn into a reset
+        /// that destroys the response.
+        public var linger: Double
+
+        public init(keepAlive: Double, header: Double, body: Double, write: Double, linger: Double = 2) {
+            self.keepAlive = keepAlive
+            self.header = header
+            self.body = body
+            self.write = write
+            self.linger = linger
+        }
+    }
+
+    public enum State: Equatable, Sendable {
+        /// Between requests: nothing of the next one has arrived.
+        case idle
+        /// Part of a request head has arrived; the whole head is due by `deadline`.
+        case head(deadline: UInt64)
+        /// The head passed its checks; the body is being received before anything answers.
+        /// `keepAlive`: the response may leave the connection open.
+        case body(keepAlive: Bool)
+        /// The request is being answered; later requests wait.
+        case responding(keepAlive: Bool)
+        /// The connection is a WebSocket now: its own protocol decides.
+        case upgraded
+        /// The last response is going out; then the connection closes (`linger`: after
+        /// reading what the client still sends).
+        case closing(linger: Bool)
+        /// The write side is shut; what arrives is dropped until the client closes or
+        /// `deadline`.
+        case lingering(deadline: UInt64)
+        case closed
+    }
+
+    public private(set) var state: State = .idle
+    /// The worker is draining: no request starts after the current one.
+    public private(set) var draining = false
+    /// Requests begun on this connection. Before the first, an idle connection waits only the
+    /// header timeout: the keep-alive timeout is for clients that were answered.
+    public private(set) var requests = 0
+    public let timeouts: Timeouts
+
+    public init(timeouts: Timeouts) {
+        self.timeouts = timeouts
+    }
+
+    // MARK: - Requests
+
+    /// A complete request head that passed its checks. `keepAlive`: the client allows another
+    /// request after this one. Returns whether the response may offer keep-alive.
+    public mutating func receivedHead(keepAlive: Bool, hasBody: Bool) -> Bool {
+        switch state {
+        case .idle, .head: break
+        default: preconditionFailure("Internal inconsistency: a request head in state \(state)")
+        }
+        let offered = keepAlive && !draining
+        state = hasBody ? .body(keepAlive: offered) : .responding(keepAlive: offered)
+        requests += 1
+        return offered
+    }
+
+    /// The whole body is here: the request can be answered.
+    public mutating func receivedBody() {
+        guard case .body(let keepAlive) = state else { preconditionFailure("Internal inconsistency: a body in state \(state)") }
+        state = .responding(keepAlive: keepAlive)
+    }
+
+    /// The request is refused before any application code runs (a bad head, a limit, a
+    /// timeout, a body that cannot be stored): the error response is the last one, and the
+    /// connection lingers after it, since unread request bytes may follow.
+    public mutating func refused() {
+        state = .closing(linger: true)
+    }
+
+    /// The application took the connection as a WebSocket.
+    public mutating func upgraded() {
+        guard case .responding = state else { preconditionFailure("Internal inconsistency: an upgrade in state \(state)") }
+        state = .upgraded
+    }
+
+    /// The WebSocket is over (closed by either side, or failed): close after the last frames.
+    public mutating func webSocketFinished() {
+        guard state == .upgraded else { return }
+        state = .closing(linger: true)
+    }
+
+    /// The current response is complete (its bytes may still be in the output buffer).
+    /// `keepAlive`: the response allows another request (its framing, the application);
+    /// `unreadInput`: request bytes that will not be answered are buffered (they could turn the
+    /// close into a reset). True when the next request may be parsed.
+    @discardableResult
+    public mutating func respondedCompletely(keepAlive: Bool, unreadInput: Bool) -> Bool {
+        guard case .responding(let offered) = state else {
+            preconditionFailure("Internal inconsistency: a response completed in state \(state)")
+        }
+        if offered && keepAlive && !draining {
+            state = .idle
+            return true
+        }
+        state = .closing(linger: unreadInput)
+        return false
+    }
+
+    // MARK: - Waiting
+
+    /// What the connection waits for after a batch of work.
+    public enum Next: Equatable, Sendable {
+        /// The client's next bytes, for at most `timeout` seconds.
+        case read(timeout: Double)
+        /// The client taking more output, for at most `timeout` seconds.
+        case write(timeout: Double)
+        /// The output is out: the response in progress can produce more.
+        case continueResponse
+        /// Shut the write side, then read (and drop) for at most `timeout` seconds.
+        case linger(timeout: Double)
+        /// Close now.
+        case close
+        /// The WebSocket's own rules decide.
+        case webSocket
+        /// The connection is closed.
+        case nothing
+    }
+
+    /// Decides what to wait for. `outputPending`: output is still unsent; `partialHead`: bytes
+    /// of an incomplete request head are buffered.
+    public mutating func next(outputPending: Bool, partialHead: Bool, now: UInt64) -> Next {
+        switch state {
+        case .closed:
+            return .nothing
+        case .upgraded:
+            return .webSocket
+        case .lingering(let deadline):
+            return .read(timeout: Self.seconds(until: deadline, from: now))
+        case _ where outputPending:
+            return .write(timeout: timeouts.write)
+        case .responding:
+            return .continueResponse
+        case .closing(let linger):
+            guard linger else { return .close }
+            let deadline = now + Self.nanoseconds(timeouts.linger)
+            state = .lingering(deadline: deadline)
+            return .linger(timeout: timeouts.linger)
+        case .idle:
+            if partialHead {
+                state = .head(deadline: now + Self.nanoseconds(timeouts.header))
+                return .read(timeout: timeouts.header)
+            }
+            if draining { return .close }
+            return .read(timeout: requests == 0 ? timeouts.header : timeouts.keepAlive)
+        case .head(let deadline):
+            return .read(timeout: Self.seconds(until: deadline, from: now))
+        case .body:
+            return .read(timeout: timeouts.body)
+        }
+    }
+
+    // MARK: - Timeouts, the client's close, drains
+
+    /// What a read timeout means.
+    public enum TimeoutAction: Equatable, Sendable {
+        /// Close without a word (an idle connection, the end of lingering).
+        case close
+        /// Answer with this error; the connection then closes (`refused` was applied).
+        case refuse(HTTPError)
+        /// Not due yet (bytes arrived meanwhile): wait again as `next` says.
+        case wait
+    }
+
+    /// The read timer fired at `now`.
+    public mutating func readTimedOut(now: UInt64) -> TimeoutAction {
+        switch state {
+        case .head(let deadline):
+            guard now >= deadline else { return .wait }
+            state = .closing(linger: true)
+            return .refuse(HTTPError(408, "request head timeout"))
+        case .body:
+            state = .closing(linger: true)
+            return .refuse(HTTPError(408, "request body timeout"))
+        case .lingering(let deadline) where now < deadline:
+            return .wait
+        default:
+            return .close
+        }
+    }
+
+    /// The connection is closed (the glue closed it: it was told to, the client closed it or
+    /// left its output unread, or it failed). Nothing more happens on it.
+    public mutating func connectionEnded() {
+        state = .closed
+    }
+
+    /// What a drain does to this connection.
+    public enum DrainAction: Equatable, Sendable {
+        /// Idle: close it now.
+        case close
+        /// A WebSocket: close it with 1001 (going away).
+        case closeWebSocket
+        /// A request is under way: its response is the last (it says `Connection: close`).
+        case finishCurrent
+    }
+
+    /// The worker drains: no request starts after the current one.
+    public mutating func drain() -> DrainAction {
+        draining = true
+        switch state {
+        case .idle:
+            return .close
+        case .upgraded:
+            return .closeWebSocket
+        default:
+            return .finishCurrent
+        }
+    }
+
+    static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(seconds * 1e9) }
+
+    /// Seconds left until `deadline`; a little more than none once it has passed, so the timer
+    /// fires at once and the timeout is handled there.
+    static func seconds(until deadline: UInt64, from now: UInt64) -> Double {
+        deadline > now ? Double(deadline - now) / 1e9 : 0.001
+    }
+}
