@@ -63,6 +63,12 @@ public struct ConfigurationBuilder {
         configuration.bodies.limit = bytes == 0 ? nil : bytes
     }
 
+    /// `BYTES` or `PERCENT%`; nil keeps the default.
+    public mutating func setSpoolMinFree(_ text: String?) {
+        guard let text, let floor = parse(text, FreeSpace.parse) else { return }
+        configuration.bodies.spoolMinFree = floor
+    }
+
     /// The checked configuration, its paths resolved; nil when anything is wrong, with every
     /// problem in `errors`.
     public mutating func build() -> ServerConfiguration? {

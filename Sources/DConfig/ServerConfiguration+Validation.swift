@@ -27,6 +27,8 @@ extension ServerConfiguration {
         atLeast(1, .limitRequestHead, limits.headSize)
         if let limit = bodies.limit { atLeast(0, .limitRequestBody, limit) }
         atLeast(0, .bodyBufferSize, bodies.bufferSize)
+        atLeast(0, .bodyMemoryMax, bodies.memoryMax)
+        atLeast(0, .bodySpoolMax, bodies.spoolMax)
         positiveSeconds(.keepAlive, timeouts.keepAlive)
         positiveSeconds(.headerTimeout, timeouts.header)
         positiveSeconds(.bodyTimeout, timeouts.body)

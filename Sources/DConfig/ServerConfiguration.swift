@@ -87,6 +87,14 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var bufferSize = 1 << 20
         /// Where those files are made.
         public var spoolDirectory: String
+        /// Body bytes a worker holds in memory at once, over all its connections; past it,
+        /// bodies go to temporary files (10,000 slow uploads must not take 10 GB).
+        public var memoryMax = 64 << 20
+        /// Body bytes a worker holds in temporary files at once (0: no limit): a body that would
+        /// cross it gets 503 with Retry-After, one larger than all of it 413.
+        public var spoolMax = 1 << 30
+        /// Free space the spool's file system keeps: a body that would leave less gets 503.
+        public var spoolMinFree = FreeSpace.percent(5)
         public init(spoolDirectory: String) { self.spoolDirectory = spoolDirectory }
     }
 

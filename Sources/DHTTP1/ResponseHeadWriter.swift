@@ -103,21 +103,6 @@ public enum ResponseHeadWriter {
     public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
     public static let crlf: [UInt8] = [13, 10]
 
-    /// A complete error response with a small text body, for requests refused before any
-    /// application runs.
-    /// `fields`: more header lines, each ending in CRLF.
-    public static func errorResponse(_ error: HTTPError, date: [UInt8]?, fields: String = "") -> [UInt8] {
-        let reason = reasonPhrase(error.status)
-        let body = Array("\(error.status) \(reason)\n".utf8)
-        var out: [UInt8] = []
-        Array("\(error.status) \(reason)".utf8).withUnsafeBytes { appendStatusLine(&out, versionMinor: 1, status: $0) }
-        out.append(contentsOf: Array("Content-Type: text/plain; charset=utf-8\r\n".utf8))
-        out.append(contentsOf: fields.utf8)
-        appendEnd(&out, framing: .contentLength(body.count), keepAlive: false, versionMinor: 1, date: date, addServer: true)
-        out.append(contentsOf: body)
-        return out
-    }
-
     public static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: "OK"

@@ -120,6 +120,14 @@ public enum Posix {
         OwnedFD(try check("open(O_TMPFILE)") { CDPosix_open_tmpfile(directory) })
     }
 
+    /// The space an unprivileged process may still use on the file system holding `path`, and
+    /// the file system's size, in bytes.
+    public static func fileSystemSpace(_ path: String) throws(SystemError) -> (free: Int, size: Int) {
+        var st = statvfs()
+        _ = try check("statvfs") { statvfs(path, &st) }
+        return (Int(st.f_bavail) * Int(st.f_frsize), Int(st.f_blocks) * Int(st.f_frsize))
+    }
+
     public static func close(_ fd: CInt) {
         // Linux closes the descriptor even when close() reports EINTR: never retry.
         _ = Glibc.close(fd)

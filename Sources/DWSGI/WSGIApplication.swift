@@ -221,22 +221,12 @@ public final class WSGIApplication {
             return
         }
         let status = 500
-        let reason = "Internal Server Error"
-        let body = Array("\(reason)\n".utf8)
-        var out = ctx.output.bytes
-        ctx.output.bytes = []
-        Array("\(status) \(reason)".utf8).withUnsafeBytes {
-            ResponseHeadWriter.appendStatusLine(&out, versionMinor: ctx.versionMinor, status: $0)
-        }
-        out.append(contentsOf: Array("Content-Type: text/plain; charset=utf-8\r\n".utf8))
-        let framing: ResponseFraming = ctx.isHead ? .noBody : .contentLength(body.count)
-        ResponseHeadWriter.appendEnd(&out, framing: framing, keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date, addServer: true)
-        if !ctx.isHead { out.append(contentsOf: body) }
-        ctx.output.bytes = out
+        let bytes = ServerResponse.appendText(&ctx.output.bytes, status: status, text: "Internal Server Error\n", isHead: ctx.isHead,
+                                              keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date)
         ctx.headersSent = true
         ctx.framing = .noBody
         ctx.statusCode = status
-        ctx.bodyBytes = ctx.isHead ? 0 : body.count
+        ctx.bodyBytes = bytes
         ctx.started = true
         ctx.failed = false
     }

@@ -115,15 +115,20 @@ extension Connection {
         var extra = "Content-Type: \(MIMETypes.type(forPath: name))\r\nAccept-Ranges: bytes\r\n" + fields
         if let encoding { extra += "Content-Encoding: \(encoding)\r\n" }
         let keepAlive = beginStatic()
-        appendStaticHead(status: status, extra: extra, length: count, isHead: isHead, keepAlive: keepAlive)
+        ServerResponse.appendHead(&output.bytes, status: status, fields: extra, length: count,
+                                  keepAlive: keepAlive, versionMinor: head.versionMinor, date: worker.date.imfFixdate)
+        let bytes = isHead ? 0 : count
         if !isHead && count > 0 {
             if let body = file.body {
                 output.bytes.append(contentsOf: body[first..<(first + count)])
             } else {
-                fileBody = FileBody(fd: file.fd.raw, offset: first, remaining: count, owner: file)
+                // The head goes first; the request ends once the file is out.
+                request!.file = FileBody(fd: file.fd.raw, offset: first, remaining: count, owner: file)
+                request!.staticEnding = (status, bytes, keepAlive)
+                return true
             }
         }
-        endStatic(status: status, bytes: isHead ? 0 : count, keepAlive: keepAlive)
+        endRequest(status: status, bytes: bytes, keepAlive: keepAlive)
         return true
     }
 
@@ -135,51 +140,16 @@ extension Connection {
     /// A short response (an error, a redirect, 304): `text` is its body (nil: none allowed).
     func finishStatic(status: Int, extra: String = "", text: String?) -> Bool {
         let keepAlive = beginStatic()
-        let body = Array((text ?? "").utf8)
-        let isHead = head.methodKind == .head || text == nil
-        let type = text?.isEmpty == false ? "Content-Type: text/plain; charset=utf-8\r\n" : ""
-        appendStaticHead(status: status, extra: type + extra, length: text == nil ? nil : body.count,
-                         isHead: isHead, keepAlive: keepAlive)
-        if !isHead { output.bytes.append(contentsOf: body) }
-        endStatic(status: status, bytes: isHead ? 0 : body.count, keepAlive: keepAlive)
+        let bytes = ServerResponse.appendText(&output.bytes, status: status, fields: extra, text: text,
+                                              isHead: head.methodKind == .head, keepAlive: keepAlive,
+                                              versionMinor: head.versionMinor, date: worker.date.imfFixdate)
+        endRequest(status: status, bytes: bytes, keepAlive: keepAlive)
         return true
     }
 
+    /// Begins a static request. A body on it is not read: the connection closes after the
+    /// answer.
     func beginStatic() -> Bool {
-        headDeadline = 0
-        requestStartTime = MonotonicClock.nanoseconds()
-        headEnd = start + head.length
-        requestEnd = headEnd
-        // A body on a static request is not read: the connection closes after the answer.
-        return head.keepAlive && !worker.draining && !head.hasBody
-    }
-
-    func appendStaticHead(status: Int, extra: String, length: Int?, isHead: Bool, keepAlive: Bool) {
-        var out = output.bytes
-        output.bytes = []
-        Array("\(status) \(ResponseHeadWriter.reasonPhrase(status))".utf8).withUnsafeBytes {
-            ResponseHeadWriter.appendStatusLine(&out, versionMinor: head.versionMinor, status: $0)
-        }
-        out.append(contentsOf: extra.utf8)
-        let framing: ResponseFraming
-        if let length, !isHead {
-            framing = .contentLength(length)
-        } else {
-            framing = .noBody
-            if let length, status != 304 { out.append(contentsOf: "Content-Length: \(length)\r\n".utf8) }
-        }
-        ResponseHeadWriter.appendEnd(&out, framing: framing, keepAlive: keepAlive, versionMinor: head.versionMinor,
-                                     date: worker.date.imfFixdate, addServer: true)
-        output.bytes = out
-    }
-
-    func endStatic(status: Int, bytes: Int, keepAlive: Bool) {
-        logRequest(status: status, bytes: bytes)
-        if !keepAlive {
-            closeAfterFlush = true
-            if requestEnd < input.count { lingerOnClose = true }
-        }
-        start = requestEnd
-        parser.reset()
+        beginRequest(keepAlive: head.keepAlive, hasBody: false) && !head.hasBody
     }
 }

@@ -53,6 +53,12 @@ final class InputBuffer {
         count -= range.count
     }
 
+    /// Copies the bytes in `range` to `offset` (the two may overlap).
+    func move(_ range: Range<Int>, to offset: Int) {
+        guard offset != range.lowerBound, !range.isEmpty else { return }
+        memmove(base + offset, base + range.lowerBound, range.count)
+    }
+
     func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
     }

@@ -22,6 +22,8 @@ final class WebSocketChannel: WebSocketEndpoint {
     var receiveWaiter: (task: PythonTask, timer: Watcher?)? = nil
     var drainWaiters: [PythonTask] = []
     var awaitingPong = false
+    /// The connection is queued for its output to be written when handler code returns.
+    var flushQueued = false
     /// permessage-deflate, when negotiated.
     var deflate: PerMessageDeflate? = nil
     /// Messages shorter than this are sent uncompressed (deflate would make them longer).
@@ -182,7 +184,6 @@ final class WebSocketChannel: WebSocketEndpoint {
                     worker.log("WebSocket protocol error from \(connection.info.remoteAddr): \(failure.reason) (closing with \(failure.code))")
                 }
                 isFinished = true
-                connection.closeAfterFlush = true
             }
         }
         if session.state != .open { wakeAll() }

@@ -31,6 +31,11 @@ struct WorkerConfiguration: Sendable {
     var bodyBufferSize: Int { server.bodies.bufferSize }
     /// Where those temporary files are made.
     var bodySpoolDirectory: String { server.bodies.spoolDirectory }
+    /// Body bytes the worker holds in memory, and in temporary files, at once; the free space
+    /// the spool's file system keeps.
+    var bodyMemoryMax: Int { server.bodies.memoryMax }
+    var bodySpoolMax: Int { server.bodies.spoolMax }
+    var bodySpoolMinFree: FreeSpace { server.bodies.spoolMinFree }
     /// Largest WebSocket message (larger: close 1009).
     var webSocketMaxMessage: Int { server.webSocket.maxMessage }
     /// Seconds without traffic before a WebSocket ping; seconds to wait for its pong.

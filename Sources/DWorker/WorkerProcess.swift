@@ -27,6 +27,8 @@ public final class WorkerProcess {
     let statics: StaticFiles?
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
     var dirty: [Connection] = []
+    /// The request bodies held at once, in memory and in temporary files.
+    let bodyBudget: BodyBudget
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -79,6 +81,8 @@ public final class WorkerProcess {
         self.scoreboard = scoreboard
         self.accessLog = config.accessLog ? AccessLog() : nil
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
+        self.bodyBudget = BodyBudget(memoryLimit: config.bodyMemoryMax, spoolLimit: config.bodySpoolMax,
+                                     spoolDirectory: config.bodySpoolDirectory, floor: config.bodySpoolMinFree)
     }
 
     func serve() -> Int32 {

@@ -88,6 +88,15 @@ struct DispatchdCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for those temporary files (default: $TMPDIR, or /tmp).", valueName: "dir"))
     var bodySpoolDir: String?
 
+    @Option(help: ArgumentHelp("Request-body bytes a worker holds in memory at once, over all its connections; past it, bodies go to temporary files (default: \(Default.of(\.bodies.memoryMax))).", valueName: "bytes"))
+    var bodyMemoryMax: Int?
+
+    @Option(help: ArgumentHelp("Request-body bytes a worker holds in temporary files at once, 0 for no limit; a body that would cross it gets 503 with Retry-After, one larger than all of it 413 (default: \(Default.of(\.bodies.spoolMax))).", valueName: "bytes"))
+    var bodySpoolMax: Int?
+
+    @Option(help: ArgumentHelp("Free space the spool directory's file system keeps, in bytes or as a percentage of its size; a body that would leave less gets 503 (default: \(Default.value.bodies.spoolMinFree)).", valueName: "bytes|N%"))
+    var bodySpoolMinFree: String?
+
     @Option(help: ArgumentHelp("Largest WebSocket message in bytes; larger closes the connection with 1009 (default: \(Default.of(\.webSocket.maxMessage))).", valueName: "bytes"))
     var websocketMaxMessage: Int?
 
@@ -152,6 +161,9 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.timeouts.write, writeTimeout)
         b.set(\.bodies.bufferSize, bodyBufferSize)
         b.set(\.bodies.spoolDirectory, bodySpoolDir)
+        b.set(\.bodies.memoryMax, bodyMemoryMax)
+        b.set(\.bodies.spoolMax, bodySpoolMax)
+        b.setSpoolMinFree(bodySpoolMinFree)
         b.set(\.webSocket.maxMessage, websocketMaxMessage)
         b.set(\.webSocket.pingInterval, websocketPingInterval)
         b.set(\.webSocket.pingTimeout, websocketPingTimeout)

@@ -58,8 +58,9 @@ import Testing
             #expect(r.text == Self.internalError, "\(target)")
             #expect(r.status == 500 && r.keepAlive, "\(target)")
         }
+        // HEAD: the same head (the length a GET gets is announced), no body.
         let r = try await host.exchange("HEAD /raise HTTP/1.1\r\nHost: test\r\n\r\n")
-        #expect(r.text == Self.internalError.replacingOccurrences(of: "Content-Length: 22\r\n\r\nInternal Server Error\n", with: "\r\n"))
+        #expect(r.text == Self.internalError.replacingOccurrences(of: "Internal Server Error\n", with: ""))
     }
 
     /// Once the head is out, a failure can only cut the response: no last chunk, no keep-alive.

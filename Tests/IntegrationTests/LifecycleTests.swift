@@ -219,6 +219,7 @@ extension IntegrationSuite {
                     let c = try RawClient(port: s.port)
                     try c.send("GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                     clients.append(c)
+                    Thread.sleep(forTimeInterval: 0.02)  // one at a time: round-robin alternates
                 }
                 Thread.sleep(forTimeInterval: 0.3)
                 var waiting = 0

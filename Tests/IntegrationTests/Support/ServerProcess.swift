@@ -229,6 +229,14 @@ enum ProcFS {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
+    /// Whether `pid` has `count` descriptors open within `timeout` (a close the server is about
+    /// to make after writing a response may still be a moment away).
+    static func waitForFDCount(_ pid: Int32, _ count: Int, timeout: TimeInterval = 1) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while openFDCount(pid) != count && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        return openFDCount(pid) == count
+    }
+
     /// Resident memory in KiB.
     static func rssKiB(_ pid: Int32) -> Int {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""

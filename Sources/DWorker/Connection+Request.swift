@@ -1,0 +1,217 @@
+internal import DHTTP1
+internal import DPosix
+internal import DWSGI
+
+/// The request a connection is receiving or answering, from its head to its response's end.
+struct InFlight {
+    /// End of its head in the input (the head is `start ..< headEnd`).
+    let headEnd: Int
+    /// When it began (monotonic nanoseconds), for the access log.
+    let began: UInt64
+    /// Whether its response may keep the connection open (the client allows it; no drain).
+    let keepAlive: Bool
+    /// Its body, when the head announced one.
+    var body: RequestBody? = nil
+    /// The application's response while it is produced step by step.
+    var response: WSGIResponse? = nil
+    /// A file being sent with sendfile after the head: a file_wrapper file, or a static file.
+    var file: FileBody? = nil
+    /// A static response whose file is being sent: what to log and keep once it is out.
+    var staticEnding: (status: Int, bytes: Int, keepAlive: Bool)? = nil
+}
+
+extension Connection {
+    // MARK: - Heads
+
+    /// Parses the next request head and starts answering it; false when more bytes are needed.
+    func parseHead() -> Bool {
+        switch parser.parse(input.bytes(start..<input.count), into: &head) {
+        case .incomplete:
+            return false
+        case .invalid(let error):
+            refuse(error, log: "rejected request from \(info.remoteAddr): \(error.status) \(error.reason)")
+        case .complete:
+            dispatch()
+        }
+        return true
+    }
+
+    /// A complete head goes to the first that answers it: a refusal (a body over the limit),
+    /// a static file, the application's WebSocket handler, or the application after its body.
+    func dispatch() {
+        if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
+            refuse(HTTPError(413, "request body too large"), log: "refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
+            return
+        }
+        if let statics = worker.statics, let (map, path, query) = staticTarget(statics), serveStatic(statics, map, path, query) { return }
+        if head.upgrade && !head.hasBody {
+            switch checkWebSocketHandshake() {
+            case .notWebSocket: break
+            case .refused: return
+            case .valid(let handshake):
+                upgradeRequest(handshake)
+                return
+            }
+        }
+        guard head.hasBody else {
+            beginRequest(keepAlive: head.keepAlive, hasBody: false)
+            callApplication()
+            return
+        }
+        // The request moves to the front of the buffer, so its body's offsets hold while more of
+        // it arrives (the head's ranges are relative to its start).
+        if start > 0 {
+            input.removePrefix(start)
+            start = 0
+        }
+        beginRequest(keepAlive: head.keepAlive, hasBody: true)
+        let body = RequestBody(framing: head.chunked ? .chunked : .length(head.contentLength!), start: request!.headEnd,
+                               budget: worker.bodyBudget, limit: worker.config.maxRequestBody, bufferSize: worker.config.bodyBufferSize)
+        request!.body = body
+        if case .refused(let error, let fields, let log)? = body.prepare(input) {
+            refuse(error, fields: fields, log: log)
+            return
+        }
+        // The client asked whether to send its body: it may (the limits were checked).
+        if head.expectContinue { output.bytes.append(contentsOf: Self.continueLine) }
+    }
+
+    static let continueLine = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+
+    // MARK: - The one beginning and the one end of every request
+
+    /// Starts the current request (application, static file or WebSocket): the state machine
+    /// moves on and the request's clock starts. Returns whether its response may keep the
+    /// connection open.
+    @discardableResult
+    func beginRequest(keepAlive: Bool, hasBody: Bool) -> Bool {
+        let offered = machine.receivedHead(keepAlive: keepAlive, hasBody: hasBody)
+        request = InFlight(headEnd: start + head.length, began: MonotonicClock.nanoseconds(), keepAlive: offered)
+        return offered
+    }
+
+    /// Ends the current request: its access log line, its body's memory and file given back,
+    /// the next (pipelined) request's start, and whether the connection stays open (or becomes
+    /// a WebSocket).
+    func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
+        let finished = request!
+        logRequest(finished, status: status, bytes: bytes)
+        request = nil
+        start = finished.body?.end ?? finished.headEnd
+        parser.reset()
+        if upgraded {
+            machine.upgraded()
+        } else {
+            machine.respondedCompletely(keepAlive: keepAlive, unreadInput: start < input.count)
+        }
+    }
+
+    /// The connection closed under a request: a response in progress is abandoned (its
+    /// iterable's close() runs) and logged; the body's budget goes back.
+    func abandonRequest() {
+        guard let r = request else { return }
+        request = nil
+        if let response = r.response {
+            if let file = r.file { response.fileSent(file.sent) }
+            let outcome = response.abort()
+            logRequest(r, status: outcome.status, bytes: outcome.bodyBytes)
+        } else if let ending = r.staticEnding {
+            logRequest(r, status: ending.status, bytes: r.file.map { $0.sent } ?? ending.bytes)
+        }
+    }
+
+    /// The access log line of request `r` (its head is `start ..< r.headEnd`).
+    func logRequest(_ r: InFlight, status: Int, bytes: Int) {
+        guard let log = worker.accessLog else { return }
+        let seconds = Double(MonotonicClock.nanoseconds() - r.began) / 1e9
+        log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<r.headEnd),
+                   status: status, bytes: bytes, seconds: seconds)
+    }
+
+    // MARK: - Bodies and refusals
+
+    /// Takes in what has arrived of the body; true when the request moved on (the body is all
+    /// here and the application was called, or it was refused).
+    func receiveBody() -> Bool {
+        switch request!.body!.receive(input) {
+        case .needMore:
+            return false
+        case .complete:
+            machine.receivedBody()
+            callApplication()
+        case .refused(let error, let fields, let log):
+            refuse(error, fields: fields, log: log)
+        }
+        return true
+    }
+
+    /// Refuses the request before any application code runs: the error response is the last one
+    /// on the connection.
+    func refuse(_ error: HTTPError, fields: String = "", log message: String) {
+        worker.log(message)
+        machine.refused()
+        queueRefusal(error, fields: fields)
+    }
+
+    /// Queues a refusal's response (the state machine has moved already); the request, if one
+    /// began, is dropped with its body.
+    func queueRefusal(_ error: HTTPError, fields: String = "") {
+        request = nil
+        ServerResponse.appendRefusal(&output.bytes, error, fields: fields, date: worker.date.imfFixdate)
+    }
+
+    // MARK: - The application
+
+    /// Calls the application for the current request, whose body (if any) is all here.
+    func callApplication() {
+        let r = request!
+        worker.enterApplication(MonotonicClock.nanoseconds())
+        let progress = worker.app.handle(
+            head: head, buffer: input.bytes(start..<r.headEnd), info: info, transport: self, output: output,
+            keepAlive: r.keepAlive, date: worker.date.imfFixdate
+        )
+        worker.leaveApplication()
+        advance(progress)
+    }
+
+    /// Where the application's response stands: complete (the request ends), or more to come
+    /// once the output drains (a step, or a file first).
+    func advance(_ progress: WSGIProgress) {
+        switch progress {
+        case .done(let outcome):
+            endRequest(status: outcome.status, bytes: outcome.bodyBytes, keepAlive: outcome.keepAlive)
+        case .more(let response):
+            request!.response = response
+        case .sendFile(let response, let fd, let offset, let count):
+            request!.response = response
+            request!.file = FileBody(fd: fd, offset: offset, remaining: count, owner: nil)
+        }
+    }
+
+    /// The output is out and a response is still in progress: its file goes on, then its next
+    /// step (or, for a static file, its end); then later requests.
+    func continueResponse() {
+        guard sendFile(), let r = request else { return }
+        if let response = r.response {
+            worker.enterApplication(MonotonicClock.nanoseconds())
+            let progress = response.resume(head, input.bytes(start..<r.headEnd))
+            worker.leaveApplication()
+            advance(progress)
+        } else if let ending = r.staticEnding {
+            endRequest(status: ending.status, bytes: ending.bytes, keepAlive: ending.keepAlive)
+        }
+        process()
+    }
+
+    // MARK: - Request fields
+
+    /// Every value of a request header field (`name` in lowercase).
+    func headerValues(_ name: String) -> [String] {
+        let buffer = input.bytes(start..<input.count)
+        return head.fields.compactMap { f in
+            let n = UnsafeRawBufferPointer(rebasing: buffer[f.name])
+            guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[f.value]), as: UTF8.self)
+        }
+    }
+}
