@@ -77,8 +77,8 @@ let package = Package(
         .target(name: "DEventLoop", dependencies: ["CDEvent"], swiftSettings: swiftSettings),
         .target(name: "DIPC", dependencies: ["DPosix"], swiftSettings: swiftSettings),
         .target(name: "DHTTP1", swiftSettings: swiftSettings),
-        .target(name: "DWebSocket", swiftSettings: swiftSettings),
-        .target(name: "DStatic", swiftSettings: swiftSettings),
+        .target(name: "DWebSocket", dependencies: ["DCrypto"], swiftSettings: swiftSettings),
+        .target(name: "DStatic", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
         .target(name: "DConfig", swiftSettings: swiftSettings),
         .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
         .target(name: "DCompression", dependencies: ["CDZlib"], swiftSettings: swiftSettings),
@@ -97,7 +97,7 @@ let package = Package(
         .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC", "DConfig"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCrypto", "DCompression", "DStatic", "DConfig"],
+            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCompression", "DStatic", "DConfig"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -112,7 +112,7 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
-        .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
+        .testTarget(name: "DStaticTests", dependencies: ["DStatic", "DHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
         .testTarget(

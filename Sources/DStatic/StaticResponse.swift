@@ -1,3 +1,4 @@
+internal import DHTTP1
 /// What to answer for a static file, from its metadata and the request's conditional and
 /// range fields (RFC 9110 sections 13 and 14). Pure: the worker supplies the values.
 public enum StaticResponse: Equatable, Sendable {
@@ -26,13 +27,13 @@ public enum StaticResponse: Equatable, Sendable {
             // Weak comparison (RFC 9110 13.1.2): W/ prefixes do not matter.
             let tags = inm.split(separator: ",").map { $0.trimmingSpaces }
             if tags.contains(where: { $0 == "*" || stripWeak($0) == etag }) { return .notModified }
-        } else if let ims = r.ifModifiedSince, let since = HTTPTimestamp.parse(ims), mtime <= since {
+        } else if let ims = r.ifModifiedSince, let since = HTTPDate.parse(ims), mtime <= since {
             return .notModified
         }
         guard let range = r.range else { return .full }
         if let ifRange = r.ifRange {
             // Strong comparison for an entity tag; an exact Last-Modified match for a date.
-            let matches = ifRange.hasPrefix("\"") ? ifRange == etag : HTTPTimestamp.parse(ifRange) == mtime
+            let matches = ifRange.hasPrefix("\"") ? ifRange == etag : HTTPDate.parse(ifRange) == mtime
             if !matches { return .full }
         }
         return parseRange(range, size: size)

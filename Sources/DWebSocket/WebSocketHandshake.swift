@@ -1,3 +1,5 @@
+internal import DCrypto
+
 /// RFC 6455 section 4.2: checks a client's opening handshake. The caller supplies the request's
 /// method, version and header values; the result is the key to answer, or the status to
 /// refuse with.
@@ -44,6 +46,18 @@ public struct WebSocketHandshake: Sendable, Equatable {
 
     /// The GUID that RFC 6455 appends to the key before hashing.
     public static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    /// Sec-WebSocket-Accept: the key with the protocol's GUID, hashed (SHA-1), in base64.
+    public var acceptValue: String { Base64.encode(SHA1.digest(Array((key + Self.guid).utf8))) }
+
+    /// The 101 response that completes the handshake, with the subprotocol the application
+    /// chose and the extension answer (permessage-deflate), if any.
+    public func response(subprotocol: String?, extensions: String?) -> [UInt8] {
+        var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(acceptValue)\r\n"
+        if let subprotocol { head += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
+        if let extensions { head += "Sec-WebSocket-Extensions: \(extensions)\r\n" }
+        return Array((head + "\r\n").utf8)
+    }
 }
 
 extension String {

@@ -38,15 +38,16 @@ extension Connection {
         var name = relative
         var found = statics.lookup(map: mapIndex, relative: relative, now: now)
         if case .directory = found {
-            guard let index = config.index else { return refuseStatic(403) }
-            guard path.last == UInt8(ascii: "/") else {
-                // index.html's relative links need the slash.
-                let location = String(decoding: path + [UInt8(ascii: "/")] + query, as: UTF8.self)
+            switch StaticPolicy.directory(path: path, query: query, relative: relative, index: config.index) {
+            case .forbidden:
+                return refuseStatic(403)
+            case .redirect(let location):
                 return finishStatic(status: 301, extra: "Location: \(location)\r\n", text: "")
+            case .index(let indexName):
+                name = indexName
+                found = statics.lookup(map: mapIndex, relative: name, now: now)
+                if case .directory = found { return refuseStatic(403) }
             }
-            name = relative.isEmpty ? index : relative + "/" + index
-            found = statics.lookup(map: mapIndex, relative: name, now: now)
-            if case .directory = found { return refuseStatic(403) }
         }
         switch found {
         case .missing:
@@ -55,36 +56,20 @@ extension Connection {
         case .forbidden, .directory:
             return refuseStatic(403)
         case .file(let original):
-            // A precompressed sibling, when the client takes it.
-            var file = original
-            var encoding: String? = nil
-            var accepted: Set<String>? = nil  // parsed only for files that have variants
-            for (coding, suffix) in [("br", ".br"), ("gzip", ".gz")] {
-                if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) {
-                    if accepted == nil { accepted = acceptedEncodings() }
-                    if encoding == nil && accepted!.contains(coding) {
-                        file = variant
-                        encoding = coding
-                    }
-                }
+            // A precompressed sibling, when the client takes it (Accept-Encoding is parsed only
+            // for files that have one).
+            var variants: [String: OpenFile] = [:]
+            for (coding, suffix) in StaticPolicy.variants {
+                if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) { variants[coding] = variant }
             }
-            return respondFile(file, name: name, encoding: encoding, vary: accepted != nil, expires: map.expires, isHead: isHead)
-        }
-    }
-
-    /// The content codings the request accepts (q > 0).
-    func acceptedEncodings() -> Set<String> {
-        var result = Set<String>()
-        for value in headerValues("accept-encoding") {
-            for item in value.split(separator: ",") {
-                let parts = item.split(separator: ";").map { $0.filter { $0 != " " && $0 != "\t" }.lowercased() }
-                guard let name = parts.first, !name.isEmpty else { continue }
-                let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
-                if q > 0 { result.insert(name) }
+            guard !variants.isEmpty else {
+                return respondFile(original, name: name, encoding: nil, vary: false, expires: map.expires, isHead: isHead)
             }
+            let accepted = StaticPolicy.acceptedEncodings(headerValues("accept-encoding"))
+            let encoding = StaticPolicy.encoding(available: Array(variants.keys), accepted: accepted)
+            return respondFile(encoding.flatMap { variants[$0] } ?? original, name: name, encoding: encoding, vary: true,
+                               expires: map.expires, isHead: isHead)
         }
-        if result.contains("*") { result.formUnion(["br", "gzip"]) }
-        return result
     }
 
     func respondFile(_ file: OpenFile, name: String, encoding: String?, vary: Bool, expires: Int?, isHead: Bool) -> Bool {

@@ -17,7 +17,7 @@ final class OpenFile {
     init(fd: consuming OwnedFD, info: Posix.FileInfo) {
         self.info = info
         etag = StaticResponse.etag(size: info.size, mtimeNanoseconds: info.mtimeNanoseconds, inode: info.inode)
-        lastModified = HTTPTimestamp.format(info.mtimeSeconds)
+        lastModified = HTTPDate.format(info.mtimeSeconds)
         var body: [UInt8]? = nil
         if info.size <= Self.inMemoryLimit {
             var bytes = [UInt8](repeating: 0, count: info.size)

@@ -2,7 +2,6 @@ internal import DPosix
 internal import DEventLoop
 internal import DWebSocket
 internal import DWSGI
-internal import DCrypto
 internal import DHTTP1
 internal import DCompression
 
@@ -48,16 +47,11 @@ final class WebSocketChannel: WebSocketEndpoint {
         if let subprotocol, !handshake.protocols.contains(subprotocol) {
             return "the client did not offer the subprotocol '\(subprotocol)' (it offered: \(handshake.protocols.joined(separator: ", ")))"
         }
-        let accept = Base64.encode(SHA1.digest(Array((handshake.key + WebSocketHandshake.guid).utf8)))
-        var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n"
-        if let subprotocol { head += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
         if let d = PerMessageDeflate.negotiate(handshake.extensions) {
             deflate = d
             session = WebSocketSession(maxMessage: session.maxMessage, compression: true)
-            head += "Sec-WebSocket-Extensions: \(d.response)\r\n"
         }
-        head += "\r\n"
-        connection.output.bytes.append(contentsOf: head.utf8)
+        connection.output.bytes.append(contentsOf: handshake.response(subprotocol: subprotocol, extensions: deflate?.response))
         isUpgraded = true
         connection.sendSoon()
         return nil

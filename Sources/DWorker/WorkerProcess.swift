@@ -120,7 +120,7 @@ public final class WorkerProcess {
     }
 
     func updateDate() {
-        date.update(second: MonotonicClock.wallSeconds(), utc: MonotonicClock.utc)
+        date.update(second: MonotonicClock.wallSeconds())
     }
 
     func onChannel() {

@@ -1,20 +1,7 @@
+import DHTTP1
 import DStatic
 import Testing
 
-@Suite struct HTTPTimestampTests {
-    @Test func formatsAndParses() {
-        #expect(HTTPTimestamp.format(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT")
-        #expect(HTTPTimestamp.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
-        #expect(HTTPTimestamp.format(951782400) == "Tue, 29 Feb 2000 00:00:00 GMT")
-        for t in [0, 784111777, 951782400, 1_700_000_000, 4_102_444_800] {
-            #expect(HTTPTimestamp.parse(HTTPTimestamp.format(t)) == t)
-        }
-        #expect(HTTPTimestamp.parse("Sunday, 06-Nov-94 08:49:37 GMT") == 784111777)
-        #expect(HTTPTimestamp.parse("Sun Nov  6 08:49:37 1994") == 784111777)
-        #expect(HTTPTimestamp.parse("yesterday") == nil)
-        #expect(HTTPTimestamp.parse("Sun, 06 Nov 1994 25:49:37 GMT") == nil)
-    }
-}
 
 @Suite struct StaticPathTests {
     func seg(_ p: String, dot: Bool = false) -> Result<[String], StaticPath.Refusal> {
@@ -62,10 +49,10 @@ import Testing
         #expect(decide { $0.ifNoneMatch = "\"other\", W/\(etag)" } == .notModified)
         #expect(decide { $0.ifNoneMatch = "*" } == .notModified)
         #expect(decide { $0.ifNoneMatch = "\"other\"" } == .full)
-        #expect(decide { $0.ifModifiedSince = HTTPTimestamp.format(mtime) } == .notModified)
-        #expect(decide { $0.ifModifiedSince = HTTPTimestamp.format(mtime - 1) } == .full)
+        #expect(decide { $0.ifModifiedSince = HTTPDate.format(mtime) } == .notModified)
+        #expect(decide { $0.ifModifiedSince = HTTPDate.format(mtime - 1) } == .full)
         // If-None-Match wins over If-Modified-Since.
-        #expect(decide { $0.ifNoneMatch = "\"other\""; $0.ifModifiedSince = HTTPTimestamp.format(mtime) } == .full)
+        #expect(decide { $0.ifNoneMatch = "\"other\""; $0.ifModifiedSince = HTTPDate.format(mtime) } == .full)
         #expect(decide { $0.ifModifiedSince = "garbage" } == .full)
     }
 
@@ -82,7 +69,35 @@ import Testing
         #expect(decide { $0.range = "items=0-1" } == .full)
         #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = etag } == .partial(first: 0, last: 9))
         #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = "\"stale\"" } == .full)
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPTimestamp.format(mtime) } == .partial(first: 0, last: 9))
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPTimestamp.format(mtime - 5) } == .full)
+        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPDate.format(mtime) } == .partial(first: 0, last: 9))
+        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPDate.format(mtime - 5) } == .full)
+    }
+}
+
+@Suite struct StaticPolicyTests {
+    /// Accept-Encoding: codings with q > 0, case and spaces ignored; `*` takes every variant.
+    @Test func acceptedEncodings() {
+        #expect(StaticPolicy.acceptedEncodings(["gzip, deflate, br"]) == ["gzip", "deflate", "br"])
+        #expect(StaticPolicy.acceptedEncodings(["GZip ; q=0.5", "br;q=0"]) == ["gzip"])
+        #expect(StaticPolicy.acceptedEncodings(["*"]) == ["*", "br", "gzip"])
+        #expect(StaticPolicy.acceptedEncodings([]).isEmpty)
+    }
+
+    /// Brotli before gzip, and only what exists and is accepted.
+    @Test func preferredVariant() {
+        #expect(StaticPolicy.encoding(available: ["gzip", "br"], accepted: ["gzip", "br"]) == "br")
+        #expect(StaticPolicy.encoding(available: ["gzip"], accepted: ["gzip", "br"]) == "gzip")
+        #expect(StaticPolicy.encoding(available: ["br"], accepted: ["gzip"]) == nil)
+    }
+
+    /// A directory: 403 without an index, a redirect adding the slash (keeping the query), or
+    /// its index file.
+    @Test func directories() {
+        let docs = Array("/assets/docs".utf8)
+        #expect(StaticPolicy.directory(path: docs, query: [], relative: "docs", index: nil) == .forbidden)
+        #expect(StaticPolicy.directory(path: docs, query: Array("?x=1".utf8), relative: "docs", index: "index.html")
+                == .redirect(location: "/assets/docs/?x=1"))
+        #expect(StaticPolicy.directory(path: docs + [47], query: [], relative: "docs", index: "index.html") == .index(relative: "docs/index.html"))
+        #expect(StaticPolicy.directory(path: Array("/assets/".utf8), query: [], relative: "", index: "index.html") == .index(relative: "index.html"))
     }
 }

@@ -158,7 +158,12 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         let h = try check(good).get()
         #expect(h.protocols == ["chat", "superchat"])
         // RFC 6455 section 1.3's example.
-        #expect(Base64.encode(SHA1.digest(Array((h.key + WebSocketHandshake.guid).utf8))) == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        #expect(h.acceptValue == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        #expect(String(decoding: h.response(subprotocol: "chat", extensions: "permessage-deflate"), as: UTF8.self)
+                == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n"
+                + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+        #expect(!String(decoding: h.response(subprotocol: nil, extensions: nil), as: UTF8.self).contains("Sec-WebSocket-Protocol"))
     }
 
     @Test func refuses() {
