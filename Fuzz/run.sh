@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes with libFuzzer for SECONDS (default 1800): TARGET HTTP1Fuzzer (default; the request
-# parser and chunked decoder, seeded with the conformance corpora in ../shared/conformance/http)
+# parser and chunked decoder, seeded with the conformance corpora in Tests/Fixtures/conformance/http)
 # or WebSocketFuzzer (the WebSocket codec and session, static paths and ranges).
 # Findings go to Fuzz/findings/.
 #   Fuzz/run.sh [SECONDS] [TARGET]
@@ -20,7 +20,7 @@ fi
 mkdir -p corpus findings
 python3 - <<'PY'
 import base64, json, os, glob, hashlib
-root = '../../shared/conformance/http'
+root = '../Tests/Fixtures/conformance/http'
 def save(b):
     open(os.path.join('corpus', hashlib.sha1(b).hexdigest()), 'wb').write(b)
 for c in json.load(open(f'{root}/llhttp/requests.json')):

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// The request corpora in shared/conformance/http (gunicorn's and llhttp's), sent to the real
+/// The request corpora in Tests/Fixtures/conformance/http (gunicorn's and llhttp's), sent to the real
 /// server whose app echoes what it saw with status 299, so a test can tell the app answered.
 enum Corpus {
     /// gunicorn's `.http` notation: real newlines are layout; `\r`, `\n`, `\t`, `\0`, `\xHH`
