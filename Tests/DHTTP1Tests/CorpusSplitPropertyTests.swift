@@ -22,6 +22,7 @@ import Testing
                 let raw = text.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "\\r", with: "\r")
                     .replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
                     .replacingOccurrences(of: "\\0", with: "\u{0}")
+                    .replacing(#/\\x([0-9A-Fa-f]{2})/#) { String(Unicode.Scalar(UInt8($0.1, radix: 16)!)) }
                 out.append(("gunicorn/\(kind)/\(file)", raw.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }))
             }
         }
