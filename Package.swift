@@ -116,6 +116,7 @@ let package = Package(
         .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "DIPCTests", dependencies: ["DIPC", "DPosix"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DWSGITests",
             dependencies: ["DWSGI", "DHTTP1"],
