@@ -4,7 +4,8 @@
 // The embedded CPython is the interpreter named by $PYTHON (default: `python3` on PATH). The
 // manifest asks that interpreter for its include and library directories and sets an rpath, so
 // the binary loads the libpython it was compiled against (SwiftPM's pkg-config lookup would pick
-// Debian's python3-embed and drop the rpath; see shared/docs/platform-notes.md, pitfall 2).
+// Debian's python3-embed and drop the rpath: Docs/platform-notes.md, "Which libpython the
+// binary loads").
 import Foundation
 import PackageDescription
 
@@ -115,6 +116,7 @@ let package = Package(
         .testTarget(name: "DStaticTests", dependencies: ["DStatic", "DHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
+        .testTarget(name: "DIPCTests", dependencies: ["DIPC", "DPosix"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DWSGITests",
             dependencies: ["DWSGI", "DHTTP1"],

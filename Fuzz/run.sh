@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes with libFuzzer for SECONDS (default 1800): TARGET HTTP1Fuzzer (default; the request
-# parser and chunked decoder, seeded with the conformance corpora in ../shared/conformance/http)
+# parser and chunked decoder, seeded with the conformance corpora in Tests/Fixtures/conformance/http)
 # or WebSocketFuzzer (the WebSocket codec and session, static paths and ranges).
 # Findings go to Fuzz/findings/.
 #   Fuzz/run.sh [SECONDS] [TARGET]
@@ -19,14 +19,15 @@ if [ "$TARGET" = WebSocketFuzzer ]; then
 fi
 mkdir -p corpus findings
 python3 - <<'PY'
-import base64, json, os, glob, hashlib
-root = '../../shared/conformance/http'
+import base64, json, os, glob, hashlib, re
+root = '../Tests/Fixtures/conformance/http'
 def save(b):
     open(os.path.join('corpus', hashlib.sha1(b).hexdigest()), 'wb').write(b)
 for c in json.load(open(f'{root}/llhttp/requests.json')):
     save(base64.b64decode(c['raw_b64']))
 for f in glob.glob(f'{root}/gunicorn/*/*.http'):
     t = open(f, encoding='latin-1').read().replace('\n', '')
-    save(t.replace('\\r', '\r').replace('\\n', '\n').replace('\\t', '\t').replace('\\0', '\0').encode('latin-1'))
+    t = t.replace('\\r', '\r').replace('\\n', '\n').replace('\\t', '\t').replace('\\0', '\0')
+    save(re.sub(r'\\x([0-9A-Fa-f]{2})', lambda m: chr(int(m.group(1), 16)), t).encode('latin-1'))
 PY
 exec .build-fuzz/release/HTTP1Fuzzer corpus -artifact_prefix=findings/ -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1

@@ -1,6 +1,7 @@
 // libevent, imported only by the Swift module DEventLoop. libc headers come first: event2's
 // event-config.h defines feature macros that otherwise give this module a different fd_set
-// from Swift's Glibc module (a clean-build-only failure, platform-notes pitfall 4).
+// from Swift's Glibc module (a clean-build-only failure; Docs/platform-notes.md, "C shim
+// headers").
 #include <sys/types.h>
 #include <sys/time.h>
 #include <sys/select.h>

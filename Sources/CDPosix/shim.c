@@ -1,6 +1,6 @@
 // GNU extensions (accept4, memfd_create) are declared only with _GNU_SOURCE, which is kept
 // inside this file: defining it for the whole C module changes fd_set's definition and breaks
-// clean builds (platform-notes pitfall 4).
+// clean builds (Docs/platform-notes.md, "C shim headers").
 #define _GNU_SOURCE
 #include <sys/socket.h>
 #include <sys/mman.h>

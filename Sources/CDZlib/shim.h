@@ -1,5 +1,5 @@
-// libc first (platform-notes pitfall 4), then zlib: raw deflate for WebSocket
-// permessage-deflate (RFC 7692). deflateInit2/inflateInit2 are macros: wrapped here.
+// libc first (Docs/platform-notes.md, "C shim headers"), then zlib: raw deflate for
+// WebSocket permessage-deflate (RFC 7692). deflateInit2/inflateInit2 are macros: wrapped here.
 #include <stddef.h>
 #include <zlib.h>
 

@@ -1,6 +1,6 @@
 /// The parts of a PEP 3333 environ that are pure byte work, kept apart from the Python bridge
 /// so they are unit-tested: where PATH_INFO and QUERY_STRING are in a request target, how
-/// PATH_INFO is percent-decoded, and which environ key a header field gets.
+/// PATH_INFO is percent-decoded, which environ key a header field gets, and CONTENT_LENGTH.
 public enum EnvironMapping {
     /// The path and query of a request target. For an absolute-form target
     /// ("http://host:8/p?q") the scheme and authority are skipped; a fragment is dropped.
@@ -60,6 +60,7 @@ public enum EnvironMapping {
     /// Where a header field goes in the environ.
     public enum Key: Equatable, Sendable {
         case contentType
+        /// Not copied from the field: CONTENT_LENGTH is `contentLength(of:)`.
         case contentLength
         /// HTTP_ + the name upper-cased with "-" as "_".
         case http
@@ -81,6 +82,14 @@ public enum EnvironMapping {
         key.reserveCapacity(5 + name.count)
         for c in name { key.append(c == 45 ? 95 : (c >= 97 && c <= 122 ? c - 32 : c)) }
         return key
+    }
+
+    /// CONTENT_LENGTH: the one decimal length the server framed the body with, whatever form
+    /// the client sent it in ("5, 5", a repeated field, "5,", "005"), so that `int()` reads it
+    /// and it agrees with the bytes in wsgi.input; nil without one (a chunked request never
+    /// has one: the parser refuses Content-Length with Transfer-Encoding).
+    public static func contentLength(of head: RequestHead) -> String? {
+        head.contentLength.map { String($0) }
     }
 
     /// The separator for repeated fields: "; " for Cookie (RFC 6265), ", " for the rest.

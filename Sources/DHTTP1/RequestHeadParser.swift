@@ -138,20 +138,7 @@ public struct RequestHeadParser: Sendable {
                 hosts += 1
                 for j in value where !ByteClass.host[Int(b[j])] { return .invalid(.bad("invalid Host")) }
             case 14 where b.equalsLowercase(name, "content-length"):
-                var error: HTTPError? = nil
-                Self.forEachListElement(b, value) { element in
-                    guard error == nil else { return }
-                    guard let n = Self.parseDecimal(b, element) else {
-                        error = .bad("invalid Content-Length")
-                        return
-                    }
-                    if let previous = head.contentLength, previous != n {
-                        error = .bad("conflicting Content-Length values")
-                    }
-                    head.contentLength = n
-                }
-                if let error { return .invalid(error) }
-                if head.contentLength == nil { return .invalid(.bad("invalid Content-Length")) }
+                if let error = Self.mergeContentLength(b, value, into: &head.contentLength) { return .invalid(error) }
             case 17 where b.equalsLowercase(name, "transfer-encoding"):
                 sawTransferEncoding = true
                 Self.forEachListElement(b, value) { transferCodings.append($0) }
@@ -247,9 +234,35 @@ public struct RequestHeadParser: Sendable {
         return n
     }
 
+    /// Adds one Content-Length field line to the length seen so far. RFC 9112 §6.3 lets a
+    /// recipient process a list of identical values ("5, 5", or the field repeated) as that one
+    /// value, and we do: the body is framed with it and the application sees only it. Empty
+    /// members are ignored as in any list (RFC 9110 §5.6.1), so "5," is 5; a line with no value,
+    /// a member that is not a decimal (parameters included), or differing values are refused.
+    static func mergeContentLength(_ b: UnsafeRawBufferPointer, _ value: Range<Int>, into length: inout Int?) -> HTTPError? {
+        var error: HTTPError? = nil
+        var members = 0
+        forEachListElement(b, value, parameters: false) { element in
+            guard error == nil else { return }
+            members += 1
+            guard let n = parseDecimal(b, element) else {
+                error = .bad("invalid Content-Length")
+                return
+            }
+            if let previous = length, previous != n {
+                error = .bad("conflicting Content-Length values")
+                return
+            }
+            length = n
+        }
+        if error == nil && members == 0 { return .bad("empty Content-Length") }
+        return error
+    }
+
     /// Calls `body` with each element of a comma-separated list, without surrounding
-    /// whitespace; empty elements are skipped (RFC 9110 §5.6.1).
-    static func forEachListElement(_ b: UnsafeRawBufferPointer, _ r: Range<Int>, _ body: (Range<Int>) -> Void) {
+    /// whitespace; empty elements are skipped (RFC 9110 §5.6.1). With `parameters`, a
+    /// coding's ";name=value" parameters are cut off; without, they stay in the element.
+    static func forEachListElement(_ b: UnsafeRawBufferPointer, _ r: Range<Int>, parameters: Bool = true, _ body: (Range<Int>) -> Void) {
         var start = r.lowerBound
         var j = r.lowerBound
         while j <= r.upperBound {
@@ -259,8 +272,8 @@ public struct RequestHeadParser: Sendable {
                 while e > s && (b[e - 1] == 32 || b[e - 1] == 9) { e -= 1 }
                 // Parameters (";q=...") are not part of the coding name.
                 var k = s
-                while k < e && b[k] != 59 { k += 1 }
-                if k < e {
+                while parameters && k < e && b[k] != 59 { k += 1 }
+                if parameters && k < e {
                     e = k
                     while e > s && (b[e - 1] == 32 || b[e - 1] == 9) { e -= 1 }
                 }

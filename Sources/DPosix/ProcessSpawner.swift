@@ -3,7 +3,8 @@ internal import CDPosix
 internal import Glibc
 #endif
 
-/// Starts child processes with posix_spawn (never a bare fork from Swift: platform-notes pitfall 5).
+/// Starts child processes with posix_spawn, never a fork from the threaded master
+/// (Docs/platform-notes.md, "Starting workers").
 public enum ProcessSpawner {
     /// Spawns `executable` with `arguments` (argv[1...]). Each entry of `descriptors` maps a
     /// descriptor of ours to a number in the child; every other descriptor is close-on-exec.

@@ -63,8 +63,7 @@ extension WSGIApplication {
                 key = keys.contentType
                 Py_INCREF(key)
             case .contentLength:
-                key = keys.contentLength
-                Py_INCREF(key)
+                continue  // set once below, from the length the body was framed with
             case .http:
                 key = keys.httpKey(name)
             }
@@ -84,8 +83,8 @@ extension WSGIApplication {
             }
             Py_DECREF(key)
         }
-        if head.chunked, PyDict_GetItem(env, keys.contentLength) != nil {
-            PyDict_DelItem(env, keys.contentLength)
+        if let length = EnvironMapping.contentLength(of: head) {
+            set(keys.contentLength, string(length))
         }
         return env
     }

@@ -5,8 +5,9 @@ import Testing
 /// Property: every input of the conformance corpora parses the same whether it arrives whole,
 /// byte by byte, or split at any position (every position up to 2 KB, then every 16th).
 @Suite struct CorpusSplitPropertyTests {
+    /// Tests/Fixtures/conformance/http: gunicorn's and llhttp's corpora, kept in the repository.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/conformance/http")
+        .appendingPathComponent("Fixtures/conformance/http")
 
     static func inputs() throws -> [(String, [UInt8])] {
         var out: [(String, [UInt8])] = []
@@ -21,6 +22,7 @@ import Testing
                 let raw = text.replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "\\r", with: "\r")
                     .replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\t", with: "\t")
                     .replacingOccurrences(of: "\\0", with: "\u{0}")
+                    .replacing(#/\\x([0-9A-Fa-f]{2})/#) { String(Unicode.Scalar(UInt8($0.1, radix: 16)!)) }
                 out.append(("gunicorn/\(kind)/\(file)", raw.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }))
             }
         }

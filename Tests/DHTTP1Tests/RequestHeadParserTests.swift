@@ -85,6 +85,12 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 4\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3,\r\nContent-Length: 4\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3;x=1\r\n\r\n", 400),  // not a list of decimals
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3 3\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ,\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: , \r\n\r\n", 400),  // a line with no value
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1e3\r\n\r\n", 400),
         ("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
@@ -103,10 +109,31 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
         #expect(error.status == status, "\(text.debugDescription): \(error)")
     }
 
-    @Test func acceptsRepeatedEqualContentLength() {
-        let (r, head, _) = parseAllWays("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\nContent-Length: 3\r\n\r\n")
-        #expect(r == .complete)
-        #expect(head.contentLength == 3)
+    /// A list of identical values is that one value (RFC 9112 §6.3), empty members ignored
+    /// (RFC 9110 §5.6.1); the environ gets the one decimal the body is framed with.
+    @Test(arguments: [
+        "Content-Length: 5, 5",
+        "Content-Length: 5\r\nContent-Length: 5",
+        "Content-Length: 5,",
+        "Content-Length: ,5,\t, 5 ",
+        "Content-Length: 5, 5\r\nContent-Length: 5",
+        "Content-Length: 005",
+    ])
+    func collapsesIdenticalContentLengths(_ fields: String) {
+        let (r, head, _) = parseAllWays("POST / HTTP/1.1\r\nHost: h\r\n\(fields)\r\n\r\n")
+        #expect(r == .complete, "\(fields.debugDescription)")
+        #expect(head.contentLength == 5, "\(fields.debugDescription)")
+        #expect(!head.chunked)
+        #expect(EnvironMapping.contentLength(of: head) == "5", "\(fields.debugDescription)")
+    }
+
+    @Test func contentLengthEnvironIsAbsentWithoutALength() {
+        let chunked = parseAllWays("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n").1
+        #expect(EnvironMapping.contentLength(of: chunked) == nil)
+        let none = parseAllWays("GET / HTTP/1.1\r\nHost: h\r\n\r\n").1
+        #expect(EnvironMapping.contentLength(of: none) == nil)
+        let zero = parseAllWays("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").1
+        #expect(EnvironMapping.contentLength(of: zero) == "0")
     }
 
     @Test func limits() {

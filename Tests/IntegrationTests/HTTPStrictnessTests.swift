@@ -64,6 +64,36 @@ extension IntegrationSuite {
             }
         }
 
+        /// Content-Length as a list of identical values ("5, 5", the field twice, "5," with an
+        /// empty member) is processed as that one value (RFC 9112 §6.3): the body is framed with
+        /// it (the request after it on the connection is answered), and the app's
+        /// int(environ['CONTENT_LENGTH']) is the length of the body it read. Differing values
+        /// (in one field or two), a member with a parameter and a field with no value are still
+        /// 400 with a close.
+        @Test func contentLengthLists() throws {
+            try withServer(["--no-access-log", "testapp:application"], workers: 1) { s in
+                for fields in ["Content-Length: 5, 5", "Content-Length: 5\r\nContent-Length: 5", "Content-Length: 5,",
+                               "Content-Length: ,5 ,, 5", "Content-Length: 005"] {
+                    let c = try RawClient(port: s.port)
+                    try c.send("POST /content-length HTTP/1.1\r\n\(Self.host)\(fields)\r\n\r\nhello"
+                               + "GET /hello HTTP/1.1\r\n\(Self.host)\r\n")
+                    let r = try c.readResponse()
+                    #expect(r.status == 200, "\(fields.debugDescription): \(r.status) \(r.text)")
+                    #expect(r.text == "5 5 b'hello'", "\(fields.debugDescription)")
+                    let next = try c.readResponse()
+                    #expect(next.status == 200 && next.text == "Hello, World!", "\(fields.debugDescription): after the body")
+                }
+                for fields in ["Content-Length: 5, 6", "Content-Length: 5,\r\nContent-Length: 6", "Content-Length: 5, 5;x=1",
+                               "Content-Length: 5\r\nContent-Length: ,"] {
+                    let c = try RawClient(port: s.port)
+                    try c.send("POST /content-length HTTP/1.1\r\n\(Self.host)\(fields)\r\n\r\nhello!")
+                    let r = try c.readResponse()
+                    #expect(r.status == 400, "\(fields.debugDescription): \(r.status) \(r.text)")
+                    #expect(c.isClosedByServer(), "\(fields.debugDescription): the connection stays open")
+                }
+            }
+        }
+
         /// Each chunked-body rule: 400 before the app runs (the body is read on the loop first),
         /// nothing after it on the connection is read as a request, and the connection is closed.
         @Test func chunkedBodyRules() throws {

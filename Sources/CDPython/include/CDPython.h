@@ -1,6 +1,7 @@
 // CPython's C API, imported only by the Swift module DWSGI. Exposes as functions the macros,
-// globals and variadic calls that Swift cannot import (platform-notes §2). libc headers come
-// before Python.h (fd_set module conflict, pitfall 4).
+// globals and variadic calls that Swift cannot import (Docs/platform-notes.md, "What Swift
+// cannot call in C directly"). libc headers come before Python.h (fd_set module conflict,
+// "C shim headers").
 #ifndef CDPYTHON_H
 #define CDPYTHON_H
 
@@ -60,7 +61,7 @@ static inline int CDPy_Initialize(const char *program_name, char **error) {
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     // The server owns the process's signals; Python's SIGINT handler would turn a signal into
-    // a KeyboardInterrupt inside the next request (platform-notes §6).
+    // a KeyboardInterrupt inside the next request (Docs/platform-notes.md, "Signals").
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
     if (program_name) {

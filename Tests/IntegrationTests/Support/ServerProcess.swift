@@ -50,9 +50,8 @@ enum Paths {
     /// The benchmark harness's apps (one is also a test of uWSGI compatibility).
     static let benchmarkApps = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Benchmarks/apps").path
-    static let conformance = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("shared/conformance/http")
+    /// gunicorn's and llhttp's request corpora, kept in the repository (Tests/Fixtures).
+    static let conformance = URL(fileURLWithPath: repository).appendingPathComponent("Tests/Fixtures/conformance/http")
 }
 
 struct ServerStartError: Error, CustomStringConvertible {

@@ -94,6 +94,12 @@ def application(environ, start_response):
         else:
             data = b'bad mode'
         return text(start_response, data)
+    if path == '/content-length':
+        # An app trusts CONTENT_LENGTH as a number: int() must read it, and it must be the
+        # length of the body wsgi.input gives.
+        declared = int(environ['CONTENT_LENGTH'])
+        data = inp.read()
+        return text(start_response, '%d %d %r' % (declared, len(data), data))
     if path == '/echo-error':
         try:
             inp.read()

@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import DIPC
+import DPosix
+
+/// The channel's flow outcomes, which the master's hand-off policy depends on: a full channel
+/// is `.wouldBlock` at once (the acceptor must never block on a stuck worker), a closed peer is
+/// `.peerGone` (not SIGPIPE), and the receiver sees `.closed` at EOF.
+@Suite(.timeLimit(.minutes(1))) struct ChannelFlowTests {
+    func nanoseconds() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+    }
+
+    /// Fills the channel with drain messages until the kernel refuses one; returns how many went.
+    func fill(_ channel: TestDescriptors.Channel) -> Int {
+        var sent = 0
+        while sent < 1_000_000, ControlMessage.drain.send(on: channel.master) == .sent { sent += 1 }
+        return sent
+    }
+
+    @Test func fullChannelWouldBlockAndKeepsTheDescriptors() throws {
+        let channel = try TestDescriptors.Channel()
+        let start = nanoseconds()
+        let queued = fill(channel)
+        #expect(queued > 10 && queued < 100_000, "\(queued) messages before the channel was full")
+        let connection = try TestDescriptors.Connection()
+        defer { connection.close() }
+        let peer = TestDescriptors.ipv4("192.0.2.9", port: 443)
+        #expect(ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer]) == .wouldBlock)
+        #expect(ControlMessage.drain.send(on: channel.master) == .wouldBlock)
+        #expect(nanoseconds() - start < 2_000_000_000, "filling the channel blocked")
+        #expect(TestDescriptors.isOpen(connection.sent))
+
+        // Everything queued arrives, nothing more; then there is room again.
+        var received = 0
+        while case .message(let m) = try DescriptorChannel.receive(channel.worker) {
+            #expect(m.payload == [ControlMessage.drain.rawValue] && m.descriptors.isEmpty)
+            received += 1
+        }
+        #expect(received == queued)
+        #expect(ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer]) == .sent)
+        guard case .message(let batch) = try DescriptorChannel.receive(channel.worker) else {
+            Issue.record("the batch sent after the channel drained did not arrive")
+            return
+        }
+        defer { for fd in batch.descriptors { close(fd) } }
+        #expect(ControlMessage.decodeConnections(batch)?.peers == [peer])
+        #expect(batch.descriptors.count == 1)
+    }
+
+    /// A send to a worker that has gone: `.peerGone`, full channel or not, without SIGPIPE
+    /// (which would end this process), and the sender keeps its descriptors.
+    @Test func sendAfterThePeerClosedIsPeerGone() throws {
+        for full in [false, true] {
+            let channel = try TestDescriptors.Channel()
+            if full { _ = fill(channel) }
+            channel.closeWorker()
+            let connection = try TestDescriptors.Connection()
+            defer { connection.close() }
+            let peer = TestDescriptors.unix()
+            #expect(ControlMessage.drain.send(on: channel.master) == .peerGone, "full: \(full)")
+            #expect(ControlMessage.sendConnections(on: channel.master, listener: 1, fds: [connection.sent], peers: [peer]) == .peerGone,
+                    "full: \(full)")
+            #expect(TestDescriptors.isOpen(connection.sent))
+        }
+    }
+
+    /// The receiver reads what was queued before the peer closed, then `.closed` (and again);
+    /// an open, empty channel is `.wouldBlock`.
+    @Test func receiveSeesClosedAtEOF() throws {
+        let channel = try TestDescriptors.Channel()
+        guard case .wouldBlock = try DescriptorChannel.receive(channel.worker) else {
+            Issue.record("an empty channel did not report wouldBlock")
+            return
+        }
+        #expect(ControlMessage.drain.send(on: channel.master) == .sent)
+        channel.closeMaster()
+        guard case .message(let m) = try DescriptorChannel.receive(channel.worker) else {
+            Issue.record("the message queued before the close was lost")
+            return
+        }
+        #expect(m.payload == [ControlMessage.drain.rawValue])
+        for attempt in 0..<2 {
+            guard case .closed = try DescriptorChannel.receive(channel.worker) else {
+                Issue.record("receive \(attempt) after EOF did not report closed")
+                return
+            }
+        }
+    }
+}
