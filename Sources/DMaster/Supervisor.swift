@@ -64,6 +64,7 @@ public final class Supervisor {
     public func run() -> Int32 {
         Posix.unblockServerSignals()
         Posix.ignoreSIGPIPE()
+        raiseDescriptorLimit()
         do {
             try bindListeners()
         } catch {
@@ -86,6 +87,19 @@ public final class Supervisor {
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
         return exitStatus
+    }
+
+    /// Before anything is bound or spawned, so that the workers inherit the raised limit.
+    func raiseDescriptorLimit() {
+        switch DescriptorLimit.raiseToHard() {
+        case .raised(let from, let to):
+            log("descriptor limit: \(to) (raised from \(from))")
+        case .alreadyHard(let limit):
+            // Nothing to raise: a low limit here is the hard limit, to be raised where it is set.
+            log("descriptor limit: \(limit) (the hard limit)")
+        case .failed(let soft, let hard, let error):
+            log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))")
+        }
     }
 
     func bindListeners() throws(SystemError) {
