@@ -95,7 +95,8 @@ public final class Supervisor {
         case .raised(let from, let to):
             log("descriptor limit: \(to) (raised from \(from))")
         case .alreadyHard(let limit):
-            // Nothing to raise: a low limit here is the hard limit, to be raised where it is set.
+            // A low hard limit is not fatal: each worker announces only the connections it has
+            // descriptors for, and says so when that is few; the others wait in the backlog.
             log("descriptor limit: \(limit) (the hard limit)")
         case .failed(let soft, let hard, let error):
             log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))")
@@ -133,20 +134,32 @@ public final class Supervisor {
     // MARK: - Acceptor
 
     func nextWorker() -> Int? {
-        pool.nextWorker(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds())
+        pool.nextWorker(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                        now: MonotonicClock.nanoseconds())
     }
 
-    /// Hands a batch to a worker with room, `preferred` first; false when none can take it now.
+    func room(_ slot: Int) -> Int {
+        pool.room(slot: slot, received: scoreboard.received(slot), admissionLimit: scoreboard.admissionLimit(slot))
+    }
+
+    /// Hands a batch to workers with room, `preferred` first: all of it to one worker that has
+    /// room for it, else as much as each can take (a worker short of descriptors may have room
+    /// for fewer than a batch, for good); false when some is left that none can take now.
     func deliver(_ batch: ConnectionBatch, preferred: Int?) -> Bool {
         var tried: Set<Int> = []
         var candidate = preferred ?? nextWorker()
         while let slot = candidate, !tried.contains(slot) {
             tried.insert(slot)
-            if let channel = channels[slot], pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count {
-                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) {
+            let n = min(room(slot), batch.count)
+            if let channel = channels[slot], n > 0 {
+                let whole = n == batch.count
+                let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
+                let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
+                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers) {
                 case .sent:
-                    pool.handedOff(slot: slot, count: batch.count)
-                    return true  // the batch's copies close with it; the worker has its own
+                    pool.handedOff(slot: slot, count: n)
+                    if whole { return true }  // the batch's copies close with it; the worker has its own
+                    batch.removeFirst(n)
                 case .wouldBlock:
                     break  // full for now: another worker, or later
                 case .peerGone:
@@ -169,7 +182,7 @@ public final class Supervisor {
                 pause()
                 return
             }
-            let want = min(pool.room(slot: slot, received: scoreboard.received(slot)), ControlMessage.maxBatch, budget)
+            let want = min(room(slot), ControlMessage.maxBatch, budget)
             let batch = ConnectionBatch(listener: index)
             var peer = PeerAddress()
             while batch.count < want {
@@ -214,7 +227,8 @@ public final class Supervisor {
             }
             pending.removeFirst()
         }
-        guard pool.candidate(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds()) != nil else {
+        guard pool.candidate(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                             now: MonotonicClock.nanoseconds()) != nil else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
             return
         }
@@ -369,7 +383,7 @@ public final class Supervisor {
         for batch in pending {
             let slot = (0..<pool.count).first { slot in
                 guard channels[slot] != nil, pool.isReady(slot) else { return false }
-                return pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count
+                return room(slot) >= batch.count
             }
             if let slot, let channel = channels[slot],
                ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent {

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 extension IntegrationSuite {
-    /// Descriptor limits (RLIMIT_NOFILE): the master raises the soft limit to the hard one.
+    /// Descriptor limits (RLIMIT_NOFILE): the master raises the soft limit to the hard one; a
+    /// worker takes only the connections it has descriptors for (the rest wait in the backlog).
     @Suite struct DescriptorLimitTests {
         /// A request on each of `count` new keep-alive connections, sent without waiting.
         func openConnections(_ port: Int, _ count: Int) throws -> [RawClient] {
@@ -52,7 +53,7 @@ extension IntegrationSuite {
 
         /// Started with a soft limit of 256 under a hard limit of 4096, the master raises the
         /// soft limit to 4096 (and says so); its worker inherits it and holds 1,000 connections
-        /// at once, where 256 would not let it hold even 256.
+        /// at once, where 256 would give it room for fewer than 200.
         @Test func softLimitIsRaisedToTheHardLimit() throws {
             // The test's own 1,000 client sockets.
             var own = rlimit()
@@ -67,11 +68,52 @@ extension IntegrationSuite {
                 let worker = try #require(s.liveWorkerPids().first)
                 let inherited = try openFileLimits(worker)
                 #expect(inherited.soft == 4096 && inherited.hard == 4096)
+                #expect(!s.stderr.text.contains("room for"), "a worker with 4096 descriptors has room to spare: \(s.stderr.text)")
                 var waiting = try openConnections(s.port, 1000)
                 let answered = try collectAnswers(&waiting, expected: 1000, timeout: 20)
                 #expect(answered.count == 1000, "\(waiting.count) of 1000 connections not answered")
             }
         }
 
+        /// Under a hard limit of 200, one worker has room for what its descriptors allow (it
+        /// says how many). Of 400 idle keep-alive connections it answers exactly that many; the
+        /// others wait in the backlog, open (none is cut, the worker does not crash). Each
+        /// connection that closes lets one more in, until all 400 have been answered.
+        @Test func connectionsBeyondTheLimitWait() throws {
+            try withServer(["--no-access-log", "testapp:application"], workers: 1, rlimit: (200, 200)) { s in
+                #expect(s.stderr.text.contains("master \(s.pid): descriptor limit: 200 (the hard limit)"), "\(s.stderr.text)")
+                let text = s.stderr.text
+                let match = try #require(text.range(of: #"descriptor limit 200: room for \d+ connections at once"#, options: .regularExpression),
+                                         "\(text)")
+                let room = try #require(Int(text[match].split(separator: " ")[5]))
+                #expect(room > 100 && room < 150, "room for \(room)")
+                var waiting = try openConnections(s.port, 400)
+                var answered = try collectAnswers(&waiting, expected: room)
+                #expect(answered.count == room)
+                // No more: the rest wait, and none is closed.
+                Thread.sleep(forTimeInterval: 0.5)
+                #expect(waiting.filter { readable($0) }.isEmpty, "a connection beyond the worker's room was answered or cut")
+                #expect(waiting.count == 400 - room)
+
+                // 50 leave (their clients close as they go): exactly 50 of those waiting are let in.
+                answered.removeFirst(50)
+                answered += try collectAnswers(&waiting, expected: 50)
+                #expect(answered.count == room)
+                Thread.sleep(forTimeInterval: 0.5)
+                #expect(waiting.filter { readable($0) }.isEmpty, "more connections were let in than left")
+
+                // The rest, as connections leave.
+                var served = room + 50
+                while !waiting.isEmpty {
+                    let leaving = min(answered.count, waiting.count)
+                    answered.removeFirst(leaving)
+                    let before = answered.count
+                    answered += try collectAnswers(&waiting, expected: leaving)
+                    try #require(answered.count - before == leaving, "\(leaving) left, \(answered.count - before) let in")
+                    served += leaving
+                }
+                #expect(served == 400)
+            }
+        }
     }
 }
