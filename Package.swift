@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
         .testTarget(name: "DStaticTests", dependencies: ["DStatic"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
-        .testTarget(name: "DIPCTests", dependencies: ["DIPC"], swiftSettings: swiftSettings),
+        .testTarget(name: "DIPCTests", dependencies: ["DIPC", "DPosix", "CDPosix"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "DWSGITests",

@@ -320,7 +320,12 @@ public final class Supervisor {
     /// read back from the worker's end and queued for another worker.
     func takeBack(_ slot: Int, _ channel: Channel) {
         var count = 0
+        var lost = 0
         while case .message(let message)? = try? DescriptorChannel.receive(channel.workerEnd.raw) {
+            if message.truncated, let sent = ControlMessage.connectionCount(message) {
+                lost += sent  // the master is at its own descriptor limit: the kernel dropped them
+                continue
+            }
             guard ControlMessage(rawValue: message.tag) == .connections,
                   let (listener, peers) = ControlMessage.decodeConnections(message) else {
                 for fd in message.descriptors { Posix.close(fd) }
@@ -330,6 +335,10 @@ public final class Supervisor {
             for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
             pending.append(batch)
             count += batch.count
+        }
+        if lost > 0 {
+            log("worker \(slot) left \(lost) connection\(lost == 1 ? "" : "s") that the master could not take back "
+                + "(it is out of descriptors): \(lost == 1 ? "it is" : "they are") lost")
         }
         guard count > 0 else { return }
         log("worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker")

@@ -97,6 +97,7 @@ public final class WorkerProcess {
         watchers.append(Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
             self.updateDate()
             self.accessLog?.flush()
+            self.recountDescriptorsIfNeeded()
             self.publishAdmissionLimit()
         })
         watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
@@ -153,6 +154,12 @@ public final class WorkerProcess {
                 return
             case .message(let message):
                 switch ControlMessage(rawValue: message.tag) {
+                case .connections where message.truncated:
+                    // The master counted them as handed off: counted as received, or its window
+                    // for this worker would shrink for good.
+                    let sent = ControlMessage.connectionCount(message) ?? message.discarded
+                    taken += UInt64(sent)
+                    handOffTruncated(sent: sent, arrived: message.discarded)
                 case .connections:
                     guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
                         taken += UInt64(message.descriptors.count)

@@ -28,4 +28,17 @@ import Testing
         #expect(budget.admissionLimit(received: 16, held: 15) == 141)
         #expect(budget.admissionLimit(received: 300, held: 140) == 300)
     }
+
+    /// Descriptors found open beyond those counted (at a truncated hand-off) join the baseline
+    /// until a recount finds them closed; the baseline never drops below the start-up count.
+    @Test func measuredBaseline() {
+        var budget = DescriptorBudget(limit: 200, baseline: 10)
+        #expect(!budget.needsRecount)
+        budget.measured(open: 200, held: 20)
+        #expect(budget.baseline == 180 && budget.needsRecount && budget.room(held: 20) == 0)
+        budget.measured(open: 100, held: 20)
+        #expect(budget.baseline == 80 && budget.needsRecount && budget.room(held: 20) == 50)
+        budget.measured(open: 25, held: 20)
+        #expect(budget.baseline == 10 && !budget.needsRecount && budget.room(held: 20) == 120)
+    }
 }

@@ -3,7 +3,9 @@ import Testing
 
 extension IntegrationSuite {
     /// Descriptor limits (RLIMIT_NOFILE): the master raises the soft limit to the hard one; a
-    /// worker takes only the connections it has descriptors for (the rest wait in the backlog).
+    /// worker takes only the connections it has descriptors for (the rest wait in the backlog);
+    /// and a hand-off the kernel truncates at a worker's limit costs those connections, not the
+    /// worker.
     @Suite struct DescriptorLimitTests {
         /// A request on each of `count` new keep-alive connections, sent without waiting.
         func openConnections(_ port: Int, _ count: Int) throws -> [RawClient] {
@@ -113,6 +115,35 @@ extension IntegrationSuite {
                     served += leaving
                 }
                 #expect(served == 400)
+            }
+        }
+
+        /// An application that takes every free descriptor makes the kernel truncate the next
+        /// hand-off (the worker's count said it had room): the worker logs how many connections
+        /// were lost, survives, and takes no more until the descriptors are freed; the next
+        /// connection waits in the backlog meanwhile, and is served once they are.
+        @Test func truncatedHandOffIsSurvived() throws {
+            try withServer(["--no-access-log", "testapp:application"], workers: 1, rlimit: (256, 256)) { s in
+                let holder = try RawClient(port: s.port)
+                try holder.send("GET /fill-fds HTTP/1.1\r\nHost: x\r\n\r\n")
+                let filled = try holder.readResponse()
+                #expect(filled.status == 200 && (Int(filled.text) ?? 0) > 100, "\(filled.text)")
+
+                let lost = try RawClient(port: s.port)
+                try lost.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(lost.isClosedByServer(timeout: 5), "the connection the kernel could not pass is not closed")
+                #expect(s.stderrContains("out of descriptors (limit 256): lost 1 connection handed over by the master (the kernel passed 0 of 1"),
+                        "\(s.stderr.text)")
+
+                let waiting = try RawClient(port: s.port)
+                try waiting.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(!readable(waiting, timeout: 1), "the worker was handed a connection while it had no descriptor free")
+
+                try holder.send("GET /release-fds HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try holder.readResponse().text == filled.text)
+                let r = try waiting.readResponse(timeout: 5)
+                #expect(r.status == 200 && r.text == "Hello, World!")
+                #expect(s.stderrContains("descriptors are free again"), "\(s.stderr.text)")
             }
         }
     }
