@@ -29,6 +29,11 @@ public final class Supervisor {
     var retryTimer: Watcher! = nil
     var respawnTimers: [Int: Watcher] = [:]
     var killTimer: Watcher? = nil
+    /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
+    /// descriptors) and when the first was: logged when they start and when accepting works
+    /// again, not on every retry.
+    var acceptFailures = 0
+    var acceptFailingSince: UInt64 = 0
 
     final class Listener {
         let fd: OwnedFD
@@ -51,6 +56,10 @@ public final class Supervisor {
 
     /// While accepting is paused, how often to look for a worker with room again.
     static let retryInterval = 0.001
+    /// After a failed accept, how long to wait before the next: the failure (no descriptor
+    /// left) lasts until something closes, so retrying at once would only spin. nginx waits
+    /// 500 ms; Go backs off up to 1 s.
+    static let acceptRetryInterval = 0.1
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
@@ -190,12 +199,14 @@ public final class Supervisor {
                 do {
                     accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
                 } catch {
-                    // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
-                    log("accept failed: \(error)")
+                    // EMFILE, ENFILE, ENOBUFS: the connection stays in the backlog. Back off
+                    // instead of spinning.
+                    acceptFailed(error)
                     if batch.count > 0 && !deliver(batch, preferred: slot) { pending.append(batch) }
-                    pause()
+                    pause(for: Supervisor.acceptRetryInterval)
                     return
                 }
+                if acceptFailures > 0 { acceptRecovered() }
                 guard let fd = accepted else { break }
                 batch.append(fd, peer: peer)
             }
@@ -210,12 +221,26 @@ public final class Supervisor {
         }
     }
 
-    func pause() {
+    func pause(for interval: Double = Supervisor.retryInterval) {
         if !paused {
             paused = true
             for l in listeners { l.watcher.disarm() }
         }
-        retryTimer.arm(timeout: Supervisor.retryInterval)
+        retryTimer.arm(timeout: interval)
+    }
+
+    func acceptFailed(_ error: SystemError) {
+        if acceptFailures == 0 {
+            acceptFailingSince = MonotonicClock.nanoseconds()
+            log("accept failed: \(error); connections wait in the backlog, retrying every \(Supervisor.acceptRetryInterval) s")
+        }
+        acceptFailures += 1
+    }
+
+    func acceptRecovered() {
+        let seconds = Double(MonotonicClock.nanoseconds() - acceptFailingSince) / 1e9
+        log("accepting again after \(acceptFailures) failed attempt\(acceptFailures == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s")
+        acceptFailures = 0
     }
 
     func retryHandOff() {

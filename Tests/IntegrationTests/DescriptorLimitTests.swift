@@ -4,8 +4,8 @@ import Testing
 extension IntegrationSuite {
     /// Descriptor limits (RLIMIT_NOFILE): the master raises the soft limit to the hard one; a
     /// worker takes only the connections it has descriptors for (the rest wait in the backlog);
-    /// and a hand-off the kernel truncates at a worker's limit costs those connections, not the
-    /// worker.
+    /// a hand-off the kernel truncates at a worker's limit costs those connections, not the
+    /// worker; and a master at its own limit backs off and recovers.
     @Suite struct DescriptorLimitTests {
         /// A request on each of `count` new keep-alive connections, sent without waiting.
         func openConnections(_ port: Int, _ count: Int) throws -> [RawClient] {
@@ -43,6 +43,16 @@ extension IntegrationSuite {
                 if answered.count < expected { Thread.sleep(forTimeInterval: 0.02) }
             }
             return answered
+        }
+
+        /// Sets the soft descriptor limit of a running process (the hard one stays).
+        func setSoftLimit(pid: Int32, _ soft: Int) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["prlimit", "--pid", String(pid), "--nofile=\(soft):"]
+            try p.run()
+            p.waitUntilExit()
+            try #require(p.terminationStatus == 0, "prlimit --pid \(pid) failed")
         }
 
         /// The soft and hard "Max open files" of a process, from /proc.
@@ -144,6 +154,31 @@ extension IntegrationSuite {
                 let r = try waiting.readResponse(timeout: 5)
                 #expect(r.status == 200 && r.text == "Hello, World!")
                 #expect(s.stderrContains("descriptors are free again"), "\(s.stderr.text)")
+            }
+        }
+
+        /// A master at its own descriptor limit cannot accept (EMFILE): it says so once, not on
+        /// every retry, the connection waits in the backlog, and once descriptors are available
+        /// again it is accepted and served, and the master says so.
+        @Test func masterAtItsLimitRecovers() throws {
+            try withServer(["--no-access-log", "testapp:application"], workers: 1) { s in
+                let master = s.pid
+                let original = try openFileLimits(master)
+                let open = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(master)/fd").compactMap { Int($0) })
+                // Every number below the soft limit taken: the next accept fails with EMFILE.
+                let lowestFree = (0...).first { !open.contains($0) }!
+                try setSoftLimit(pid: master, lowestFree)
+                let c = try RawClient(port: s.port)
+                try c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(!readable(c, timeout: 1), "answered or cut while the master had no descriptor to accept it with")
+                let failures = s.stderr.text.split(separator: "\n").filter { $0.contains("accept failed") }
+                #expect(failures.count == 1, "\(failures.count) lines:\n\(failures.prefix(5).joined(separator: "\n"))")
+                #expect(failures.first?.contains("accept4: Too many open files") == true, "\(s.stderr.text)")
+
+                try setSoftLimit(pid: master, original.soft)
+                let r = try c.readResponse(timeout: 5)
+                #expect(r.status == 200 && r.text == "Hello, World!")
+                #expect(s.stderrContains("accepting again after "), "\(s.stderr.text)")
             }
         }
     }
