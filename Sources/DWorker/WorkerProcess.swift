@@ -92,8 +92,9 @@ public final class WorkerProcess {
         watchers.append(Watcher(loop: loop, kind: .read(WorkerContract.Descriptor.channel), persist: true) { [unowned self] _ in
             self.onChannel()
         })
-        // Once a second: the Date header, the access log reaches stdout, and static files and
-        // request bodies closed meanwhile count in the admission limit.
+        // Once a second: the Date header, the access log reaches stdout, and the admission limit
+        // counts the static files and request bodies opened and closed meanwhile (and recounts
+        // descriptors found taken by the application, until they are closed).
         watchers.append(Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
             self.updateDate()
             self.accessLog?.flush()
