@@ -28,6 +28,15 @@ public enum ControlMessage: UInt8, Sendable {
         return DescriptorChannel.send(channel, payload: payload, fds: fds)
     }
 
+    /// How many connections a batch carried when the master sent it, which its payload says even
+    /// when the kernel could not attach the descriptors (a truncated message); nil for any other
+    /// message.
+    public static func connectionCount(_ message: DescriptorChannel.Message) -> Int? {
+        let p = message.payload
+        guard p.count >= 3, p[0] == ControlMessage.connections.rawValue else { return nil }
+        return Int(p[2])
+    }
+
     /// The listener index and peers of a connection batch; nil for a malformed one.
     public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])? {
         let p = message.payload

@@ -2,14 +2,16 @@ public import DPosix
 
 /// Per-worker counters in memory shared by the master and the workers, read without any
 /// message: how many handed-off connections a worker has taken off its channel (so the master
-/// knows how many are still in flight), and since when it has been inside the application (so
-/// a worker stuck in a slow request gets no new connections).
+/// knows how many are still in flight), how many it has descriptors for (so the master never
+/// hands it more than its descriptor limit lets it hold), and since when it has been inside the
+/// application (so a worker stuck in a slow request gets no new connections).
 public final class Scoreboard: @unchecked Sendable {
     /// 64 bytes per slot (one cache line), so workers never share a line.
     static let slotSize = 64
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let drainingOffset = 16
+    static let admissionLimitOffset = 24
 
     public let memory: SharedMemory
     public let slots: Int
@@ -32,6 +34,12 @@ public final class Scoreboard: @unchecked Sendable {
     public func received(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.receivedOffset)) }
     public func addReceived(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.receivedOffset), UInt64(n)) }
 
+    /// The value of the received counter up to which the worker in `slot` has descriptors for
+    /// connections (DescriptorBudget): the master hands it at most this minus what it has sent.
+    /// 0 until the worker has measured its descriptors, before it reports ready.
+    public func admissionLimit(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.admissionLimitOffset)) }
+    public func setAdmissionLimit(_ slot: Int, _ limit: UInt64) { memory.store(offset(slot, Self.admissionLimitOffset), limit) }
+
     /// Monotonic nanoseconds at which the worker entered the application; 0 when it is not in it.
     public func busySince(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.busySinceOffset)) }
     public func setBusySince(_ slot: Int, _ t: UInt64) { memory.store(offset(slot, Self.busySinceOffset), t) }
@@ -46,5 +54,6 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.receivedOffset), 0)
         memory.store(offset(slot, Self.busySinceOffset), 0)
         memory.store(offset(slot, Self.drainingOffset), 0)
+        memory.store(offset(slot, Self.admissionLimitOffset), 0)
     }
 }

@@ -20,5 +20,12 @@ final class ConnectionBatch {
 
     var count: Int { fds.count }
 
+    /// Closes the master's copies of the first `n` connections, once they are handed off.
+    func removeFirst(_ n: Int) {
+        for fd in fds.prefix(n) { Posix.close(fd) }
+        fds.removeFirst(n)
+        peers.removeFirst(n)
+    }
+
     deinit { for fd in fds { Posix.close(fd) } }
 }

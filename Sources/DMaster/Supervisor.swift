@@ -29,6 +29,11 @@ public final class Supervisor {
     var retryTimer: Watcher! = nil
     var respawnTimers: [Int: Watcher] = [:]
     var killTimer: Watcher? = nil
+    /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
+    /// descriptors) and when the first was: logged when they start and when accepting works
+    /// again, not on every retry.
+    var acceptFailures = 0
+    var acceptFailingSince: UInt64 = 0
 
     final class Listener {
         let fd: OwnedFD
@@ -51,6 +56,10 @@ public final class Supervisor {
 
     /// While accepting is paused, how often to look for a worker with room again.
     static let retryInterval = 0.001
+    /// After a failed accept, how long to wait before the next: the failure (no descriptor
+    /// left) lasts until something closes, so retrying at once would only spin. nginx waits
+    /// 500 ms; Go backs off up to 1 s.
+    static let acceptRetryInterval = 0.1
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
@@ -64,6 +73,7 @@ public final class Supervisor {
     public func run() -> Int32 {
         Posix.unblockServerSignals()
         Posix.ignoreSIGPIPE()
+        raiseDescriptorLimit()
         do {
             try bindListeners()
         } catch {
@@ -86,6 +96,20 @@ public final class Supervisor {
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
         return exitStatus
+    }
+
+    /// Before anything is bound or spawned, so that the workers inherit the raised limit.
+    func raiseDescriptorLimit() {
+        switch DescriptorLimit.raiseToHard() {
+        case .raised(let from, let to):
+            log("descriptor limit: \(to) (raised from \(from))")
+        case .alreadyHard(let limit):
+            // A low hard limit is not fatal: each worker announces only the connections it has
+            // descriptors for, and says so when that is few; the others wait in the backlog.
+            log("descriptor limit: \(limit) (the hard limit)")
+        case .failed(let soft, let hard, let error):
+            log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))")
+        }
     }
 
     func bindListeners() throws(SystemError) {
@@ -119,20 +143,32 @@ public final class Supervisor {
     // MARK: - Acceptor
 
     func nextWorker() -> Int? {
-        pool.nextWorker(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds())
+        pool.nextWorker(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                        now: MonotonicClock.nanoseconds())
     }
 
-    /// Hands a batch to a worker with room, `preferred` first; false when none can take it now.
+    func room(_ slot: Int) -> Int {
+        pool.room(slot: slot, received: scoreboard.received(slot), admissionLimit: scoreboard.admissionLimit(slot))
+    }
+
+    /// Hands a batch to workers with room, `preferred` first: all of it to one worker that has
+    /// room for it, else as much as each can take (a worker short of descriptors may have room
+    /// for fewer than a batch, for good); false when some is left that none can take now.
     func deliver(_ batch: ConnectionBatch, preferred: Int?) -> Bool {
         var tried: Set<Int> = []
         var candidate = preferred ?? nextWorker()
         while let slot = candidate, !tried.contains(slot) {
             tried.insert(slot)
-            if let channel = channels[slot], pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count {
-                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) {
+            let n = min(room(slot), batch.count)
+            if let channel = channels[slot], n > 0 {
+                let whole = n == batch.count
+                let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
+                let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
+                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers) {
                 case .sent:
-                    pool.handedOff(slot: slot, count: batch.count)
-                    return true  // the batch's copies close with it; the worker has its own
+                    pool.handedOff(slot: slot, count: n)
+                    if whole { return true }  // the batch's copies close with it; the worker has its own
+                    batch.removeFirst(n)
                 case .wouldBlock:
                     break  // full for now: another worker, or later
                 case .peerGone:
@@ -155,7 +191,7 @@ public final class Supervisor {
                 pause()
                 return
             }
-            let want = min(pool.room(slot: slot, received: scoreboard.received(slot)), ControlMessage.maxBatch, budget)
+            let want = min(room(slot), ControlMessage.maxBatch, budget)
             let batch = ConnectionBatch(listener: index)
             var peer = PeerAddress()
             while batch.count < want {
@@ -163,12 +199,14 @@ public final class Supervisor {
                 do {
                     accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
                 } catch {
-                    // EMFILE, ENFILE, ENOBUFS: back off briefly instead of spinning.
-                    log("accept failed: \(error)")
+                    // EMFILE, ENFILE, ENOBUFS: the connection stays in the backlog. Back off
+                    // instead of spinning.
+                    acceptFailed(error)
                     if batch.count > 0 && !deliver(batch, preferred: slot) { pending.append(batch) }
-                    pause()
+                    pause(for: Supervisor.acceptRetryInterval)
                     return
                 }
+                if acceptFailures > 0 { acceptRecovered() }
                 guard let fd = accepted else { break }
                 batch.append(fd, peer: peer)
             }
@@ -183,12 +221,26 @@ public final class Supervisor {
         }
     }
 
-    func pause() {
+    func pause(for interval: Double = Supervisor.retryInterval) {
         if !paused {
             paused = true
             for l in listeners { l.watcher.disarm() }
         }
-        retryTimer.arm(timeout: Supervisor.retryInterval)
+        retryTimer.arm(timeout: interval)
+    }
+
+    func acceptFailed(_ error: SystemError) {
+        if acceptFailures == 0 {
+            acceptFailingSince = MonotonicClock.nanoseconds()
+            log("accept failed: \(error); connections wait in the backlog, retrying every \(Supervisor.acceptRetryInterval) s")
+        }
+        acceptFailures += 1
+    }
+
+    func acceptRecovered() {
+        let seconds = Double(MonotonicClock.nanoseconds() - acceptFailingSince) / 1e9
+        log("accepting again after \(acceptFailures) failed attempt\(acceptFailures == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s")
+        acceptFailures = 0
     }
 
     func retryHandOff() {
@@ -200,7 +252,8 @@ public final class Supervisor {
             }
             pending.removeFirst()
         }
-        guard pool.candidate(received: scoreboard.received, busySince: scoreboard.busySince, now: MonotonicClock.nanoseconds()) != nil else {
+        guard pool.candidate(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                             now: MonotonicClock.nanoseconds()) != nil else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
             return
         }
@@ -292,7 +345,12 @@ public final class Supervisor {
     /// read back from the worker's end and queued for another worker.
     func takeBack(_ slot: Int, _ channel: Channel) {
         var count = 0
+        var lost = 0
         while case .message(let message)? = try? DescriptorChannel.receive(channel.workerEnd.raw) {
+            if message.truncated, let sent = ControlMessage.connectionCount(message) {
+                lost += sent  // the master is at its own descriptor limit: the kernel dropped them
+                continue
+            }
             guard ControlMessage(rawValue: message.tag) == .connections,
                   let (listener, peers) = ControlMessage.decodeConnections(message) else {
                 for fd in message.descriptors { Posix.close(fd) }
@@ -302,6 +360,10 @@ public final class Supervisor {
             for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
             pending.append(batch)
             count += batch.count
+        }
+        if lost > 0 {
+            log("worker \(slot) left \(lost) connection\(lost == 1 ? "" : "s") that the master could not take back "
+                + "(it is out of descriptors): \(lost == 1 ? "it is" : "they are") lost")
         }
         guard count > 0 else { return }
         log("worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker")
@@ -355,7 +417,7 @@ public final class Supervisor {
         for batch in pending {
             let slot = (0..<pool.count).first { slot in
                 guard channels[slot] != nil, pool.isReady(slot) else { return false }
-                return pool.room(slot: slot, received: scoreboard.received(slot)) >= batch.count
+                return room(slot) >= batch.count
             }
             if let slot, let channel = channels[slot],
                ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent {

@@ -2,6 +2,10 @@ internal import DIPC
 
 /// Decides which worker gets each accepted connection, and what to do when a worker exits.
 /// Pure: no descriptors, no system calls; the scoreboard's readings and the time are passed in.
+///
+/// A worker's room is the smaller of two limits: the window of connections handed to it and
+/// not yet taken off its channel (`received`), and what its descriptors allow (its announced
+/// `admissionLimit`, the value of its received counter up to which it can hold connections).
 public struct WorkerPool: Sendable {
     public enum State: Equatable, Sendable {
         /// No process (before the first spawn, or waiting for a respawn).
@@ -79,10 +83,14 @@ public struct WorkerPool: Sendable {
 
     public mutating func handedOff(slot: Int, count: Int = 1) { slots[slot].sent += UInt64(count) }
 
-    /// How many more connections `slot` may be handed now.
-    public func room(slot: Int, received: UInt64) -> Int {
-        let inFlight = slots[slot].sent &- received
-        return inFlight >= window ? 0 : Int(window - inFlight)
+    /// How many more connections `slot` may be handed now: fewer than `window` in flight, and no
+    /// more than its descriptors allow.
+    public func room(slot: Int, received: UInt64, admissionLimit: UInt64) -> Int {
+        let sent = slots[slot].sent
+        let inFlight = sent &- received
+        let byWindow = inFlight >= window ? 0 : window - inFlight
+        let byDescriptors = admissionLimit > sent ? admissionLimit - sent : 0
+        return Int(min(byWindow, byDescriptors))
     }
 
     /// The worker's channel is unusable (full or gone): no more hand-offs until it reports.
@@ -90,21 +98,22 @@ public struct WorkerPool: Sendable {
         if case .ready(let pid) = slots[slot].state { slots[slot].state = .starting(pid: pid) }
     }
 
-    /// The next worker with room, round-robin: ready, fewer than `window` connections in
-    /// flight, and not stuck in the application. nil when none has room.
-    public mutating func nextWorker(received: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
-        guard let i = candidate(received: received, busySince: busySince, now: now) else { return nil }
+    /// The next worker with room, round-robin: ready, with room (`room`), and not stuck in the
+    /// application. nil when none has room.
+    public mutating func nextWorker(received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64,
+                                    now: UInt64) -> Int? {
+        guard let i = candidate(received: received, admissionLimit: admissionLimit, busySince: busySince, now: now) else { return nil }
         cursor = (i + 1) % slots.count
         return i
     }
 
     /// The worker `nextWorker` would choose, without moving the round-robin cursor.
-    public func candidate(received: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
+    public func candidate(received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
         guard !shuttingDown else { return nil }
         for step in 0..<slots.count {
             let i = (cursor + step) % slots.count
             guard case .ready = slots[i].state else { continue }
-            if slots[i].sent &- received(i) >= window { continue }
+            if room(slot: i, received: received(i), admissionLimit: admissionLimit(i)) == 0 { continue }
             let since = busySince(i)
             if since != 0 && now > since && now - since > stuckAfter { continue }
             return i

@@ -64,6 +64,13 @@ public enum DescriptorChannel {
     public struct Message {
         public var payload: [UInt8]
         public var descriptors: [CInt]
+        /// The kernel could not attach every descriptor that was sent (MSG_CTRUNC): the receiver
+        /// is at its descriptor limit, and the kernel closed those it could not install. A
+        /// truncated message carries no descriptors: those that did arrive (`discarded` of them)
+        /// have been closed as well, because keeping them would leave the receiver with no
+        /// descriptor to spare for the connections and files it already holds.
+        public var truncated = false
+        public var discarded = 0
         public var tag: UInt8 { payload.first ?? 0 }
     }
 
@@ -103,9 +110,11 @@ public enum DescriptorChannel {
                         outcome = .success(.closed)
                         return
                     }
-                    // A truncated control message means descriptors were closed by the kernel:
-                    // the buffer is sized for the largest batch we send, so this is our bug.
-                    precondition(msg.msg_flags & CInt(MSG_CTRUNC) == 0, "Internal inconsistency: MSG_CTRUNC on control channel")
+                    // The buffer is sized for the largest message we send, so a truncated control
+                    // message means the receiver reached its descriptor limit: the kernel
+                    // installed what it could (a prefix) and closed the rest. An error of the
+                    // environment that the caller logs and survives, not a bug.
+                    let truncated = msg.msg_flags & CInt(MSG_CTRUNC) != 0
                     var fds: [CInt] = []
                     var cmsg = CDPosix_CMSG_FIRSTHDR(&msg)
                     while let c = cmsg {
@@ -117,7 +126,13 @@ public enum DescriptorChannel {
                         }
                         cmsg = CDPosix_CMSG_NXTHDR(&msg, c)
                     }
-                    outcome = .success(.message(Message(payload: Array(UnsafeRawBufferPointer(rebasing: body.prefix(n))), descriptors: fds)))
+                    let payload = Array(UnsafeRawBufferPointer(rebasing: body.prefix(n)))
+                    if truncated {
+                        for fd in fds { Posix.close(fd) }
+                        outcome = .success(.message(Message(payload: payload, descriptors: [], truncated: true, discarded: fds.count)))
+                    } else {
+                        outcome = .success(.message(Message(payload: payload, descriptors: fds)))
+                    }
                 }
             }
         }

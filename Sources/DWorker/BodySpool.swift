@@ -4,13 +4,19 @@ internal import DPosix
 /// arrives (on the event loop, before the application runs), then read back by `wsgi.input`.
 /// The file disappears when the spool is released.
 final class BodySpool {
+    /// Spools alive in this worker: each holds a descriptor, counted against the worker's limit.
+    nonisolated(unsafe) static var open = 0
+
     let file: OwnedFD
     private(set) var size = 0
     private(set) var readOffset = 0
 
     init(directory: String) throws(SystemError) {
         file = try Posix.openTemporaryFile(in: directory)
+        Self.open += 1
     }
+
+    deinit { Self.open -= 1 }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         guard !bytes.isEmpty else { return }

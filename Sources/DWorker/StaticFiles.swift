@@ -6,6 +6,10 @@ internal import DConfig
 /// A file open for serving, with what its responses need; shared by concurrent responses
 /// (sendfile takes explicit offsets) and closed when the cache and the last response drop it.
 final class OpenFile {
+    /// Files open in this worker (the cache holds up to 4,096 for a second): each holds a
+    /// descriptor, counted against the worker's limit.
+    nonisolated(unsafe) static var open = 0
+
     let fd: OwnedFD
     let info: Posix.FileInfo
     let etag: String
@@ -26,7 +30,10 @@ final class OpenFile {
         }
         self.body = body
         self.fd = fd
+        Self.open += 1
     }
+
+    deinit { Self.open -= 1 }
 }
 
 /// The worker's static files: maps request paths to files under the mapped directories

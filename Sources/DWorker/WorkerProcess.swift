@@ -29,6 +29,11 @@ public final class WorkerProcess {
     var dirty: [Connection] = []
     /// The request bodies held at once, in memory and in temporary files.
     let bodyBudget: BodyBudget
+    /// Connections taken off the channel, as the scoreboard's received counter counts them
+    /// (which this process updates once per wake-up).
+    var taken: UInt64 = 0
+    /// What the worker's descriptors allow; room for nothing until serve() measures them.
+    var budget = DescriptorBudget(limit: 0, baseline: 0)
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -91,10 +96,14 @@ public final class WorkerProcess {
         watchers.append(Watcher(loop: loop, kind: .read(WorkerContract.Descriptor.channel), persist: true) { [unowned self] _ in
             self.onChannel()
         })
-        // Once a second: the Date header, and the access log reaches stdout.
+        // Once a second: the Date header, the access log reaches stdout, and the admission limit
+        // counts the static files and request bodies opened and closed meanwhile (and recounts
+        // descriptors found taken by the application, until they are closed).
         watchers.append(Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
             self.updateDate()
             self.accessLog?.flush()
+            self.recountDescriptorsIfNeeded()
+            self.publishAdmissionLimit()
         })
         watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
             self.startDrain()
@@ -106,6 +115,8 @@ public final class WorkerProcess {
         watchers[1].arm(timeout: 1)
         watchers[2].arm()
         watchers[3].arm()
+        // Everything the worker opens for itself is open by now (the loop's signal pipe too).
+        startDescriptorBudget()
         switch ControlMessage.ready.send(on: WorkerContract.Descriptor.channel) {
         case .sent: break
         case .wouldBlock, .peerGone:
@@ -124,8 +135,11 @@ public final class WorkerProcess {
     }
 
     func onChannel() {
-        var received = 0
-        defer { if received > 0 { scoreboard.addReceived(config.slot, received) } }
+        let before = taken
+        defer {
+            if taken > before { scoreboard.addReceived(config.slot, Int(taken - before)) }
+            publishAdmissionLimit()
+        }
         while true {
             let result: DescriptorChannel.ReceiveResult
             do {
@@ -145,14 +159,25 @@ public final class WorkerProcess {
                 return
             case .message(let message):
                 switch ControlMessage(rawValue: message.tag) {
+                case .connections where message.truncated:
+                    // The master counted them as handed off: counted as received, or its window
+                    // for this worker would shrink for good.
+                    let sent = ControlMessage.connectionCount(message) ?? message.discarded
+                    taken += UInt64(sent)
+                    handOffTruncated(sent: sent, arrived: message.discarded)
                 case .connections:
-                    received += message.descriptors.count
                     guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
+                        taken += UInt64(message.descriptors.count)
                         log("malformed connection message from the master")
                         for fd in message.descriptors { Posix.close(fd) }
                         continue
                     }
-                    for (fd, peer) in zip(message.descriptors, peers) { accept(OwnedFD(fd), listener: listener, peer: peer) }
+                    for (fd, peer) in zip(message.descriptors, peers) {
+                        // Counted before the connection exists: one that closes at once publishes
+                        // an admission limit that counts its descriptor once.
+                        taken += 1
+                        accept(OwnedFD(fd), listener: listener, peer: peer)
+                    }
                 case .drain:
                     for fd in message.descriptors { Posix.close(fd) }
                     startDrain()
@@ -198,6 +223,7 @@ public final class WorkerProcess {
 
     func connectionClosed(_ connection: Connection) {
         connections[ObjectIdentifier(connection)] = nil
+        publishAdmissionLimit()
         if draining && connections.isEmpty { loop.stop() }
     }
 

@@ -2,6 +2,9 @@ import Testing
 @testable import DMaster
 
 @Suite struct WorkerPoolTests {
+    /// A worker with descriptors to spare: only the window limits it.
+    let unlimited: (Int) -> UInt64 = { _ in .max }
+
     func readyPool(_ n: Int, window: Int = 4) -> WorkerPool {
         var pool = WorkerPool(workers: n, window: window, stuckAfter: 50)
         for i in 0..<n {
@@ -16,16 +19,16 @@ import Testing
         var pool = readyPool(3)
         var order: [Int] = []
         for _ in 0..<6 {
-            let w = pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000)!
+            let w = pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)!
             pool.handedOff(slot: w)
             order.append(w)
         }
         #expect(order == [0, 1, 2, 0, 1, 2])
         // candidate() tells without moving the cursor.
-        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
-        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
-        #expect(pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 0)
-        #expect(pool.candidate(received: { _ in 0 }, busySince: { _ in 0 }, now: 1000) == 1)
+        #expect(pool.candidate(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.candidate(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.candidate(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 1)
     }
 
     /// A worker that has not taken `window` connections off its channel gets no more.
@@ -33,12 +36,45 @@ import Testing
         var pool = readyPool(2, window: 2)
         var received: [UInt64] = [0, 0]
         for _ in 0..<4 {
-            let w = pool.nextWorker(received: { received[$0] }, busySince: { _ in 0 }, now: 1000)!
+            let w = pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)!
             pool.handedOff(slot: w)
         }
-        #expect(pool.nextWorker(received: { received[$0] }, busySince: { _ in 0 }, now: 1000) == nil)
+        #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == nil)
         received[1] = 1
-        #expect(pool.nextWorker(received: { received[$0] }, busySince: { _ in 0 }, now: 1000) == 1)
+        #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 1)
+    }
+
+    /// A worker gets no more than its descriptors allow: its room is the smaller of the window
+    /// and its announced admission limit minus what it was sent; at its limit it is skipped
+    /// (0 before it has announced anything), and it gets connections again once it announces
+    /// more (connections closed).
+    @Test func descriptorsLimitRoom() {
+        var pool = readyPool(2, window: 8)
+        var received: [UInt64] = [0, 0]
+        var limit: [UInt64] = [3, 100]
+        #expect(pool.room(slot: 0, received: 0, admissionLimit: 0) == 0)
+        #expect(pool.room(slot: 0, received: 0, admissionLimit: 3) == 3)
+        #expect(pool.room(slot: 1, received: 0, admissionLimit: 100) == 8)
+        pool.handedOff(slot: 0, count: 2)
+        #expect(pool.room(slot: 0, received: 0, admissionLimit: 3) == 1)
+        // Taking them off the channel frees no descriptor: the worker's limit stays 3.
+        received[0] = 2
+        #expect(pool.room(slot: 0, received: received[0], admissionLimit: limit[0]) == 1)
+        pool.handedOff(slot: 0, count: 1)
+        #expect(pool.room(slot: 0, received: received[0], admissionLimit: limit[0]) == 0)
+        for _ in 0..<3 {
+            #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000) == 1)
+        }
+        // A limit below what was sent (the worker found its descriptors taken) is no room, not less.
+        #expect(pool.room(slot: 0, received: 3, admissionLimit: 1) == 0)
+        // Two of its connections closed.
+        limit[0] = 5
+        #expect(pool.candidate(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(pool.room(slot: 0, received: 3, admissionLimit: limit[0]) == 2)
+        // The window still applies to a worker with descriptors to spare.
+        pool.handedOff(slot: 1, count: 8)
+        #expect(pool.room(slot: 1, received: 0, admissionLimit: 100) == 0)
+        #expect(pool.room(slot: 1, received: 5, admissionLimit: 100) == 5)
     }
 
     /// A worker inside the application for longer than stuckAfter is skipped.
@@ -46,18 +82,18 @@ import Testing
         var pool = readyPool(2)
         let busy: (Int) -> UInt64 = { $0 == 0 ? 100 : 0 }
         for _ in 0..<3 {
-            #expect(pool.nextWorker(received: { _ in 0 }, busySince: busy, now: 1000) == 1)
+            #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: busy, now: 1000) == 1)
         }
         // Busy only briefly: still eligible.
-        #expect(pool.nextWorker(received: { _ in 0 }, busySince: busy, now: 120) == 0)
+        #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: busy, now: 120) == 0)
     }
 
     @Test func startingWorkersGetNothing() {
         var pool = WorkerPool(workers: 2)
         pool.spawned(slot: 0, pid: 1, now: 0)
-        #expect(pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1) == nil)
+        #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == nil)
         pool.ready(slot: 0)
-        #expect(pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1) == 0)
+        #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == 0)
     }
 
     /// An app that cannot load stops the server with the worker's status.
@@ -91,7 +127,7 @@ import Testing
     @Test func shutdownDrainsThenCompletes() {
         var pool = readyPool(2)
         #expect(pool.beginShutdown() == [0, 1])
-        #expect(pool.nextWorker(received: { _ in 0 }, busySince: { _ in 0 }, now: 1) == nil)
+        #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == nil)
         #expect(pool.exited(pid: 100, exitStatus: 0, now: 5) == .none)
         #expect(pool.exited(pid: 101, exitStatus: 0, now: 5) == .shutdownComplete)
     }

@@ -1,3 +1,4 @@
+import CDPosix
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -60,6 +60,8 @@ struct ServerStartError: Error, CustomStringConvertible {
 
 /// The real dispatchd binary, started on port 0 (or a unix socket) in the fixtures' apps
 /// directory; ready once it printed its listening address and every worker reported ready.
+/// `rlimit`: its descriptor limits (RLIMIT_NOFILE), set by prlimit, which then executes the
+/// server in its own process (so `pid` is the server's).
 final class ServerProcess {
     let process = Process()
     let stdout: OutputCollector
@@ -69,12 +71,16 @@ final class ServerProcess {
     var pid: Int32 { process.processIdentifier }
 
     init(_ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
-         environment: [String: String] = [:]) throws {
+         environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil) throws {
         self.workers = workers
         process.executableURL = URL(fileURLWithPath: Paths.binary)
         var args = ["--workers", String(workers), "--chdir", Paths.apps]
         if let bind { args += ["--bind", bind] }
         process.arguments = args + arguments
+        if let rlimit {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["prlimit", "--nofile=\(rlimit.soft):\(rlimit.hard)", "--", Paths.binary] + args + arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["PYTHONUNBUFFERED"] = "1"
         for (k, v) in environment { env[k] = v }
@@ -169,9 +175,9 @@ final class ServerProcess {
 
 /// Starts a server, runs `body`, and always stops it (expecting a clean exit, and no worker
 /// exit before it unless `allowWorkerExits`).
-func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:], allowWorkerExits: Bool = false,
-                sourceLocation: SourceLocation = #_sourceLocation, _ body: (ServerProcess) throws -> Void) throws {
-    let server = try ServerProcess(arguments, workers: workers, environment: environment)
+func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil,
+                allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation, _ body: (ServerProcess) throws -> Void) throws {
+    let server = try ServerProcess(arguments, workers: workers, environment: environment, rlimit: rlimit)
     do {
         try body(server)
     } catch {

@@ -1,4 +1,5 @@
 """The stdlib-only WSGI app the integration tests drive: one route per behaviour."""
+import errno
 import json
 import os
 import sys
@@ -9,6 +10,8 @@ import wsgiref.validate
 
 CLOSE_LOG = os.environ.get('DISPATCHD_TEST_CLOSE_LOG')
 PROGRESS_LOG = os.environ.get('DISPATCHD_TEST_PROGRESS_LOG')
+# Descriptors /fill-fds holds until /release-fds.
+HELD_FDS = []
 
 
 def record_close(tag):
@@ -187,6 +190,22 @@ def application(environ, start_response):
         return text(start_response, 'slept')
     if path == '/pid':
         return text(start_response, str(os.getpid()))
+    if path == '/fill-fds':
+        # Takes every free descriptor, as an app that leaks files would: the worker's next
+        # hand-off finds none, though its count of connections says it has room.
+        while True:
+            try:
+                HELD_FDS.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as e:
+                if e.errno != errno.EMFILE:
+                    raise
+                break
+        return text(start_response, str(len(HELD_FDS)))
+    if path == '/release-fds':
+        n = len(HELD_FDS)
+        while HELD_FDS:
+            os.close(HELD_FDS.pop())
+        return text(start_response, str(n))
     if path == '/thread':
         result = []
         t = threading.Thread(target=lambda: result.append(sum(range(1000))))
