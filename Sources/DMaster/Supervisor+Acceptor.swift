@@ -1,0 +1,128 @@
+internal import DEventLoop
+internal import DIPC
+internal import DConfig
+internal import DPosix
+
+/// The acceptor: accepted connections go straight to a worker with room, in batches, never
+/// blocking on a worker; when none has room, accepting pauses and connections wait in the
+/// kernel's backlog.
+extension Supervisor {
+    func nextWorker() -> Int? {
+        pool.nextWorker(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                        now: MonotonicClock.nanoseconds())
+    }
+
+    func room(_ slot: Int) -> Int {
+        pool.room(slot: slot, received: scoreboard.received(slot), admissionLimit: scoreboard.admissionLimit(slot))
+    }
+
+    /// Hands a batch to workers with room, `preferred` first: all of it to one worker that has
+    /// room for it, else as much as each can take (a worker short of descriptors may have room
+    /// for fewer than a batch, for good); false when some is left that none can take now.
+    func deliver(_ batch: ConnectionBatch, preferred: Int?) -> Bool {
+        var tried: Set<Int> = []
+        var candidate = preferred ?? nextWorker()
+        while let slot = candidate, !tried.contains(slot) {
+            tried.insert(slot)
+            let n = min(room(slot), batch.count)
+            if let channel = channels[slot], n > 0 {
+                let whole = n == batch.count
+                let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
+                let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
+                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers) {
+                case .sent:
+                    pool.handedOff(slot: slot, count: n)
+                    if whole { return true }  // the batch's copies close with it; the worker has its own
+                    batch.removeFirst(n)
+                case .wouldBlock:
+                    break  // full for now: another worker, or later
+                case .peerGone:
+                    pool.channelFailed(slot: slot)  // it is exiting; SIGCHLD follows
+                }
+            } else if channels[slot] == nil {
+                pool.channelFailed(slot: slot)
+            }
+            candidate = nextWorker()
+        }
+        return false
+    }
+
+    /// Accepts what is waiting, in batches of up to the chosen worker's room, one message each.
+    func acceptConnections(_ index: Int) {
+        guard !paused, !pool.shuttingDown else { return }
+        var budget = 128
+        while budget > 0 {
+            guard let slot = nextWorker() else {
+                pause()
+                return
+            }
+            let want = min(room(slot), ControlMessage.maxBatch, budget)
+            let batch = ConnectionBatch(listener: index)
+            var peer = PeerAddress()
+            while batch.count < want {
+                let accepted: OwnedFD?
+                do {
+                    accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
+                } catch {
+                    // EMFILE, ENFILE, ENOBUFS: the connection stays in the backlog. Back off
+                    // instead of spinning.
+                    acceptFailed(error)
+                    if batch.count > 0 && !deliver(batch, preferred: slot) { pending.append(batch) }
+                    pause(for: Supervisor.acceptRetryInterval)
+                    return
+                }
+                if acceptFailures > 0 { acceptRecovered() }
+                guard let fd = accepted else { break }
+                batch.append(fd, peer: peer)
+            }
+            if batch.count == 0 { return }
+            budget -= batch.count
+            if !deliver(batch, preferred: slot) {
+                pending.append(batch)
+                pause()
+                return
+            }
+            if batch.count < want { return }  // the backlog is empty
+        }
+    }
+
+    func pause(for interval: Double = Supervisor.retryInterval) {
+        if !paused {
+            paused = true
+            for l in listeners { l.watcher.disarm() }
+        }
+        retryTimer.arm(timeout: interval)
+    }
+
+    func acceptFailed(_ error: SystemError) {
+        if acceptFailures == 0 {
+            acceptFailingSince = MonotonicClock.nanoseconds()
+            log("accept failed: \(error); connections wait in the backlog, retrying every \(Supervisor.acceptRetryInterval) s")
+        }
+        acceptFailures += 1
+    }
+
+    func acceptRecovered() {
+        let seconds = Double(MonotonicClock.nanoseconds() - acceptFailingSince) / 1e9
+        log("accepting again after \(acceptFailures) failed attempt\(acceptFailures == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s")
+        acceptFailures = 0
+    }
+
+    func retryHandOff() {
+        guard !pool.shuttingDown else { return }
+        while let batch = pending.first {
+            guard deliver(batch, preferred: nil) else {
+                retryTimer.arm(timeout: Supervisor.retryInterval)
+                return
+            }
+            pending.removeFirst()
+        }
+        guard pool.candidate(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+                             now: MonotonicClock.nanoseconds()) != nil else {
+            retryTimer.arm(timeout: Supervisor.retryInterval)
+            return
+        }
+        paused = false
+        for l in listeners { l.watcher.arm() }
+    }
+}

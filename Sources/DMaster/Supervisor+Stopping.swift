@@ -1,0 +1,95 @@
+internal import DEventLoop
+internal import DIPC
+internal import DConfig
+internal import DPosix
+
+/// Stopping: a graceful drain (SIGTERM, SIGINT) or an immediate stop (SIGQUIT, a fatal error).
+extension Supervisor {
+    /// Closes the listeners: from now on connections are refused (a load balancer tries another
+    /// server at once instead of waiting on this one), and nothing waits in a backlog that no
+    /// one will accept.
+    func stopListening() {
+        for l in listeners { l.watcher.disarm() }
+        listeners.removeAll()
+        retryTimer.disarm()
+    }
+
+    /// Before a drain: connections the kernel has completed already, and those still pending,
+    /// go to any worker with room (a busy one answers them after its current request); those
+    /// no worker can take are closed, and counted in the log.
+    func handOffBeforeDrain() {
+        for index in listeners.indices {
+            var peer = PeerAddress()
+            var batch = ConnectionBatch(listener: index)
+            while true {
+                let accepted: OwnedFD?
+                do { accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer) } catch { break }
+                guard let fd = accepted else { break }
+                batch.append(fd, peer: peer)
+                if batch.count == ControlMessage.maxBatch {
+                    pending.append(batch)
+                    batch = ConnectionBatch(listener: index)
+                }
+            }
+            if batch.count > 0 { pending.append(batch) }
+        }
+        var dropped = 0
+        for batch in pending {
+            let slot = (0..<pool.count).first { slot in
+                guard channels[slot] != nil, pool.isReady(slot) else { return false }
+                return room(slot) >= batch.count
+            }
+            if let slot, let channel = channels[slot],
+               ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent {
+                pool.handedOff(slot: slot, count: batch.count)
+            } else {
+                dropped += batch.count
+            }
+        }
+        pending.removeAll()
+        if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
+    }
+
+    /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.
+    func shutdown() {
+        guard !pool.shuttingDown else { return }
+        log("shutting down: draining workers (up to \(config.workers.gracefulTimeout) s)")
+        handOffBeforeDrain()
+        stopListening()
+        respawnTimers.removeAll()
+        for slot in pool.beginShutdown() {
+            scoreboard.setDraining(slot)
+            if let channel = channels[slot] {
+                if ControlMessage.drain.send(on: channel.fd.raw) != .sent, let pid = pool.pid(slot) {
+                    Posix.kill(pid, Posix.SIGTERM)
+                }
+            }
+        }
+        if pool.liveWorkers == 0 {
+            loop.stop()
+            return
+        }
+        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
+            self.log("graceful timeout: killing the remaining workers")
+            self.killAll()
+        }
+        timer.arm(timeout: config.workers.gracefulTimeout)
+        killTimer = timer
+    }
+
+    /// SIGQUIT (or a fatal error): stop at once.
+    func quit() {
+        stopListening()
+        pending.removeAll()
+        _ = pool.beginShutdown()
+        respawnTimers.removeAll()
+        killAll()
+        if pool.liveWorkers == 0 { loop.stop() }
+    }
+
+    func killAll() {
+        for slot in 0..<pool.count {
+            if let pid = pool.pid(slot) { Posix.kill(pid, Posix.SIGKILL) }
+        }
+    }
+}
