@@ -17,7 +17,8 @@ struct PythonPaths {
 
 func askPython() -> PythonPaths {
     let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
-    let script = "import sysconfig as s; print(s.get_config_var('INCLUDEPY')); "
+    let script =
+        "import sysconfig as s; print(s.get_config_var('INCLUDEPY')); "
         + "print(s.get_config_var('LIBDIR')); print(s.get_config_var('LDVERSION'))"
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -56,7 +57,7 @@ let package = Package(
         .library(name: "DConfig", targets: ["DConfig"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         // MARK: - C modules (each imported by exactly one Swift module)
@@ -95,10 +96,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),
-        .target(name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC", "DConfig"], swiftSettings: swiftSettings),
+        .target(
+            name: "DMaster", dependencies: ["DPosix", "DEventLoop", "DIPC", "DConfig"], swiftSettings: swiftSettings),
         .target(
             name: "DWorker",
-            dependencies: ["DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCompression", "DStatic", "DConfig"],
+            dependencies: [
+                "DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCompression", "DStatic", "DConfig",
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -112,7 +116,9 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "DHTTP1Tests", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
-        .testTarget(name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "DStaticTests", dependencies: ["DStatic", "DHTTP1"], swiftSettings: swiftSettings),
         .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
         .testTarget(name: "DIPCTests", dependencies: ["DIPC", "DPosix", "CDPosix"], swiftSettings: swiftSettings),

@@ -22,6 +22,6 @@ let package = Package(
             ],
             path: "Benchmarks/HTTP1ParserBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
+        )
     ]
 )

@@ -17,7 +17,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "WebSocketFuzzer",
-            dependencies: ["FuzzDriver", .product(name: "DWebSocket", package: "dispatchd"), .product(name: "DStatic", package: "dispatchd")],
+            dependencies: [
+                "FuzzDriver", .product(name: "DWebSocket", package: "dispatchd"),
+                .product(name: "DStatic", package: "dispatchd"),
+            ],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         ),
     ]

@@ -75,9 +75,15 @@ public final class RawDeflate {
                     out.append(contentsOf: buf[0..<(buf.count - Int(inflater.pointee.avail_out))])
                     return r
                 }
-                if out.count > limit { failure = .tooLarge; break }
+                if out.count > limit {
+                    failure = .tooLarge
+                    break
+                }
                 if status == Z_STREAM_END { break }
-                if status != Z_OK && status != Z_BUF_ERROR { failure = .invalid; break }
+                if status != Z_OK && status != Z_BUF_ERROR {
+                    failure = .invalid
+                    break
+                }
                 if inflater.pointee.avail_in == 0 && inflater.pointee.avail_out != 0 { break }
                 if status == Z_BUF_ERROR && inflater.pointee.avail_out != 0 { break }
             }

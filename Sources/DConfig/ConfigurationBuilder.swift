@@ -29,9 +29,12 @@ public struct ConfigurationBuilder {
     /// The application as MODULE:CALLABLE or MODULE (the callable keeps its default).
     public mutating func setApplication(_ spec: String) {
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let reason = parts[0].isEmpty ? "has no module name"
-            : parts[0].contains("/") ? "is a path, not a module name"
-            : parts.count == 2 && parts[1].isEmpty ? "has an empty callable after ':'" : nil
+        let reason =
+            parts[0].isEmpty
+            ? "has no module name"
+            : parts[0].contains("/")
+                ? "is a path, not a module name"
+                : parts.count == 2 && parts[1].isEmpty ? "has an empty callable after ':'" : nil
         if let reason {
             errors.append(ConfigError(.app, .invalid(spec, reason: reason)))
             return

@@ -12,7 +12,8 @@ public enum FreeSpace: Codable, Equatable, Sendable, CustomStringConvertible {
             return .percent(p)
         }
         guard let n = Int(text), n >= 0 else {
-            throw ConfigError(.bodySpoolMinFree, .invalid(text, reason: "is not a number of bytes or a percentage like 5%"))
+            throw ConfigError(
+                .bodySpoolMinFree, .invalid(text, reason: "is not a number of bytes or a percentage like 5%"))
         }
         return .bytes(n)
     }

@@ -3,10 +3,14 @@ extension ServerConfiguration {
     public func validate() -> [ConfigError] {
         var errors: [ConfigError] = []
         func atLeast(_ minimum: Int, _ setting: Setting, _ value: Int) {
-            if value < minimum { errors.append(ConfigError(setting, .tooSmall(minimum: String(minimum), got: String(value)))) }
+            if value < minimum {
+                errors.append(ConfigError(setting, .tooSmall(minimum: String(minimum), got: String(value))))
+            }
         }
         func positiveSeconds(_ setting: Setting, _ value: Double) {
-            if !(value > 0 && value.isFinite) { errors.append(ConfigError(setting, .notPositiveSeconds(got: String(value)))) }
+            if !(value > 0 && value.isFinite) {
+                errors.append(ConfigError(setting, .notPositiveSeconds(got: String(value))))
+            }
         }
         switch (application.module, application.wsgiFile) {
         case (nil, nil): errors.append(ConfigError(.app, .missing(alternative: .wsgiFile)))
@@ -17,7 +21,9 @@ extension ServerConfiguration {
         atLeast(1, .workers, workers.count)
         atLeast(1, .backlog, listeners.backlog)
         if !workers.gracefulTimeout.isFinite {
-            errors.append(ConfigError(.gracefulTimeout, .invalid(String(workers.gracefulTimeout), reason: "is not a number of seconds")))
+            errors.append(
+                ConfigError(
+                    .gracefulTimeout, .invalid(String(workers.gracefulTimeout), reason: "is not a number of seconds")))
         } else if workers.gracefulTimeout < 0 {
             errors.append(ConfigError(.gracefulTimeout, .tooSmall(minimum: "0", got: String(workers.gracefulTimeout))))
         }

@@ -35,7 +35,8 @@ public struct StaticMap: Codable, Equatable, Sendable {
 
         public static func parse(_ text: String) throws(ConfigError) -> Expiry {
             let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard let seconds = Int(parts[parts.count - 1]), seconds >= 0, parts.count == 1 || parts[0].hasPrefix("/") else {
+            guard let seconds = Int(parts[parts.count - 1]), seconds >= 0, parts.count == 1 || parts[0].hasPrefix("/")
+            else {
                 throw ConfigError(.staticExpires, .invalid(text, reason: "is not SECONDS or PREFIX=SECONDS"))
             }
             return Expiry(prefix: parts.count == 2 ? normalized(parts[0]) : nil, seconds: seconds)

@@ -58,10 +58,16 @@ public final class Watcher {
         var flags: Int16 = persist ? CDEvent_EV_PERSIST() : 0
         var fd: CInt = -1
         switch kind {
-        case .read(let f): fd = f; flags |= CDEvent_EV_READ()
-        case .write(let f): fd = f; flags |= CDEvent_EV_WRITE()
+        case .read(let f):
+            fd = f
+            flags |= CDEvent_EV_READ()
+        case .write(let f):
+            fd = f
+            flags |= CDEvent_EV_WRITE()
         case .timer: break
-        case .signal(let s): fd = s; flags |= CDEvent_EV_SIGNAL()
+        case .signal(let s):
+            fd = s
+            flags |= CDEvent_EV_SIGNAL()
         }
         let trampoline: @convention(c) (CInt, Int16, UnsafeMutableRawPointer?) -> Void = { _, what, ctx in
             let watcher = Unmanaged<Watcher>.fromOpaque(ctx!).takeUnretainedValue()

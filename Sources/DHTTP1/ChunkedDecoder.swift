@@ -140,8 +140,10 @@ public struct ChunkedDecoder: Sendable {
     var trailerNameLength = 0
 
     /// Fields that must not appear in trailers (RFC 9110 §6.5.1): message framing and routing.
-    static let forbiddenTrailers: [(UInt64, Int)] = ["content-length", "transfer-encoding", "host",
-                                                      "connection", "trailer", "expect", "upgrade"].map { name in
+    static let forbiddenTrailers: [(UInt64, Int)] = [
+        "content-length", "transfer-encoding", "host",
+        "connection", "trailer", "expect", "upgrade",
+    ].map { name in
         var h: UInt64 = 0
         for c in name.utf8 { h = h &* 31 &+ UInt64(c) }
         return (h, name.utf8.count)

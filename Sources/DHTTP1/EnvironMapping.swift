@@ -31,7 +31,9 @@ public enum EnvironMapping {
 
     /// PATH_INFO's bytes: %XX decoded (an invalid escape stays as it is); "/" for the empty
     /// path of an absolute-form target ("http://host?q").
-    public static func decodePath(_ b: UnsafeRawBufferPointer, _ path: Range<Int>, target: Range<Int>, into out: inout [UInt8]) {
+    public static func decodePath(
+        _ b: UnsafeRawBufferPointer, _ path: Range<Int>, target: Range<Int>, into out: inout [UInt8]
+    ) {
         out.removeAll(keepingCapacity: true)
         var i = path.lowerBound
         while i < path.upperBound {

@@ -82,7 +82,9 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The whole body is here: the request can be answered.
     public mutating func receivedBody() {
-        guard case .body(let keepAlive) = state else { preconditionFailure("Internal inconsistency: a body in state \(state)") }
+        guard case .body(let keepAlive) = state else {
+            preconditionFailure("Internal inconsistency: a body in state \(state)")
+        }
         state = .responding(keepAlive: keepAlive)
     }
 
@@ -95,7 +97,9 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The application took the connection as a WebSocket.
     public mutating func upgraded() {
-        guard case .responding = state else { preconditionFailure("Internal inconsistency: an upgrade in state \(state)") }
+        guard case .responding = state else {
+            preconditionFailure("Internal inconsistency: an upgrade in state \(state)")
+        }
         state = .upgraded
     }
 

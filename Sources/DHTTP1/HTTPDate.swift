@@ -46,7 +46,9 @@ public struct HTTPDate: Sendable {
     }
 
     /// A time's calendar fields, in UTC.
-    static func components(_ seconds: Int) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, weekday: Int) {
+    static func components(
+        _ seconds: Int
+    ) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, weekday: Int) {
         let d = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
         let rest = seconds - d * 86400
         let c = civil(d)
@@ -58,7 +60,8 @@ public struct HTTPDate: Sendable {
     /// IMF-fixdate.
     public static func format(_ seconds: Int) -> String {
         let t = components(seconds)
-        return "\(days[t.weekday]), \(two(t.day)) \(months[t.month - 1]) \(t.year) \(two(t.hour)):\(two(t.minute)):\(two(t.second)) GMT"
+        return
+            "\(days[t.weekday]), \(two(t.day)) \(months[t.month - 1]) \(t.year) \(two(t.hour)):\(two(t.minute)):\(two(t.second)) GMT"
     }
 
     /// Seconds since the epoch, or nil when `text` is none of IMF-fixdate
@@ -66,22 +69,32 @@ public struct HTTPDate: Sendable {
     /// ("Sun Nov  6 08:49:37 1994").
     public static func parse(_ text: String) -> Int? {
         let parts = text.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        var day = 0, month = 0, year = 0, time = ""
+        var day = 0
+        var month = 0
+        var year = 0
+        var time = ""
         if parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT" {
-            guard let d = Int(parts[1]), let y = Int(parts[3]), let m = months.firstIndex(of: parts[2]) else { return nil }
+            guard let d = Int(parts[1]), let y = Int(parts[3]), let m = months.firstIndex(of: parts[2]) else {
+                return nil
+            }
             (day, month, year, time) = (d, m + 1, y, parts[4])
         } else if parts.count == 4, parts[0].hasSuffix(","), parts[3] == "GMT" {
             let dmy = parts[1].split(separator: "-").map(String.init)
-            guard dmy.count == 3, let d = Int(dmy[0]), let y2 = Int(dmy[2]), let m = months.firstIndex(of: dmy[1]) else { return nil }
+            guard dmy.count == 3, let d = Int(dmy[0]), let y2 = Int(dmy[2]), let m = months.firstIndex(of: dmy[1])
+            else { return nil }
             (day, month, year, time) = (d, m + 1, y2 < 70 ? 2000 + y2 : (y2 < 100 ? 1900 + y2 : y2), parts[2])
         } else if parts.count == 5 {
-            guard let d = Int(parts[2]), let y = Int(parts[4]), let m = months.firstIndex(of: parts[1]) else { return nil }
+            guard let d = Int(parts[2]), let y = Int(parts[4]), let m = months.firstIndex(of: parts[1]) else {
+                return nil
+            }
             (day, month, year, time) = (d, m + 1, y, parts[3])
         } else {
             return nil
         }
         let hms = time.split(separator: ":").compactMap { Int($0) }
-        guard hms.count == 3, (1...31).contains(day), (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else {
+        guard hms.count == 3, (1...31).contains(day), (0...23).contains(hms[0]), (0...59).contains(hms[1]),
+            (0...60).contains(hms[2])
+        else {
             return nil
         }
         return days(year: year, month: month, day: day) * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2]

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Parses a request head (request line and header fields) strictly, per RFC 9112: CRLF line
@@ -57,7 +57,9 @@ public struct RequestHeadParser: Sendable {
             } else {
                 if lineLength == 0 {
                     scanned = lf + 1
-                    if lf + 1 - requestStart > limits.headSize { return .invalid(HTTPError(431, "request head too large")) }
+                    if lf + 1 - requestStart > limits.headSize {
+                        return .invalid(HTTPError(431, "request head too large"))
+                    }
                     return parseLines(buffer, end: lf + 1, into: &head)
                 }
                 if lineLength > limits.fieldLine { return .invalid(HTTPError(431, "header field too large")) }
@@ -98,8 +100,8 @@ public struct RequestHeadParser: Sendable {
         p += 1
         // "HTTP/" DIGIT "." DIGIT CR LF
         guard p + 10 <= end,
-              b[p] == 72, b[p + 1] == 84, b[p + 2] == 84, b[p + 3] == 80, b[p + 4] == 47,
-              Self.isDigit(b[p + 5]), b[p + 6] == 46, Self.isDigit(b[p + 7]), b[p + 8] == 13
+            b[p] == 72, b[p + 1] == 84, b[p + 2] == 84, b[p + 3] == 80, b[p + 4] == 47,
+            Self.isDigit(b[p + 5]), b[p + 6] == 46, Self.isDigit(b[p + 7]), b[p + 8] == 13
         else { return .invalid(.bad("invalid HTTP version")) }
         let major = Int(b[p + 5] - 48)
         if major != 1 { return .invalid(HTTPError(505, "HTTP version not supported")) }
@@ -109,7 +111,9 @@ public struct RequestHeadParser: Sendable {
         // Header fields: field-name ":" OWS field-value OWS CRLF
         var hosts = 0
         var contentTypes = 0
-        var connectionClose = false, connectionKeepAlive = false, connectionUpgrade = false
+        var connectionClose = false
+        var connectionKeepAlive = false
+        var connectionUpgrade = false
         var hasUpgradeField = false
         var transferCodings: [Range<Int>] = []
         var sawTransferEncoding = false
@@ -118,7 +122,8 @@ public struct RequestHeadParser: Sendable {
             if b[p] == 32 || b[p] == 9 { return .invalid(.bad("obsolete line folding")) }
             while ByteClass.token[Int(b[p])] { p += 1 }
             if b[p] != 58 {
-                return .invalid(.bad(p == nameStart ? "empty or invalid header name" : "invalid character in header name"))
+                return .invalid(
+                    .bad(p == nameStart ? "empty or invalid header name" : "invalid character in header name"))
             }
             if p == nameStart { return .invalid(.bad("empty header name")) }
             let name = nameStart..<p
@@ -144,9 +149,13 @@ public struct RequestHeadParser: Sendable {
                 Self.forEachListElement(b, value) { transferCodings.append($0) }
             case 10 where b.equalsLowercase(name, "connection"):
                 Self.forEachListElement(b, value) { t in
-                    if b.equalsLowercase(t, "close") { connectionClose = true }
-                    else if b.equalsLowercase(t, "keep-alive") { connectionKeepAlive = true }
-                    else if b.equalsLowercase(t, "upgrade") { connectionUpgrade = true }
+                    if b.equalsLowercase(t, "close") {
+                        connectionClose = true
+                    } else if b.equalsLowercase(t, "keep-alive") {
+                        connectionKeepAlive = true
+                    } else if b.equalsLowercase(t, "upgrade") {
+                        connectionUpgrade = true
+                    }
                 }
             case 6 where b.equalsLowercase(name, "expect"):
                 if b.equalsLowercase(value, "100-continue") {
@@ -193,14 +202,16 @@ public struct RequestHeadParser: Sendable {
         if first == 47 { return nil }
         let isConnect = b.equalsLowercase(method, "connect") && b[method.lowerBound] == 67
         if t.count == 1 && first == 42 {
-            return b.equalsLowercase(method, "options") && b[method.lowerBound] == 79 ? nil : .bad("asterisk-form target outside OPTIONS")
+            return b.equalsLowercase(method, "options") && b[method.lowerBound] == 79
+                ? nil : .bad("asterisk-form target outside OPTIONS")
         }
         if isConnect { return nil }
         // absolute-form: scheme "://"
         var i = t.lowerBound
         while i < t.upperBound {
             let c = b[i]
-            let isSchemeChar = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 43 || c == 45 || c == 46
+            let isSchemeChar =
+                (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 43 || c == 45 || c == 46
             if !isSchemeChar { break }
             i += 1
         }
@@ -239,7 +250,9 @@ public struct RequestHeadParser: Sendable {
     /// value, and we do: the body is framed with it and the application sees only it. Empty
     /// members are ignored as in any list (RFC 9110 §5.6.1), so "5," is 5; a line with no value,
     /// a member that is not a decimal (parameters included), or differing values are refused.
-    static func mergeContentLength(_ b: UnsafeRawBufferPointer, _ value: Range<Int>, into length: inout Int?) -> HTTPError? {
+    static func mergeContentLength(
+        _ b: UnsafeRawBufferPointer, _ value: Range<Int>, into length: inout Int?
+    ) -> HTTPError? {
         var error: HTTPError? = nil
         var members = 0
         forEachListElement(b, value, parameters: false) { element in
@@ -262,12 +275,15 @@ public struct RequestHeadParser: Sendable {
     /// Calls `body` with each element of a comma-separated list, without surrounding
     /// whitespace; empty elements are skipped (RFC 9110 §5.6.1). With `parameters`, a
     /// coding's ";name=value" parameters are cut off; without, they stay in the element.
-    static func forEachListElement(_ b: UnsafeRawBufferPointer, _ r: Range<Int>, parameters: Bool = true, _ body: (Range<Int>) -> Void) {
+    static func forEachListElement(
+        _ b: UnsafeRawBufferPointer, _ r: Range<Int>, parameters: Bool = true, _ body: (Range<Int>) -> Void
+    ) {
         var start = r.lowerBound
         var j = r.lowerBound
         while j <= r.upperBound {
             if j == r.upperBound || b[j] == 44 {
-                var s = start, e = j
+                var s = start
+                var e = j
                 while s < e && (b[s] == 32 || b[s] == 9) { s += 1 }
                 while e > s && (b[e - 1] == 32 || b[e - 1] == 9) { e -= 1 }
                 // Parameters (";q=...") are not part of the coding name.

@@ -14,8 +14,10 @@ public enum ServerResponse {
             ResponseHeadWriter.appendStatusLine(&out, versionMinor: versionMinor, status: $0)
         }
         out.append(contentsOf: fields.utf8)
-        let announced: ResponseFraming = status == 304 || status == 204 ? .noBody : length.map { .contentLength($0) } ?? .noBody
-        ResponseHeadWriter.appendEnd(&out, framing: announced, keepAlive: keepAlive, versionMinor: versionMinor, date: date, addServer: true)
+        let announced: ResponseFraming =
+            status == 304 || status == 204 ? .noBody : length.map { .contentLength($0) } ?? .noBody
+        ResponseHeadWriter.appendEnd(
+            &out, framing: announced, keepAlive: keepAlive, versionMinor: versionMinor, date: date, addServer: true)
     }
 
     /// Appends a complete response whose body is a short text (nil: none at all). Returns the
@@ -27,8 +29,9 @@ public enum ServerResponse {
     ) -> Int {
         let body = text.map { Array($0.utf8) }
         let type = body?.isEmpty == false ? "Content-Type: text/plain; charset=utf-8\r\n" : ""
-        appendHead(&out, status: status, fields: type + fields, length: body?.count,
-                   keepAlive: keepAlive, versionMinor: versionMinor, date: date)
+        appendHead(
+            &out, status: status, fields: type + fields, length: body?.count,
+            keepAlive: keepAlive, versionMinor: versionMinor, date: date)
         guard let body, !isHead else { return 0 }
         out.append(contentsOf: body)
         return body.count
@@ -36,8 +39,12 @@ public enum ServerResponse {
 
     /// Appends the answer to a request refused before any application ran: its status with
     /// the usual text ("413 Content Too Large"), and the connection closes after it.
-    public static func appendRefusal(_ out: inout [UInt8], _ error: HTTPError, fields: String = "", versionMinor: Int = 1, date: [UInt8]?) {
-        appendText(&out, status: error.status, fields: fields, text: "\(error.status) \(ResponseHeadWriter.reasonPhrase(error.status))\n",
-                   isHead: false, keepAlive: false, versionMinor: versionMinor, date: date)
+    public static func appendRefusal(
+        _ out: inout [UInt8], _ error: HTTPError, fields: String = "", versionMinor: Int = 1, date: [UInt8]?
+    ) {
+        appendText(
+            &out, status: error.status, fields: fields,
+            text: "\(error.status) \(ResponseHeadWriter.reasonPhrase(error.status))\n",
+            isHead: false, keepAlive: false, versionMinor: versionMinor, date: date)
     }
 }

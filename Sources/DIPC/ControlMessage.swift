@@ -20,7 +20,9 @@ public enum ControlMessage: UInt8, Sendable {
     }
 
     /// Sends accepted connections from listener `listener`, without blocking.
-    public static func sendConnections(on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress]) -> DescriptorChannel.SendResult {
+    public static func sendConnections(
+        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress]
+    ) -> DescriptorChannel.SendResult {
         precondition(fds.count == peers.count && fds.count <= maxBatch && listener < 256)
         var payload: [UInt8] = [ControlMessage.connections.rawValue, UInt8(listener), UInt8(fds.count)]
         payload.reserveCapacity(3 + fds.count * PeerAddress.encodedSize)
@@ -38,10 +40,12 @@ public enum ControlMessage: UInt8, Sendable {
     }
 
     /// The listener index and peers of a connection batch; nil for a malformed one.
-    public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])? {
+    public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])?
+    {
         let p = message.payload
         guard p.count >= 3, p[0] == ControlMessage.connections.rawValue, Int(p[2]) == message.descriptors.count,
-              p.count == 3 + Int(p[2]) * PeerAddress.encodedSize else { return nil }
+            p.count == 3 + Int(p[2]) * PeerAddress.encodedSize
+        else { return nil }
         var peers: [PeerAddress] = []
         for i in 0..<Int(p[2]) {
             let start = 3 + i * PeerAddress.encodedSize

@@ -38,7 +38,9 @@ public final class Scoreboard: @unchecked Sendable {
     /// connections (DescriptorBudget): the master hands it at most this minus what it has sent.
     /// 0 until the worker has measured its descriptors, before it reports ready.
     public func admissionLimit(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.admissionLimitOffset)) }
-    public func setAdmissionLimit(_ slot: Int, _ limit: UInt64) { memory.store(offset(slot, Self.admissionLimitOffset), limit) }
+    public func setAdmissionLimit(_ slot: Int, _ limit: UInt64) {
+        memory.store(offset(slot, Self.admissionLimitOffset), limit)
+    }
 
     /// Monotonic nanoseconds at which the worker entered the application; 0 when it is not in it.
     public func busySince(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.busySinceOffset)) }

@@ -1,6 +1,6 @@
+internal import DConfig
 internal import DEventLoop
 internal import DIPC
-internal import DConfig
 internal import DPosix
 
 /// The acceptor: accepted connections go straight to a worker with room, in batches, never
@@ -8,8 +8,9 @@ internal import DPosix
 /// kernel's backlog.
 extension Supervisor {
     func nextWorker() -> Int? {
-        pool.nextWorker(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
-                        now: MonotonicClock.nanoseconds())
+        pool.nextWorker(
+            received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
+            now: MonotonicClock.nanoseconds())
     }
 
     func room(_ slot: Int) -> Int {
@@ -29,7 +30,9 @@ extension Supervisor {
                 let whole = n == batch.count
                 let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
                 let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
-                switch ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers) {
+                switch ControlMessage.sendConnections(
+                    on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers)
+                {
                 case .sent:
                     pool.handedOff(slot: slot, count: n)
                     if whole { return true }  // the batch's copies close with it; the worker has its own
@@ -97,14 +100,18 @@ extension Supervisor {
     func acceptFailed(_ error: SystemError) {
         if acceptFailures == 0 {
             acceptFailingSince = MonotonicClock.nanoseconds()
-            log("accept failed: \(error); connections wait in the backlog, retrying every \(Supervisor.acceptRetryInterval) s")
+            log(
+                "accept failed: \(error); connections wait in the backlog, retrying every \(Supervisor.acceptRetryInterval) s"
+            )
         }
         acceptFailures += 1
     }
 
     func acceptRecovered() {
         let seconds = Double(MonotonicClock.nanoseconds() - acceptFailingSince) / 1e9
-        log("accepting again after \(acceptFailures) failed attempt\(acceptFailures == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s")
+        log(
+            "accepting again after \(acceptFailures) failed attempt\(acceptFailures == 1 ? "" : "s") in \((seconds * 10).rounded() / 10) s"
+        )
         acceptFailures = 0
     }
 
@@ -117,8 +124,12 @@ extension Supervisor {
             }
             pending.removeFirst()
         }
-        guard pool.candidate(received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
-                             now: MonotonicClock.nanoseconds()) != nil else {
+        guard
+            pool.candidate(
+                received: scoreboard.received, admissionLimit: scoreboard.admissionLimit,
+                busySince: scoreboard.busySince,
+                now: MonotonicClock.nanoseconds()) != nil
+        else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
             return
         }

@@ -1,6 +1,6 @@
+internal import DConfig
 internal import DEventLoop
 internal import DIPC
-internal import DConfig
 internal import DPosix
 
 /// Stopping: a graceful drain (SIGTERM, SIGINT) or an immediate stop (SIGQUIT, a fatal error).
@@ -40,7 +40,9 @@ extension Supervisor {
                 return room(slot) >= batch.count
             }
             if let slot, let channel = channels[slot],
-               ControlMessage.sendConnections(on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent {
+                ControlMessage.sendConnections(
+                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent
+            {
                 pool.handedOff(slot: slot, count: batch.count)
             } else {
                 dropped += batch.count

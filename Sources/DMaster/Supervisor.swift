@@ -1,7 +1,7 @@
-public import DPosix
 public import DConfig
 internal import DEventLoop
 internal import DIPC
+public import DPosix
 
 /// The master process: binds the listeners, spawns and supervises the workers, and runs the
 /// acceptor on one libevent loop. Every accepted connection goes straight to a worker with
@@ -65,7 +65,8 @@ public final class Supervisor {
         self.config = config
         pool = WorkerPool(workers: config.workers.count)
         scoreboard = try Scoreboard(slots: config.workers.count)
-        configurationFile = try Posix.moveAbove(MemoryFile.create(name: "dispatchd-config", contents: config.encoded()), minimum: 10)
+        configurationFile = try Posix.moveAbove(
+            MemoryFile.create(name: "dispatchd-config", contents: config.encoded()), minimum: 10)
         channels = Array(repeating: nil, count: config.workers.count)
     }
 
@@ -158,8 +159,11 @@ public final class Supervisor {
             scoreboard.reset(slot)
             let pid = try ProcessSpawner.spawn(
                 executable: executable, arguments: WorkerContract.arguments(slot: slot),
-                descriptors: [(theirs.raw, WorkerContract.Descriptor.channel), (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
-                              (configurationFile.raw, WorkerContract.Descriptor.configuration)]
+                descriptors: [
+                    (theirs.raw, WorkerContract.Descriptor.channel),
+                    (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
+                    (configurationFile.raw, WorkerContract.Descriptor.configuration),
+                ]
             )
             pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
             let channel = Channel(fd: ours, workerEnd: theirs)
@@ -204,7 +208,9 @@ public final class Supervisor {
                 takeBack(slot, channel)
             }
             channels[slot] = nil
-            switch pool.exited(pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()) {
+            switch pool.exited(
+                pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds())
+            {
             case .respawn(let s, let delay):
                 if delay > 0 { log("restarting worker \(s) in \(Double(delay) / 1e9) s") }
                 scheduleRespawn(s, delay: delay)
@@ -231,7 +237,8 @@ public final class Supervisor {
                 continue
             }
             guard ControlMessage(rawValue: message.tag) == .connections,
-                  let (listener, peers) = ControlMessage.decodeConnections(message) else {
+                let (listener, peers) = ControlMessage.decodeConnections(message)
+            else {
                 for fd in message.descriptors { Posix.close(fd) }
                 continue
             }
@@ -241,11 +248,14 @@ public final class Supervisor {
             count += batch.count
         }
         if lost > 0 {
-            log("worker \(slot) left \(lost) connection\(lost == 1 ? "" : "s") that the master could not take back "
-                + "(it is out of descriptors): \(lost == 1 ? "it is" : "they are") lost")
+            log(
+                "worker \(slot) left \(lost) connection\(lost == 1 ? "" : "s") that the master could not take back "
+                    + "(it is out of descriptors): \(lost == 1 ? "it is" : "they are") lost")
         }
         guard count > 0 else { return }
-        log("worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker")
+        log(
+            "worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker"
+        )
         if !pool.shuttingDown { pause() }
     }
 

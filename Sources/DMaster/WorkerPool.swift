@@ -100,15 +100,20 @@ public struct WorkerPool: Sendable {
 
     /// The next worker with room, round-robin: ready, with room (`room`), and not stuck in the
     /// application. nil when none has room.
-    public mutating func nextWorker(received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64,
-                                    now: UInt64) -> Int? {
-        guard let i = candidate(received: received, admissionLimit: admissionLimit, busySince: busySince, now: now) else { return nil }
+    public mutating func nextWorker(
+        received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64,
+        now: UInt64
+    ) -> Int? {
+        guard let i = candidate(received: received, admissionLimit: admissionLimit, busySince: busySince, now: now)
+        else { return nil }
         cursor = (i + 1) % slots.count
         return i
     }
 
     /// The worker `nextWorker` would choose, without moving the round-robin cursor.
-    public func candidate(received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64) -> Int? {
+    public func candidate(
+        received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64
+    ) -> Int? {
         guard !shuttingDown else { return nil }
         for step in 0..<slots.count {
             let i = (cursor + step) % slots.count
@@ -147,7 +152,8 @@ public struct WorkerPool: Sendable {
             return liveWorkers == 0 ? .shutdownComplete : .none
         }
         if case .starting = previous, let status = exitStatus,
-           let reason = WorkerContract.ExitStatus(rawValue: status)?.fatalReason {
+            let reason = WorkerContract.ExitStatus(rawValue: status)?.fatalReason
+        {
             return .fatal(reason: reason, status: status)
         }
         let lived = now &- slots[i].startedAt

@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Messages with attached descriptors (SCM_RIGHTS) over a SEQPACKET socket. The single
@@ -21,8 +22,9 @@ public enum DescriptorChannel {
 
     /// Sends `payload` (at least one byte) with `fds` attached, in one message. Never blocks.
     public static func send(_ channel: CInt, payload: [UInt8], fds: [CInt]) -> SendResult {
-        precondition(!payload.isEmpty && payload.count <= maxPayload && fds.count <= maxDescriptorsPerMessage,
-                     "Internal inconsistency: control message of \(payload.count) bytes, \(fds.count) fds")
+        precondition(
+            !payload.isEmpty && payload.count <= maxPayload && fds.count <= maxDescriptorsPerMessage,
+            "Internal inconsistency: control message of \(payload.count) bytes, \(fds.count) fds")
         let controlSize = fds.isEmpty ? 0 : CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * fds.count)
         return withUnsafeTemporaryAllocation(byteCount: max(controlSize, 8), alignment: 8) { control in
             var payload = payload
@@ -100,8 +102,14 @@ public enum DescriptorChannel {
                         if n >= 0 { break }
                         let e = errno
                         if e == EINTR { continue }
-                        if e == EAGAIN || e == EWOULDBLOCK { outcome = .success(.wouldBlock); return }
-                        if e == ECONNRESET { outcome = .success(.closed); return }
+                        if e == EAGAIN || e == EWOULDBLOCK {
+                            outcome = .success(.wouldBlock)
+                            return
+                        }
+                        if e == ECONNRESET {
+                            outcome = .success(.closed)
+                            return
+                        }
                         Posix.checkBug(e, "recvmsg")
                         outcome = .failure(SystemError(errno: e, call: "recvmsg"))
                         return
@@ -129,7 +137,8 @@ public enum DescriptorChannel {
                     let payload = Array(UnsafeRawBufferPointer(rebasing: body.prefix(n)))
                     if truncated {
                         for fd in fds { Posix.close(fd) }
-                        outcome = .success(.message(Message(payload: payload, descriptors: [], truncated: true, discarded: fds.count)))
+                        outcome = .success(
+                            .message(Message(payload: payload, descriptors: [], truncated: true, discarded: fds.count)))
                     } else {
                         outcome = .success(.message(Message(payload: payload, descriptors: fds)))
                     }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// The process's limit on open descriptors (RLIMIT_NOFILE), and how many are open. Every
@@ -41,7 +41,8 @@ public enum DescriptorLimit {
         guard rl.rlim_cur < rl.rlim_max else { return .alreadyHard(before) }
         rl.rlim_cur = rl.rlim_max
         if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &rl) != 0 {
-            return .failed(soft: before, hard: clamp(rl.rlim_max), SystemError(errno: errno, call: "setrlimit(RLIMIT_NOFILE)"))
+            return .failed(
+                soft: before, hard: clamp(rl.rlim_max), SystemError(errno: errno, call: "setrlimit(RLIMIT_NOFILE)"))
         }
         return .raised(from: before, to: clamp(rl.rlim_max))
     }

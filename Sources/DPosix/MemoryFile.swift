@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// A file in memory (a memfd) that holds bytes for child processes: created once, inherited by
@@ -11,7 +12,9 @@ public enum MemoryFile {
     public static func create(name: String, contents: [UInt8]) throws(SystemError) -> OwnedFD {
         let fd = OwnedFD(try Posix.check("memfd_create") { CDPosix_memfd_create(name) })
         // withUnsafeBytes does not pass a typed error through.
-        let written = contents.withUnsafeBytes { bytes in Result { () throws(SystemError) in try Posix.writeFile(fd.raw, bytes) } }
+        let written = contents.withUnsafeBytes { bytes in
+            Result { () throws(SystemError) in try Posix.writeFile(fd.raw, bytes) }
+        }
         try written.get()
         return fd
     }
@@ -22,7 +25,9 @@ public enum MemoryFile {
         var offset = 0
         while offset < bytes.count {
             let n = try bytes.withUnsafeMutableBytes { buffer in
-                Result { () throws(SystemError) in try Posix.pread(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), at: offset) }
+                Result { () throws(SystemError) in
+                    try Posix.pread(fd, UnsafeMutableRawBufferPointer(rebasing: buffer[offset...]), at: offset)
+                }
             }.get()
             if n == 0 { throw SystemError(errno: EIO, call: "pread (the file is shorter than its size)") }
             offset += n

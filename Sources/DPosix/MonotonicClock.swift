@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Time for timeouts and scoreboards (CLOCK_MONOTONIC) and for logs (CLOCK_REALTIME).

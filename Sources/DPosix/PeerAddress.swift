@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// The address of a connection's peer as accept() reported it: small and fixed-size, so the

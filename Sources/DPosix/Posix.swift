@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// The one place that owns errno policy: EINTR is retried, EAGAIN is reported as
@@ -56,15 +57,20 @@ public enum Posix {
         try io("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
     }
 
-    public static func sendfile(_ out: CInt, _ file: CInt, offset: inout Int, count: Int) throws(SystemError) -> IOResult {
+    public static func sendfile(
+        _ out: CInt, _ file: CInt, offset: inout Int, count: Int
+    ) throws(SystemError) -> IOResult {
         var off = off_t(offset)
         let r = try io("sendfile") { Glibc.sendfile(out, file, &off, count) }
         offset = Int(off)
         return r
     }
 
-    public static func pread(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(SystemError) -> Int {
-        guard case .done(let n) = try io("pread", { Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }) else {
+    public static func pread(
+        _ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int
+    ) throws(SystemError) -> Int {
+        guard case .done(let n) = try io("pread", { Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) })
+        else {
             throw SystemError(errno: EAGAIN, call: "pread")
         }
         return n
@@ -92,9 +98,11 @@ public enum Posix {
     }
 
     static func info(_ st: stat) -> FileInfo {
-        FileInfo(isRegular: (st.st_mode & S_IFMT) == S_IFREG, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR,
-                 size: Int(st.st_size), mtimeSeconds: Int(st.st_mtim.tv_sec),
-                 mtimeNanoseconds: Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino))
+        FileInfo(
+            isRegular: (st.st_mode & S_IFMT) == S_IFREG, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR,
+            size: Int(st.st_size), mtimeSeconds: Int(st.st_mtim.tv_sec),
+            mtimeNanoseconds: Int(st.st_mtim.tv_sec) * 1_000_000_000 + Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino)
+        )
     }
 
     /// Opens a file for reading (close-on-exec).
@@ -200,12 +208,20 @@ public enum Posix {
         }
     }
 
+    // The signals keep their POSIX names.
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGTERM = Glibc.SIGTERM
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGINT = Glibc.SIGINT
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGQUIT = Glibc.SIGQUIT
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGKILL = Glibc.SIGKILL
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGCHLD = Glibc.SIGCHLD
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGHUP = Glibc.SIGHUP
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGPIPE = Glibc.SIGPIPE
 
     /// Unblocks the signals the server handles: a parent may have started us with them blocked
@@ -265,7 +281,6 @@ public enum Posix {
         guard let p = Glibc.getenv(name) else { return nil }
         return String(cString: p)
     }
-
 
     public static func numberOfCPUs() -> Int { max(1, Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
 }

@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Starts child processes with posix_spawn, never a fork from the threaded master

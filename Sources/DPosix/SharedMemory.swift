@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// A region of memory shared between the master and its workers (a memfd, mapped by each

@@ -1,6 +1,7 @@
 internal import CDPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Sockets: binding listeners, accepting, and naming the ends of a connection.
@@ -19,7 +20,9 @@ public enum Socket {
         }
         defer { freeaddrinfo(result) }
         let fd = try Posix.check("socket") {
-            socket(info.pointee.ai_family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+            socket(
+                info.pointee.ai_family,
+                CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
         }
         let owned = OwnedFD(fd)
         var one: CInt = 1
@@ -137,7 +140,9 @@ public enum Socket {
 
     /// A connected pair of SEQPACKET sockets (close-on-exec): the master's control channel to a worker.
     /// The two descriptors are returned through `body`, which takes ownership of both.
-    public static func withSeqpacketPair<R>(_ body: (consuming OwnedFD, consuming OwnedFD) throws(SystemError) -> R) throws(SystemError) -> R {
+    public static func withSeqpacketPair<R>(
+        _ body: (consuming OwnedFD, consuming OwnedFD) throws(SystemError) -> R
+    ) throws(SystemError) -> R {
         var fds: [CInt] = [-1, -1]
         _ = try Posix.check("socketpair") {
             socketpair(AF_UNIX, CInt(SOCK_SEQPACKET.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0, &fds)

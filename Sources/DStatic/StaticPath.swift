@@ -22,7 +22,9 @@ public enum StaticPath {
             while i < raw.endIndex {
                 let b = raw[i]
                 if b == UInt8(ascii: "%") {
-                    guard raw.endIndex - i >= 3, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) else { return .failure(.badRequest) }
+                    guard raw.endIndex - i >= 3, let h = hex(raw[i + 1]), let l = hex(raw[i + 2]) else {
+                        return .failure(.badRequest)
+                    }
                     let v = h << 4 | l
                     if v == UInt8(ascii: "/") { return .failure(.notFound) }
                     decoded.append(v)

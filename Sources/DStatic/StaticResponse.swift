@@ -1,4 +1,5 @@
 internal import DHTTP1
+
 /// What to answer for a static file, from its metadata and the request's conditional and
 /// range fields (RFC 9110 sections 13 and 14). Pure: the worker supplies the values.
 public enum StaticResponse: Equatable, Sendable {
@@ -46,7 +47,9 @@ public enum StaticResponse: Equatable, Sendable {
         guard f.lowercased().hasPrefix("bytes=") else { return .full }
         let spec = f.dropFirst(6)
         if spec.contains(",") { return .full }
-        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map {
+            String($0).trimmingSpaces
+        }
         guard parts.count == 2 else { return .full }
         let digits: (String) -> Bool = { !$0.isEmpty && $0.allSatisfy { $0 >= "0" && $0 <= "9" } && $0.count <= 18 }
         if parts[0].isEmpty {

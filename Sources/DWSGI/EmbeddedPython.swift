@@ -27,7 +27,9 @@ struct EmbeddedPython {
         guard registerLines() else { return nil }
         // The compiler wants a NUL-terminated string; the embedded bytes have no terminator.
         return (bytes + [0]).withUnsafeBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { Py_CompileStringExFlags($0.baseAddress, filename, Py_file_input, nil, -1) }
+            raw.withMemoryRebound(to: CChar.self) {
+                Py_CompileStringExFlags($0.baseAddress, filename, Py_file_input, nil, -1)
+            }
         }
     }
 

@@ -22,7 +22,9 @@ final class EnvironKeys {
     let http11 = intern("HTTP/1.1")
     let http10 = intern("HTTP/1.0")
     let empty = intern("")
-    let methods: [(String, PyObj)] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"].map { ($0, intern($0)) }
+    let methods: [(String, PyObj)] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"].map {
+        ($0, intern($0))
+    }
 
     static func intern(_ s: String) -> PyObj { PyUnicode_InternFromString(s)! }
 
@@ -36,8 +38,8 @@ final class EnvironKeys {
 
     /// The environ key for a header field name (lower-cased in the cache): a new reference.
     func httpKey(_ name: UnsafeRawBufferPointer) -> PyObj {
-        var h: UInt32 = 2166136261
-        for b in name { h = (h ^ UInt32(b | 0x20)) &* 16777619 }
+        var h: UInt32 = 2_166_136_261
+        for b in name { h = (h ^ UInt32(b | 0x20)) &* 16_777_619 }
         var slot = Int(h & 511)
         for _ in 0..<8 {
             guard let e = table[slot] else { break }
@@ -49,7 +51,8 @@ final class EnvironKeys {
         }
         let key = EnvironMapping.httpKey(name)
         var obj = key.withUnsafeBufferPointer {
-            PyUnicode_FromStringAndSize(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)!
+            PyUnicode_FromStringAndSize(
+                UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)!
         }
         if entries < 256 && table[slot] == nil {
             var interned: PyObj? = obj

@@ -1,6 +1,7 @@
 internal import CDPython
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// The `wsgi.input` type: a file-like object over the request body with read(), readline(),
@@ -55,7 +56,8 @@ enum InputStream {
         }
         let n = Swift.min(size ?? ctx.pendingCount, ctx.pendingCount)
         let result = ctx.pending.withUnsafeBytes { raw in
-            PyBytes_FromStringAndSize(raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) + ctx.pendingStart }, n)
+            PyBytes_FromStringAndSize(
+                raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) + ctx.pendingStart }, n)
         }
         ctx.pendingStart += n
         return result
@@ -89,7 +91,8 @@ enum InputStream {
 
     static func take(_ ctx: RequestContext, _ n: Int) -> PyObj? {
         let result = ctx.pending.withUnsafeBytes { raw in
-            PyBytes_FromStringAndSize(raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) + ctx.pendingStart }, n)
+            PyBytes_FromStringAndSize(
+                raw.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) + ctx.pendingStart }, n)
         }
         ctx.pendingStart += n
         return result
@@ -129,8 +132,10 @@ enum InputStream {
         }
         let methods = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 4)
         methods[0] = PyMethodDef(ml_name: strdup("read"), ml_meth: readFn, ml_flags: CDPy_METH_VARARGS(), ml_doc: nil)
-        methods[1] = PyMethodDef(ml_name: strdup("readline"), ml_meth: readlineFn, ml_flags: CDPy_METH_VARARGS(), ml_doc: nil)
-        methods[2] = PyMethodDef(ml_name: strdup("readlines"), ml_meth: readlinesFn, ml_flags: CDPy_METH_VARARGS(), ml_doc: nil)
+        methods[1] = PyMethodDef(
+            ml_name: strdup("readline"), ml_meth: readlineFn, ml_flags: CDPy_METH_VARARGS(), ml_doc: nil)
+        methods[2] = PyMethodDef(
+            ml_name: strdup("readlines"), ml_meth: readlinesFn, ml_flags: CDPy_METH_VARARGS(), ml_doc: nil)
         methods[3] = PyMethodDef(ml_name: nil, ml_meth: nil, ml_flags: 0, ml_doc: nil)
 
         let dealloc: @convention(c) (PyObj?) -> Void = { obj in
@@ -150,7 +155,8 @@ enum InputStream {
         slots[0] = PyType_Slot(slot: CDPy_tp_dealloc(), pfunc: unsafeBitCast(dealloc, to: UnsafeMutableRawPointer.self))
         slots[1] = PyType_Slot(slot: CDPy_tp_methods(), pfunc: UnsafeMutableRawPointer(methods))
         slots[2] = PyType_Slot(slot: CDPy_tp_iter(), pfunc: unsafeBitCast(selfIter, to: UnsafeMutableRawPointer.self))
-        slots[3] = PyType_Slot(slot: CDPy_tp_iternext(), pfunc: unsafeBitCast(iternext, to: UnsafeMutableRawPointer.self))
+        slots[3] = PyType_Slot(
+            slot: CDPy_tp_iternext(), pfunc: unsafeBitCast(iternext, to: UnsafeMutableRawPointer.self))
         slots[4] = PyType_Slot(slot: 0, pfunc: nil)
         let spec = UnsafeMutablePointer<PyType_Spec>.allocate(capacity: 1)
         spec.pointee = PyType_Spec(

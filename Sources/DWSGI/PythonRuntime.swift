@@ -1,6 +1,7 @@
 internal import CDPython
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 typealias PyObj = UnsafeMutablePointer<PyObject>
@@ -71,13 +72,15 @@ public final class PythonRuntime {
         Py_DECREF(sleep)
         guard let flaskCode = EmbeddedPython.flask.compile() else {
             PyErr_PrintEx(0)
-            throw WSGIError(.interpreter, "the dispatchd.flask code failed to compile (\(EmbeddedPython.flask.filename))")
+            throw WSGIError(
+                .interpreter, "the dispatchd.flask code failed to compile (\(EmbeddedPython.flask.filename))")
         }
         PyDict_SetItemString(dict, "_flask_code", flaskCode)
         Py_DECREF(flaskCode)
         guard EmbeddedPython.webSocket.run(in: dict) else {
             PyErr_PrintEx(0)
-            throw WSGIError(.interpreter, "the dispatchd WebSocket bootstrap code failed (\(EmbeddedPython.webSocket.filename))")
+            throw WSGIError(
+                .interpreter, "the dispatchd WebSocket bootstrap code failed (\(EmbeddedPython.webSocket.filename))")
         }
         func retained(_ name: String) -> PyObj {
             let o = PyDict_GetItemString(dict, name)!
@@ -110,7 +113,9 @@ public final class PythonRuntime {
     }
 
     /// Loads the WSGI callable. On failure the Python traceback is printed to stderr.
-    public func loadApplication(module: String?, callable: String, wsgiFile: String?) throws(WSGIError) -> WSGIApplication {
+    public func loadApplication(
+        module: String?, callable: String, wsgiFile: String?
+    ) throws(WSGIError) -> WSGIApplication {
         let dict = PyModule_GetDict(self.module)!
         let loader = PyDict_GetItemString(dict, "_load_app")!
         let args = PyTuple_New(3)!
@@ -149,7 +154,9 @@ public final class PythonRuntime {
     }
 }
 
-/// Calls `obj.name()`; a new reference or nil with an exception set.
+/// Calls `obj.name()`; a new reference or nil with an exception set. (Named after the C API
+/// call it stands in for: CPython's variadic PyObject_CallMethod does not import.)
+// swift-format-ignore: AlwaysUseLowerCamelCase
 func PyObject_CallMethod0(_ obj: PyObj, _ name: String) -> PyObj? {
     let n = PyUnicode_FromString(name)!
     defer { Py_DECREF(n) }

@@ -38,7 +38,10 @@ final class RequestContext {
 
     static let highWater = 256 * 1024
 
-    init(app: WSGIApplication, transport: WSGITransport, output: OutputBuffer, isHead: Bool, versionMinor: Int, keepAlive: Bool, date: [UInt8]?) {
+    init(
+        app: WSGIApplication, transport: WSGITransport, output: OutputBuffer, isHead: Bool, versionMinor: Int,
+        keepAlive: Bool, date: [UInt8]?
+    ) {
         self.app = app
         self.transport = transport
         self.output = output
@@ -67,51 +70,66 @@ final class RequestContext {
 
     /// Records status and headers after checking them; returns an error message, or nil.
     func record(status newStatus: PyObj, headers newHeaders: PyObj) -> String? {
-        guard let code = withLatin1(newStatus, { raw -> Int? in
-            guard raw.count >= 3 else { return nil }
-            var code = 0
-            for i in 0..<3 {
-                guard raw[i] >= 48 && raw[i] <= 57 else { return nil }
-                code = code * 10 + Int(raw[i] - 48)
-            }
-            if raw.count > 3 && raw[3] != 32 { return nil }
-            for b in raw where !(b == 9 || (b >= 32 && b != 127)) { return nil }
-            return code
-        }) ?? nil, code >= 100 else {
+        guard
+            let code = withLatin1(
+                newStatus,
+                { raw -> Int? in
+                    guard raw.count >= 3 else { return nil }
+                    var code = 0
+                    for i in 0..<3 {
+                        guard raw[i] >= 48 && raw[i] <= 57 else { return nil }
+                        code = code * 10 + Int(raw[i] - 48)
+                    }
+                    if raw.count > 3 && raw[3] != 32 { return nil }
+                    for b in raw where !(b == 9 || (b >= 32 && b != 127)) { return nil }
+                    return code
+                }) ?? nil, code >= 100
+        else {
             return "invalid status line: expected a str like '200 OK'"
         }
         guard CDPy_ListCheck(newHeaders) != 0 else { return "response headers must be a list of (name, value) tuples" }
         var declared: Int? = nil
-        var setDate = false, setServer = false, forcesClose = false
+        var setDate = false
+        var setServer = false
+        var forcesClose = false
         let n = CDPy_ListSize(newHeaders)
         for i in 0..<n {
             let item = CDPy_ListGet(newHeaders, i)!
             guard CDPy_TupleCheck(item) != 0, CDPy_TupleSize(item) == 2 else {
                 return "response header #\(i) is not a (name, value) tuple"
             }
-            let name = CDPy_TupleGet(item, 0)!, value = CDPy_TupleGet(item, 1)!
-            let nameKind = withLatin1(name) { raw -> HeaderName? in
-                guard !raw.isEmpty else { return nil }
-                for b in raw where !RequestContext.isTokenByte(b) { return nil }
-                return HeaderName.classify(raw)
-            } ?? nil
+            let name = CDPy_TupleGet(item, 0)!
+            let value = CDPy_TupleGet(item, 1)!
+            let nameKind =
+                withLatin1(name) { raw -> HeaderName? in
+                    guard !raw.isEmpty else { return nil }
+                    for b in raw where !RequestContext.isTokenByte(b) { return nil }
+                    return HeaderName.classify(raw)
+                } ?? nil
             guard let kind = nameKind else { return "invalid response header name in header #\(i)" }
-            let valueOK = withLatin1(value) { raw -> Bool in
-                for b in raw where !(b == 9 || (b >= 32 && b != 127)) { return false }
-                return true
-            } ?? false
-            guard valueOK else { return "invalid response header value (control character or not latin-1) in header #\(i)" }
+            let valueOK =
+                withLatin1(value) { raw -> Bool in
+                    for b in raw where !(b == 9 || (b >= 32 && b != 127)) { return false }
+                    return true
+                } ?? false
+            guard valueOK else {
+                return "invalid response header value (control character or not latin-1) in header #\(i)"
+            }
             switch kind {
             case .contentLength:
-                guard let v = withLatin1(value, { raw -> Int? in
-                    guard !raw.isEmpty, raw.count <= 18 else { return nil }
-                    var v = 0
-                    for b in raw {
-                        guard b >= 48 && b <= 57 else { return nil }
-                        v = v * 10 + Int(b - 48)
-                    }
-                    return v
-                }) ?? nil else { return "invalid Content-Length response header" }
+                guard
+                    let v = withLatin1(
+                        value,
+                        { raw -> Int? in
+                            guard !raw.isEmpty, raw.count <= 18 else { return nil }
+                            var v = 0
+                            for b in raw {
+                                guard b >= 48 && b <= 57 else { return nil }
+                                v = v * 10 + Int(b - 48)
+                            }
+                            return v
+                        }) ?? nil
+                else { return "invalid Content-Length response header" }
                 declared = v
             case .date: setDate = true
             case .server: setServer = true
@@ -167,7 +185,9 @@ final class RequestContext {
     /// (a list response, a file), used when the application declared none.
     func sendHead(knownLength: Int?) {
         headersSent = true
-        framing = ResponseFraming.decide(status: statusCode, isHead: isHead, versionMinor: versionMinor, declaredLength: declaredLength ?? knownLength)
+        framing = ResponseFraming.decide(
+            status: statusCode, isHead: isHead, versionMinor: versionMinor,
+            declaredLength: declaredLength ?? knownLength)
         if case .contentLength(let n) = framing { remaining = n }
         keepAlive = keepAlive && !appForcesClose && framing.allowsKeepAlive && (transport?.keepAliveAllowed() ?? false)
         var out = output.bytes
@@ -176,7 +196,8 @@ final class RequestContext {
         let list = headers!
         for i in 0..<CDPy_ListSize(list) {
             let item = CDPy_ListGet(list, i)!
-            let name = CDPy_TupleGet(item, 0)!, value = CDPy_TupleGet(item, 1)!
+            let name = CDPy_TupleGet(item, 0)!
+            let value = CDPy_TupleGet(item, 1)!
             _ = withLatin1(name) { n in
                 switch HeaderName.classify(n) {
                 case .contentLength, .connection, .transferEncoding, .keepAlive: return
@@ -189,7 +210,9 @@ final class RequestContext {
             ResponseHeadWriter.appendDecimal(&out, declared)
             out.append(contentsOf: ResponseHeadWriter.crlf)
         }
-        ResponseHeadWriter.appendEnd(&out, framing: framing, keepAlive: keepAlive, versionMinor: versionMinor, date: appSetDate ? nil : date, addServer: !appSetServer)
+        ResponseHeadWriter.appendEnd(
+            &out, framing: framing, keepAlive: keepAlive, versionMinor: versionMinor, date: appSetDate ? nil : date,
+            addServer: !appSetServer)
         output.bytes = out
     }
 

@@ -1,6 +1,7 @@
 internal import CDPython
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// What a `dispatchd._Socket` object points at: the connection, while it lasts.
@@ -31,7 +32,9 @@ enum SocketObject {
             return nil
         }
         defer { Py_DECREF(sock) }
-        guard UnsafeMutableRawPointer(CDPy_Type(sock)) == UnsafeMutableRawPointer(runtime.socketType) else { return nil }
+        guard UnsafeMutableRawPointer(CDPy_Type(sock)) == UnsafeMutableRawPointer(runtime.socketType) else {
+            return nil
+        }
         return link(sock).endpoint
     }
 
@@ -78,7 +81,8 @@ enum SocketObject {
             case .message(let binary, let payload):
                 return payload.withUnsafeBytes { raw -> PyObj? in
                     let p = raw.baseAddress?.assumingMemoryBound(to: CChar.self)
-                    return binary ? PyBytes_FromStringAndSize(p, raw.count) : PyUnicode_DecodeUTF8(p, raw.count, "strict")
+                    return binary
+                        ? PyBytes_FromStringAndSize(p, raw.count) : PyUnicode_DecodeUTF8(p, raw.count, "strict")
                 }
             }
         }
@@ -91,7 +95,9 @@ enum SocketObject {
                 guard let utf8 = PyUnicode_AsUTF8AndSize(message, &size) else { return nil }
                 sent = endpoint.send(UnsafeRawBufferPointer(start: utf8, count: size), binary: false)
             } else if CDPy_BytesCheck(message) != 0 {
-                sent = endpoint.send(UnsafeRawBufferPointer(start: CDPy_BytesData(message), count: CDPy_BytesSize(message)), binary: true)
+                sent = endpoint.send(
+                    UnsafeRawBufferPointer(start: CDPy_BytesData(message), count: CDPy_BytesSize(message)), binary: true
+                )
             } else {
                 raise(CDPy_ExcTypeError(), "a WebSocket message is a str (text) or bytes (binary)")
                 return nil
@@ -104,10 +110,15 @@ enum SocketObject {
             if let args {
                 if CDPy_TupleSize(args) > 0 { code = PyLong_AsLong(CDPy_TupleGet(args, 0)) }
                 if PyErr_Occurred() != nil { return nil }
-                if CDPy_TupleSize(args) > 1, let r = PyUnicode_AsUTF8(CDPy_TupleGet(args, 1)) { reason = String(cString: r) }
+                if CDPy_TupleSize(args) > 1, let r = PyUnicode_AsUTF8(CDPy_TupleGet(args, 1)) {
+                    reason = String(cString: r)
+                }
                 if PyErr_Occurred() != nil { return nil }
             }
-            guard code == 1000 || (code >= 3000 && code <= 4999) || (1001...1014).contains(code) && code != 1004 && code != 1005 && code != 1006 else {
+            guard
+                code == 1000 || (code >= 3000 && code <= 4999)
+                    || (1001...1014).contains(code) && code != 1004 && code != 1005 && code != 1006
+            else {
                 raise(CDPy_ExcValueError(), "invalid close code \(code)")
                 return nil
             }
@@ -119,7 +130,9 @@ enum SocketObject {
                 raise(CDPy_ExcTypeError(), "_wait(task, kind, timeout)")
                 return nil
             }
-            let task = CDPy_TupleGet(args, 0)!, kindObj = CDPy_TupleGet(args, 1)!, timeoutObj = CDPy_TupleGet(args, 2)!
+            let task = CDPy_TupleGet(args, 0)!
+            let kindObj = CDPy_TupleGet(args, 1)!
+            let timeoutObj = CDPy_TupleGet(args, 2)!
             guard let kind = TaskWait(rawValue: PyLong_AsLong(kindObj)) else {
                 raise(CDPy_ExcValueError(), "unknown wait")
                 return nil
@@ -153,8 +166,9 @@ enum SocketObject {
         slots[1] = PyType_Slot(slot: CDPy_tp_methods(), pfunc: UnsafeMutableRawPointer(methods))
         slots[2] = PyType_Slot(slot: 0, pfunc: nil)
         let spec = UnsafeMutablePointer<PyType_Spec>.allocate(capacity: 1)
-        spec.pointee = PyType_Spec(name: strdup("dispatchd._Socket"), basicsize: Int32(CDPy_BoxSize()), itemsize: 0,
-                                   flags: UInt32(CDPy_TPFLAGS_DEFAULT()), slots: slots)
+        spec.pointee = PyType_Spec(
+            name: strdup("dispatchd._Socket"), basicsize: Int32(CDPy_BoxSize()), itemsize: 0,
+            flags: UInt32(CDPy_TPFLAGS_DEFAULT()), slots: slots)
         return PyType_FromSpec(spec)!
     }
 

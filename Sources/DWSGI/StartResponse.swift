@@ -1,6 +1,7 @@
 internal import CDPython
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// PEP 3333's start_response(status, response_headers, exc_info=None) and the write(data)
@@ -15,7 +16,9 @@ enum StartResponse {
             var excInfo: PyObj? = argc >= 3 ? CDPy_TupleGet(args, 2) : nil
             if let kwargs, let e = PyDict_GetItemString(kwargs, "exc_info") { excInfo = e }
             guard argc >= 2 && argc <= 3 else {
-                raise(CDPy_ExcTypeError(), "start_response() takes 2 or 3 arguments (status, response_headers, exc_info=None)")
+                raise(
+                    CDPy_ExcTypeError(),
+                    "start_response() takes 2 or 3 arguments (status, response_headers, exc_info=None)")
                 return nil
             }
             if excInfo == CDPy_None() { excInfo = nil }
@@ -26,8 +29,12 @@ enum StartResponse {
                         raise(CDPy_ExcTypeError(), "exc_info must be a sys.exc_info() tuple")
                         return nil
                     }
-                    let type = CDPy_TupleGet(excInfo, 0)!, value = CDPy_TupleGet(excInfo, 1)!, tb = CDPy_TupleGet(excInfo, 2)!
-                    Py_INCREF(type); Py_INCREF(value); Py_INCREF(tb)
+                    let type = CDPy_TupleGet(excInfo, 0)!
+                    let value = CDPy_TupleGet(excInfo, 1)!
+                    let tb = CDPy_TupleGet(excInfo, 2)!
+                    Py_INCREF(type)
+                    Py_INCREF(value)
+                    Py_INCREF(tb)
                     PyErr_Restore(type, value, tb == CDPy_None() ? nil : tb)
                     if tb == CDPy_None() { Py_DECREF(tb) }
                     return nil

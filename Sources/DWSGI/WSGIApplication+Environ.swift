@@ -16,7 +16,10 @@ extension WSGIApplication {
         }
         func string(_ s: String) -> PyObj {
             var s = s
-            return s.withUTF8 { PyUnicode_FromStringAndSize(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)! }
+            return s.withUTF8 {
+                PyUnicode_FromStringAndSize(
+                    UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)!
+            }
         }
 
         // REQUEST_METHOD
@@ -36,9 +39,12 @@ extension WSGIApplication {
         PyDict_SetItem(env, keys.requestURI, PyDict_GetItem(env, keys.rawURI))
         let (path, query) = EnvironMapping.split(b, target: target)
         EnvironMapping.decodePath(b, path, target: target, into: &scratch)
-        set(keys.pathInfo, scratch.withUnsafeBufferPointer {
-            PyUnicode_DecodeLatin1(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count, nil)!
-        })
+        set(
+            keys.pathInfo,
+            scratch.withUnsafeBufferPointer {
+                PyUnicode_DecodeLatin1(
+                    UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count, nil)!
+            })
         if query.isEmpty {
             Py_INCREF(keys.empty)
             set(keys.queryString, keys.empty)
@@ -71,7 +77,8 @@ extension WSGIApplication {
             if let existing = PyDict_GetItem(env, key) {
                 // Repeated fields are one list (RFC 9110 §5.3).
                 let sep = EnvironMapping.joinSeparator(forField: name)
-                let separator = PyUnicode_FromStringAndSize(UnsafeRawPointer(sep.utf8Start).assumingMemoryBound(to: CChar.self), sep.utf8CodeUnitCount)!
+                let separator = PyUnicode_FromStringAndSize(
+                    UnsafeRawPointer(sep.utf8Start).assumingMemoryBound(to: CChar.self), sep.utf8CodeUnitCount)!
                 let joined = PyUnicode_Concat(existing, separator)!
                 let full = PyUnicode_Concat(joined, value)!
                 Py_DECREF(joined)

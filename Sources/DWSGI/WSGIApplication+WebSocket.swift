@@ -24,8 +24,9 @@ extension WSGIApplication {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
 
-        let request = makeRequest(head: head, buffer: buffer, info: info, transport: transport, output: output,
-                                  keepAlive: false, date: date)
+        let request = makeRequest(
+            head: head, buffer: buffer, info: info, transport: transport, output: output,
+            keepAlive: false, date: date)
         let sock = SocketObject.make(endpoint, type: runtime.socketType)
         PyDict_SetItemString(request.environ, "dispatchd.websocket", sock)
         let outcome = withUnsafeTemporaryAllocation(of: PyObj?.self, capacity: 4) { args in
@@ -74,7 +75,8 @@ extension WSGIApplication {
         for (task, value) in tasks {
             let outcome = call(runtime.resumeTask, task.object, value ? CDPy_True() : CDPy_False())
             let state = taskState(outcome, what: "a WebSocket handler of")
-            results.append((state == .suspended ? nil : SocketObject.endpoint(ofTask: task.object, runtime: runtime), state))
+            results.append(
+                (state == .suspended ? nil : SocketObject.endpoint(ofTask: task.object, runtime: runtime), state))
         }
         return results
     }

@@ -1,8 +1,9 @@
 internal import CDPython
 public import DHTTP1
 internal import DPosix
+
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// Where a request came in, as the environ reports it.
@@ -49,7 +50,12 @@ public final class WSGIApplication {
         PyTuple_SetItem(version, 1, PyLong_FromLong(0))
         set("wsgi.version", version)
         set("wsgi.url_scheme", PyUnicode_FromString("http"))
-        set("wsgi.errors", PySys_GetObject("stderr").map { Py_INCREF($0); return $0 } ?? CDPy_NewNone())
+        set(
+            "wsgi.errors",
+            PySys_GetObject("stderr").map {
+                Py_INCREF($0)
+                return $0
+            } ?? CDPy_NewNone())
         set("wsgi.multithread", CDPy_NewBool(0))
         set("wsgi.multiprocess", CDPy_NewBool(1))
         set("wsgi.run_once", CDPy_NewBool(0))
@@ -81,8 +87,9 @@ public final class WSGIApplication {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
 
-        let request = makeRequest(head: head, buffer: buffer, info: info, transport: transport, output: output,
-                                  keepAlive: keepAlive, date: date)
+        let request = makeRequest(
+            head: head, buffer: buffer, info: info, transport: transport, output: output,
+            keepAlive: keepAlive, date: date)
         let result = call(app, request.environ, request.startResponse)
         let response = WSGIResponse(app: self, request: request, result: result)
         guard result != nil else {
@@ -93,10 +100,13 @@ public final class WSGIApplication {
     }
 
     /// The Python objects of a request: its context, environ, `wsgi.input` and `start_response`.
-    func makeRequest(head: RequestHead, buffer: UnsafeRawBufferPointer, info: WSGIConnectionInfo, transport: WSGITransport,
-                     output: OutputBuffer, keepAlive: Bool, date: [UInt8]) -> WSGIRequest {
-        let ctx = RequestContext(app: self, transport: transport, output: output, isHead: head.methodKind == .head,
-                                 versionMinor: head.versionMinor, keepAlive: keepAlive, date: date)
+    func makeRequest(
+        head: RequestHead, buffer: UnsafeRawBufferPointer, info: WSGIConnectionInfo, transport: WSGITransport,
+        output: OutputBuffer, keepAlive: Bool, date: [UInt8]
+    ) -> WSGIRequest {
+        let ctx = RequestContext(
+            app: self, transport: transport, output: output, isHead: head.methodKind == .head,
+            versionMinor: head.versionMinor, keepAlive: keepAlive, date: date)
         let env = buildEnviron(head: head, buffer: buffer, info: info)
         let input = InputStream.make(ctx, type: runtime.inputType)
         PyDict_SetItem(env, keys.wsgiInput, input)
@@ -221,8 +231,9 @@ public final class WSGIApplication {
             return
         }
         let status = 500
-        let bytes = ServerResponse.appendText(&ctx.output.bytes, status: status, text: "Internal Server Error\n", isHead: ctx.isHead,
-                                              keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date)
+        let bytes = ServerResponse.appendText(
+            &ctx.output.bytes, status: status, text: "Internal Server Error\n", isHead: ctx.isHead,
+            keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date)
         ctx.headersSent = true
         ctx.framing = .noBody
         ctx.statusCode = status

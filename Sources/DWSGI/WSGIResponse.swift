@@ -95,7 +95,9 @@ public final class WSGIResponse {
                 } catch {
                     return finish(clientGone: true)
                 }
-                if (ctx.transport?.unsentCount ?? 0) >= Self.highWater || produced >= Self.stepBudget { return .more(self) }
+                if (ctx.transport?.unsentCount ?? 0) >= Self.highWater || produced >= Self.stepBudget {
+                    return .more(self)
+                }
             }
             first = false
             guard let item = PyIter_Next(it) else { break }
@@ -137,6 +139,7 @@ public final class WSGIResponse {
         if !clientGone && !ctx.failed { ctx.finish() }
         request.release()
         let aborted = clientGone || ctx.failed
-        return .done(WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted))
+        return .done(
+            WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted))
     }
 }

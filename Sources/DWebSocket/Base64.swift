@@ -7,7 +7,9 @@ public enum Base64 {
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
         while i < bytes.count {
-            let b0 = bytes[i], b1 = i + 1 < bytes.count ? bytes[i + 1] : 0, b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
+            let b0 = bytes[i]
+            let b1 = i + 1 < bytes.count ? bytes[i + 1] : 0
+            let b2 = i + 2 < bytes.count ? bytes[i + 2] : 0
             out.append(alphabet[Int(b0 >> 2)])
             out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
             out.append(i + 1 < bytes.count ? alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
@@ -35,7 +37,9 @@ public enum Base64 {
                 case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0")) + 52
                 case UInt8(ascii: "+"): d = 62
                 case UInt8(ascii: "/"): d = 63
-                case UInt8(ascii: "=") where i + 4 == chars.count && j >= 2: d = 0; pad += 1
+                case UInt8(ascii: "=") where i + 4 == chars.count && j >= 2:
+                    d = 0
+                    pad += 1
                 default: return nil
                 }
                 if pad > 0 && c != UInt8(ascii: "=") { return nil }

@@ -20,14 +20,18 @@ public struct PerMessageDeflate: Sendable, Equatable {
                 let kv = param.split(separator: "=", maxSplits: 1).map { String($0).trimmed }
                 let key = kv[0].lowercased()
                 var value = kv.count > 1 ? kv[1] : nil
-                if let v = value, v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") { value = String(v.dropFirst().dropLast()) }
+                if let v = value, v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") {
+                    value = String(v.dropFirst().dropLast())
+                }
                 guard seen.insert(key).inserted else { continue offerLoop }
                 switch key {
                 case "server_no_context_takeover", "client_no_context_takeover":
                     guard value == nil else { continue offerLoop }
                 case "server_max_window_bits":
                     // zlib's raw deflate cannot use a 256-byte window: decline 8.
-                    guard let v = value, let bits = Int(v), (9...15).contains(bits), v.first != "0" else { continue offerLoop }
+                    guard let v = value, let bits = Int(v), (9...15).contains(bits), v.first != "0" else {
+                        continue offerLoop
+                    }
                     serverBits = bits
                     requestedServerBits = true
                 case "client_max_window_bits":

@@ -2,7 +2,12 @@
 /// and written for the server (whose frames are not).
 public struct WebSocketFrame: Sendable, Equatable {
     public enum Opcode: UInt8, Sendable {
-        case continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA
+        case continuation = 0x0
+        case text = 0x1
+        case binary = 0x2
+        case close = 0x8
+        case ping = 0x9
+        case pong = 0xA
         public var isControl: Bool { rawValue & 0x8 != 0 }
     }
 
@@ -26,11 +31,14 @@ public struct WebSocketFrame: Sendable, Equatable {
     /// was negotiated. `maxPayload`: the largest payload accepted (the message limit).
     public static func parse(_ bytes: UnsafeRawBufferPointer, allowRSV1: Bool, maxPayload: Int) -> Parse {
         guard bytes.count >= 2 else { return .incomplete }
-        let b0 = bytes[0], b1 = bytes[1]
+        let b0 = bytes[0]
+        let b1 = bytes[1]
         let fin = b0 & 0x80 != 0
         let rsv1 = b0 & 0x40 != 0
         if b0 & 0x30 != 0 || (rsv1 && !allowRSV1) { return .invalid(code: 1002, reason: "reserved bits set") }
-        guard let opcode = Opcode(rawValue: b0 & 0x0F) else { return .invalid(code: 1002, reason: "unknown opcode \(b0 & 0x0F)") }
+        guard let opcode = Opcode(rawValue: b0 & 0x0F) else {
+            return .invalid(code: 1002, reason: "unknown opcode \(b0 & 0x0F)")
+        }
         guard b1 & 0x80 != 0 else { return .invalid(code: 1002, reason: "client frames must be masked") }
         var length = Int(b1 & 0x7F)
         var offset = 2
@@ -56,14 +64,21 @@ public struct WebSocketFrame: Sendable, Equatable {
         }
         if length > maxPayload { return .invalid(code: 1009, reason: "message too big") }
         guard bytes.count >= offset + 4 else { return .incomplete }
-        let key = UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
-        return .frame(WebSocketFrame(fin: fin, rsv1: rsv1, opcode: opcode, maskKey: key, payloadLength: length, headerLength: offset + 4))
+        let key =
+            UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8
+            | UInt32(bytes[offset + 3])
+        return .frame(
+            WebSocketFrame(
+                fin: fin, rsv1: rsv1, opcode: opcode, maskKey: key, payloadLength: length, headerLength: offset + 4))
     }
 
     /// Unmasks `payload` in place; `position` is the offset of its first byte in the frame's
     /// payload (for a payload that arrives in pieces).
     public static func unmask(_ payload: UnsafeMutableRawBufferPointer, key: UInt32, position: Int = 0) {
-        let k: (UInt8, UInt8, UInt8, UInt8) = (UInt8(key >> 24), UInt8(truncatingIfNeeded: key >> 16), UInt8(truncatingIfNeeded: key >> 8), UInt8(truncatingIfNeeded: key))
+        let k: (UInt8, UInt8, UInt8, UInt8) = (
+            UInt8(key >> 24), UInt8(truncatingIfNeeded: key >> 16), UInt8(truncatingIfNeeded: key >> 8),
+            UInt8(truncatingIfNeeded: key)
+        )
         for i in 0..<payload.count {
             let m: UInt8
             switch (position + i) & 3 {
@@ -77,7 +92,9 @@ public struct WebSocketFrame: Sendable, Equatable {
     }
 
     /// Appends a server frame (unmasked, final unless `fin` is false).
-    public static func append(to out: inout [UInt8], opcode: Opcode, payload: UnsafeRawBufferPointer, fin: Bool = true, rsv1: Bool = false) {
+    public static func append(
+        to out: inout [UInt8], opcode: Opcode, payload: UnsafeRawBufferPointer, fin: Bool = true, rsv1: Bool = false
+    ) {
         out.append((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode.rawValue)
         let n = payload.count
         if n < 126 {

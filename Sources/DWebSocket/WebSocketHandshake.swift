@@ -18,19 +18,28 @@ public struct WebSocketHandshake: Sendable, Equatable {
     }
 
     /// `header(name)` returns every value of a header field (lowercase name).
-    public static func check(isGet: Bool, versionMinor: Int, header: (String) -> [String]) -> Result<WebSocketHandshake, Refusal> {
+    public static func check(
+        isGet: Bool, versionMinor: Int, header: (String) -> [String]
+    ) -> Result<WebSocketHandshake, Refusal> {
         guard isGet else { return .failure(.badRequest("a WebSocket handshake must be a GET")) }
         guard versionMinor >= 1 else { return .failure(.badRequest("a WebSocket handshake needs HTTP/1.1")) }
-        guard tokens(header("upgrade")).contains("websocket") else { return .failure(.badRequest("no 'Upgrade: websocket'")) }
-        guard tokens(header("connection")).contains("upgrade") else { return .failure(.badRequest("no 'Connection: Upgrade'")) }
+        guard tokens(header("upgrade")).contains("websocket") else {
+            return .failure(.badRequest("no 'Upgrade: websocket'"))
+        }
+        guard tokens(header("connection")).contains("upgrade") else {
+            return .failure(.badRequest("no 'Connection: Upgrade'"))
+        }
         let versions = header("sec-websocket-version")
         guard versions.count == 1, versions[0].trimmed == "13" else { return .failure(.unsupportedVersion) }
         let keys = header("sec-websocket-key")
         guard keys.count == 1, let decoded = Base64.decode(keys[0].trimmed), decoded.count == 16 else {
             return .failure(.badRequest("Sec-WebSocket-Key is not 16 bytes in base64"))
         }
-        let protocols = header("sec-websocket-protocol").flatMap { $0.split(separator: ",").map { String($0).trimmed } }.filter { !$0.isEmpty }
-        let extensions = header("sec-websocket-extensions").flatMap { $0.split(separator: ",").map { String($0).trimmed } }.filter { !$0.isEmpty }
+        let protocols = header("sec-websocket-protocol").flatMap { $0.split(separator: ",").map { String($0).trimmed } }
+            .filter { !$0.isEmpty }
+        let extensions = header("sec-websocket-extensions").flatMap {
+            $0.split(separator: ",").map { String($0).trimmed }
+        }.filter { !$0.isEmpty }
         return .success(WebSocketHandshake(key: keys[0].trimmed, protocols: protocols, extensions: extensions))
     }
 
@@ -53,7 +62,8 @@ public struct WebSocketHandshake: Sendable, Equatable {
     /// The 101 response that completes the handshake, with the subprotocol the application
     /// chose and the extension answer (permessage-deflate), if any.
     public func response(subprotocol: String?, extensions: String?) -> [UInt8] {
-        var head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(acceptValue)\r\n"
+        var head =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(acceptValue)\r\n"
         if let subprotocol { head += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
         if let extensions { head += "Sec-WebSocket-Extensions: \(extensions)\r\n" }
         return Array((head + "\r\n").utf8)

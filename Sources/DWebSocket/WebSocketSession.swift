@@ -88,7 +88,10 @@ public struct WebSocketSession: Sendable {
         fragmentBinary = nil
         let done = message
         message = []
-        return [fragmentCompressed ? .compressedMessage(binary: binary, payload: done) : .message(binary: binary, payload: done)]
+        return [
+            fragmentCompressed
+                ? .compressedMessage(binary: binary, payload: done) : .message(binary: binary, payload: done)
+        ]
     }
 
     mutating func receiveClose(_ payload: UnsafeRawBufferPointer) -> [Action] {

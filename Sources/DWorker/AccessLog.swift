@@ -1,5 +1,5 @@
-internal import DPosix
 internal import DHTTP1
+internal import DPosix
 
 /// Access log lines in the combined log format plus the request time in seconds, buffered and
 /// written to stdout in large writes.
@@ -10,8 +10,10 @@ final class AccessLog {
     init() { buffer.reserveCapacity(Self.flushSize + 1024) }
 
     /// Appends one line. `head` indexes `request`.
-    func record(remote: String, date: [UInt8], head: RequestHead, request: UnsafeRawBufferPointer,
-                status: Int, bytes: Int, seconds: Double) {
+    func record(
+        remote: String, date: [UInt8], head: RequestHead, request: UnsafeRawBufferPointer,
+        status: Int, bytes: Int, seconds: Double
+    ) {
         buffer.append(contentsOf: remote.utf8)
         buffer.append(contentsOf: Self.dashes)
         buffer.append(contentsOf: date)

@@ -30,8 +30,10 @@ final class BodyBudget {
         var description: String {
             switch self {
             case .neverFits(let limit): "it is larger than --body-spool-max (\(limit) bytes)"
-            case .overBudget(let limit): "the worker's temporary files would hold more than --body-spool-max (\(limit) bytes)"
-            case .lowSpace(let free, let floor): "the spool's file system has \(free) bytes free and must keep \(floor) (--body-spool-min-free)"
+            case .overBudget(let limit):
+                "the worker's temporary files would hold more than --body-spool-max (\(limit) bytes)"
+            case .lowSpace(let free, let floor):
+                "the spool's file system has \(free) bytes free and must keep \(floor) (--body-spool-min-free)"
             case .failed(let error): "\(error)"
             }
         }

@@ -53,7 +53,9 @@ extension Connection: WSGITransport {
                 } catch {
                     throw WSGIError(.clientGone, "writing the response: \(error)")
                 }
-                if !ready { throw WSGIError(.timeout, "writing the response: the client read nothing for \(Int(timeout)) s") }
+                if !ready {
+                    throw WSGIError(.timeout, "writing the response: the client read nothing for \(Int(timeout)) s")
+                }
             }
         }
         output.bytes.removeAll(keepingCapacity: true)

@@ -40,10 +40,16 @@ extension Connection {
     /// a static file, the application's WebSocket handler, or the application after its body.
     func dispatch() {
         if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
-            refuse(HTTPError(413, "request body too large"), log: "refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
+            refuse(
+                HTTPError(413, "request body too large"),
+                log: "refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
             return
         }
-        if let statics = worker.statics, let (map, path, query) = staticTarget(statics), serveStatic(statics, map, path, query) { return }
+        if let statics = worker.statics, let (map, path, query) = staticTarget(statics),
+            serveStatic(statics, map, path, query)
+        {
+            return
+        }
         if head.upgrade && !head.hasBody {
             switch checkWebSocketHandshake() {
             case .notWebSocket: break
@@ -65,8 +71,9 @@ extension Connection {
             start = 0
         }
         beginRequest(keepAlive: head.keepAlive, hasBody: true)
-        let body = RequestBody(framing: head.chunked ? .chunked : .length(head.contentLength!), start: request!.headEnd,
-                               budget: worker.bodyBudget, limit: worker.config.maxRequestBody, bufferSize: worker.config.bodyBufferSize)
+        let body = RequestBody(
+            framing: head.chunked ? .chunked : .length(head.contentLength!), start: request!.headEnd,
+            budget: worker.bodyBudget, limit: worker.config.maxRequestBody, bufferSize: worker.config.bodyBufferSize)
         request!.body = body
         if case .refused(let error, let fields, let log)? = body.prepare(input) {
             refuse(error, fields: fields, log: log)
@@ -124,8 +131,9 @@ extension Connection {
     func logRequest(_ r: InFlight, status: Int, bytes: Int) {
         guard let log = worker.accessLog else { return }
         let seconds = Double(MonotonicClock.nanoseconds() - r.began) / 1e9
-        log.record(remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<r.headEnd),
-                   status: status, bytes: bytes, seconds: seconds)
+        log.record(
+            remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<r.headEnd),
+            status: status, bytes: bytes, seconds: seconds)
     }
 
     // MARK: - Bodies and refusals
@@ -210,7 +218,9 @@ extension Connection {
         let buffer = input.bytes(start..<input.count)
         return head.fields.compactMap { f in
             let n = UnsafeRawBufferPointer(rebasing: buffer[f.name])
-            guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else { return nil }
+            guard n.count == name.utf8.count, zip(n, name.utf8).allSatisfy({ ($0 | 0x20) == $1 || $0 == $1 }) else {
+                return nil
+            }
             return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[f.value]), as: UTF8.self)
         }
     }

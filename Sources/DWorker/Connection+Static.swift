@@ -1,9 +1,9 @@
-internal import DPosix
-internal import DHTTP1
-internal import DStatic
-internal import DEventLoop
-internal import DWSGI
 internal import DConfig
+internal import DEventLoop
+internal import DHTTP1
+internal import DPosix
+internal import DStatic
+internal import DWSGI
 
 /// Static files (--static-map), answered by the worker before the application is consulted.
 extension Connection {
@@ -60,19 +60,24 @@ extension Connection {
             // for files that have one).
             var variants: [String: OpenFile] = [:]
             for (coding, suffix) in StaticPolicy.variants {
-                if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) { variants[coding] = variant }
+                if case .file(let variant) = statics.lookup(map: mapIndex, relative: name + suffix, now: now) {
+                    variants[coding] = variant
+                }
             }
             guard !variants.isEmpty else {
-                return respondFile(original, name: name, encoding: nil, vary: false, expires: map.expires, isHead: isHead)
+                return respondFile(
+                    original, name: name, encoding: nil, vary: false, expires: map.expires, isHead: isHead)
             }
             let accepted = StaticPolicy.acceptedEncodings(headerValues("accept-encoding"))
             let encoding = StaticPolicy.encoding(available: Array(variants.keys), accepted: accepted)
-            return respondFile(encoding.flatMap { variants[$0] } ?? original, name: name, encoding: encoding, vary: true,
-                               expires: map.expires, isHead: isHead)
+            return respondFile(
+                encoding.flatMap { variants[$0] } ?? original, name: name, encoding: encoding, vary: true,
+                expires: map.expires, isHead: isHead)
         }
     }
 
-    func respondFile(_ file: OpenFile, name: String, encoding: String?, vary: Bool, expires: Int?, isHead: Bool) -> Bool {
+    func respondFile(_ file: OpenFile, name: String, encoding: String?, vary: Bool, expires: Int?, isHead: Bool) -> Bool
+    {
         var request = StaticResponse.Request()
         request.ifNoneMatch = headerValues("if-none-match").first
         request.ifModifiedSince = headerValues("if-modified-since").first
@@ -88,20 +93,26 @@ extension Connection {
         case .unsatisfiable:
             return finishStatic(status: 416, extra: fields + "Content-Range: bytes */\(size)\r\n", text: "")
         case .full:
-            return sendFileResponse(file, status: 200, fields: fields, name: name, encoding: encoding, first: 0, count: size, isHead: isHead)
+            return sendFileResponse(
+                file, status: 200, fields: fields, name: name, encoding: encoding, first: 0, count: size, isHead: isHead
+            )
         case .partial(let first, let last):
-            return sendFileResponse(file, status: 206, fields: fields + "Content-Range: bytes \(first)-\(last)/\(size)\r\n",
-                                    name: name, encoding: encoding, first: first, count: last - first + 1, isHead: isHead)
+            return sendFileResponse(
+                file, status: 206, fields: fields + "Content-Range: bytes \(first)-\(last)/\(size)\r\n",
+                name: name, encoding: encoding, first: first, count: last - first + 1, isHead: isHead)
         }
     }
 
-    func sendFileResponse(_ file: OpenFile, status: Int, fields: String, name: String, encoding: String?,
-                          first: Int, count: Int, isHead: Bool) -> Bool {
+    func sendFileResponse(
+        _ file: OpenFile, status: Int, fields: String, name: String, encoding: String?,
+        first: Int, count: Int, isHead: Bool
+    ) -> Bool {
         var extra = "Content-Type: \(MIMETypes.type(forPath: name))\r\nAccept-Ranges: bytes\r\n" + fields
         if let encoding { extra += "Content-Encoding: \(encoding)\r\n" }
         let keepAlive = beginStatic()
-        ServerResponse.appendHead(&output.bytes, status: status, fields: extra, length: count,
-                                  keepAlive: keepAlive, versionMinor: head.versionMinor, date: worker.date.imfFixdate)
+        ServerResponse.appendHead(
+            &output.bytes, status: status, fields: extra, length: count,
+            keepAlive: keepAlive, versionMinor: head.versionMinor, date: worker.date.imfFixdate)
         let bytes = isHead ? 0 : count
         if !isHead && count > 0 {
             if let body = file.body {
@@ -125,9 +136,10 @@ extension Connection {
     /// A short response (an error, a redirect, 304): `text` is its body (nil: none allowed).
     func finishStatic(status: Int, extra: String = "", text: String?) -> Bool {
         let keepAlive = beginStatic()
-        let bytes = ServerResponse.appendText(&output.bytes, status: status, fields: extra, text: text,
-                                              isHead: head.methodKind == .head, keepAlive: keepAlive,
-                                              versionMinor: head.versionMinor, date: worker.date.imfFixdate)
+        let bytes = ServerResponse.appendText(
+            &output.bytes, status: status, fields: extra, text: text,
+            isHead: head.methodKind == .head, keepAlive: keepAlive,
+            versionMinor: head.versionMinor, date: worker.date.imfFixdate)
         endRequest(status: status, bytes: bytes, keepAlive: keepAlive)
         return true
     }

@@ -19,14 +19,16 @@ extension Connection {
     func checkWebSocketHandshake() -> HandshakeCheck {
         let values = headerValues
         guard WebSocketHandshake.tokensContain(values("upgrade"), "websocket") else { return .notWebSocket }
-        switch WebSocketHandshake.check(isGet: head.methodKind == .get, versionMinor: head.versionMinor, header: values) {
+        switch WebSocketHandshake.check(isGet: head.methodKind == .get, versionMinor: head.versionMinor, header: values)
+        {
         case .success(let handshake):
             return .valid(handshake)
         case .failure(.badRequest(let reason)):
             refuse(HTTPError(400, reason), log: "refused a WebSocket handshake from \(info.remoteAddr): \(reason)")
         case .failure(.unsupportedVersion):
-            refuse(HTTPError(426, "unsupported Sec-WebSocket-Version"), fields: "Sec-WebSocket-Version: 13\r\n",
-                   log: "refused a WebSocket handshake from \(info.remoteAddr): unsupported Sec-WebSocket-Version")
+            refuse(
+                HTTPError(426, "unsupported Sec-WebSocket-Version"), fields: "Sec-WebSocket-Version: 13\r\n",
+                log: "refused a WebSocket handshake from \(info.remoteAddr): unsupported Sec-WebSocket-Version")
         }
         return .refused
     }
@@ -34,7 +36,8 @@ extension Connection {
     /// Calls the application for a WebSocket request: it answers the handshake (the connection
     /// becomes a WebSocket) or returns an ordinary response.
     func upgradeRequest(_ handshake: WebSocketHandshake) {
-        let channel = WebSocketChannel(connection: self, handshake: handshake, maxMessage: worker.config.webSocketMaxMessage)
+        let channel = WebSocketChannel(
+            connection: self, handshake: handshake, maxMessage: worker.config.webSocketMaxMessage)
         webSocket = channel
         beginRequest(keepAlive: false, hasBody: false)
         let r = request!

@@ -42,8 +42,10 @@ final class Connection {
         self.worker = worker
         self.info = info
         let config = worker.config
-        machine = HTTP1ConnectionStateMachine(timeouts: .init(
-            keepAlive: config.keepAliveTimeout, header: config.headerTimeout, body: config.bodyTimeout, write: config.writeTimeout))
+        machine = HTTP1ConnectionStateMachine(
+            timeouts: .init(
+                keepAlive: config.keepAliveTimeout, header: config.headerTimeout, body: config.bodyTimeout,
+                write: config.writeTimeout))
         parser = RequestHeadParser(limits: config.limits)
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)
@@ -77,7 +79,9 @@ final class Connection {
 
     func onWritable(_ what: Readiness) {
         if what.contains(.timeout) {
-            worker.log("client \(info.remoteAddr) did not read its response for \(Int(worker.config.writeTimeout)) s; connection closed")
+            worker.log(
+                "client \(info.remoteAddr) did not read its response for \(Int(worker.config.writeTimeout)) s; connection closed"
+            )
             close()
             return
         }
@@ -160,7 +164,8 @@ final class Connection {
         }
         let flushed = flushSome()
         guard !isClosed else { return }  // the write failed: the client is gone
-        let next = machine.next(outputPending: !flushed, partialHead: start < input.count, now: MonotonicClock.nanoseconds())
+        let next = machine.next(
+            outputPending: !flushed, partialHead: start < input.count, now: MonotonicClock.nanoseconds())
         switch next {
         case .read(let timeout):
             writeWatcher?.disarm()

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #endif
 
 /// A connection's received bytes: a growable raw buffer. Requests are parsed in place; the
@@ -49,7 +49,9 @@ final class InputBuffer {
     /// Drops the bytes in `range`, moving the rest down.
     func removeRange(_ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        if range.upperBound < count { memmove(base + range.lowerBound, base + range.upperBound, count - range.upperBound) }
+        if range.upperBound < count {
+            memmove(base + range.lowerBound, base + range.upperBound, count - range.upperBound)
+        }
         count -= range.count
     }
 

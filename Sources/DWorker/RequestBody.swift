@@ -134,8 +134,9 @@ final class RequestBody {
             switch decoder.step(input.bytes(scan..<input.count)) {
             case .data(let skip, let count):
                 if let limit, decoded + count > limit {
-                    return .refused(HTTPError(413, "request body too large"), fields: "",
-                                    log: "a chunked request body crossed the limit of \(limit) bytes")
+                    return .refused(
+                        HTTPError(413, "request body too large"), fields: "",
+                        log: "a chunked request body crossed the limit of \(limit) bytes")
                 }
                 if let refusal = makeRoom(for: count, input) { return refusal }
                 let data = scan + skip
@@ -144,7 +145,9 @@ final class RequestBody {
                     // Decoded in place: the data moves down over the chunk framing before it.
                     input.move(data..<(data + count), to: start + decoded)
                 case .spool(let spool):
-                    do { try spool.append(input.bytes(data..<(data + count))) } catch { return spoolFailed(.failed(error)) }
+                    do { try spool.append(input.bytes(data..<(data + count))) } catch {
+                        return spoolFailed(.failed(error))
+                    }
                 case .undecided:
                     preconditionFailure("Internal inconsistency: body storage not chosen")
                 }

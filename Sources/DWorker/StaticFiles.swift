@@ -1,7 +1,7 @@
+internal import DConfig
+internal import DHTTP1
 internal import DPosix
 internal import DStatic
-internal import DHTTP1
-internal import DConfig
 
 /// A file open for serving, with what its responses need; shared by concurrent responses
 /// (sendfile takes explicit offsets) and closed when the cache and the last response drop it.

@@ -1,6 +1,6 @@
 internal import DEventLoop
-internal import DWSGI
 internal import DPosix
+internal import DWSGI
 
 /// The worker's cooperative scheduler for WebSocket handlers: tasks whose wait is over are
 /// queued here and resumed together from the event loop (never from inside another task), and

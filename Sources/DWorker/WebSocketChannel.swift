@@ -1,9 +1,9 @@
-internal import DPosix
-internal import DEventLoop
-internal import DWebSocket
-internal import DWSGI
-internal import DHTTP1
 internal import DCompression
+internal import DEventLoop
+internal import DHTTP1
+internal import DPosix
+internal import DWSGI
+internal import DWebSocket
 
 /// The WebSocket side of a connection after (and while asking for) the handshake: the
 /// protocol session, the messages waiting for the handler, the handler's waits, and keepalive
@@ -45,13 +45,15 @@ final class WebSocketChannel: WebSocketEndpoint {
     func acceptHandshake(subprotocol: String?) -> String? {
         guard !isUpgraded else { return "the WebSocket handshake was answered already" }
         if let subprotocol, !handshake.protocols.contains(subprotocol) {
-            return "the client did not offer the subprotocol '\(subprotocol)' (it offered: \(handshake.protocols.joined(separator: ", ")))"
+            return
+                "the client did not offer the subprotocol '\(subprotocol)' (it offered: \(handshake.protocols.joined(separator: ", ")))"
         }
         if let d = PerMessageDeflate.negotiate(handshake.extensions) {
             deflate = d
             session = WebSocketSession(maxMessage: session.maxMessage, compression: true)
         }
-        connection.output.bytes.append(contentsOf: handshake.response(subprotocol: subprotocol, extensions: deflate?.response))
+        connection.output.bytes.append(
+            contentsOf: handshake.response(subprotocol: subprotocol, extensions: deflate?.response))
         isUpgraded = true
         connection.sendSoon()
         return nil
@@ -80,7 +82,8 @@ final class WebSocketChannel: WebSocketEndpoint {
         if let deflate, payload.count >= Self.compressMinimum {
             let compressed = worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
             compressed.withUnsafeBytes {
-                WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: $0, rsv1: true)
+                WebSocketFrame.append(
+                    to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: $0, rsv1: true)
             }
         } else {
             WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: payload)
@@ -131,7 +134,9 @@ final class WebSocketChannel: WebSocketEndpoint {
         var used = 0
         while !isFinished && session.state != .closed {
             let available = UnsafeMutableRawBufferPointer(rebasing: bytes[used...])
-            switch WebSocketFrame.parse(UnsafeRawBufferPointer(available), allowRSV1: session.compression, maxPayload: session.maxMessage) {
+            switch WebSocketFrame.parse(
+                UnsafeRawBufferPointer(available), allowRSV1: session.compression, maxPayload: session.maxMessage)
+            {
             case .incomplete:
                 return used
             case .invalid(let code, let reason):
@@ -160,7 +165,9 @@ final class WebSocketChannel: WebSocketEndpoint {
                 inboxBytes += payload.count
                 wakeReceiver(true)
             case .send(let opcode, let payload):
-                payload.withUnsafeBytes { WebSocketFrame.append(to: &connection.output.bytes, opcode: opcode, payload: $0) }
+                payload.withUnsafeBytes {
+                    WebSocketFrame.append(to: &connection.output.bytes, opcode: opcode, payload: $0)
+                }
             case .compressedMessage(let binary, let payload):
                 do {
                     let plain = try worker.deflate.decompress(payload, limit: session.maxMessage)
@@ -175,7 +182,9 @@ final class WebSocketChannel: WebSocketEndpoint {
             case .closeConnection:
                 // Emitted once per session, when it closes: say so if the peer broke the rules.
                 if let failure = session.failure {
-                    worker.log("WebSocket protocol error from \(connection.info.remoteAddr): \(failure.reason) (closing with \(failure.code))")
+                    worker.log(
+                        "WebSocket protocol error from \(connection.info.remoteAddr): \(failure.reason) (closing with \(failure.code))"
+                    )
                 }
                 isFinished = true
             }
@@ -226,7 +235,9 @@ final class WebSocketChannel: WebSocketEndpoint {
     func keepaliveTick() -> Bool {
         if session.state != .open { return false }  // the peer never finished the close handshake
         if awaitingPong {
-            worker.log("WebSocket client \(connection.info.remoteAddr) did not answer a ping within \(Int(worker.config.webSocketPingTimeout)) s; closing")
+            worker.log(
+                "WebSocket client \(connection.info.remoteAddr) did not answer a ping within \(Int(worker.config.webSocketPingTimeout)) s; closing"
+            )
             return false
         }
         awaitingPong = true

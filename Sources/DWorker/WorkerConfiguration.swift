@@ -13,7 +13,8 @@ struct WorkerConfiguration: Sendable {
         self.slot = slot
         self.server = server
         let l = server.limits
-        limits = HTTPLimits(requestLine: l.requestLine, fieldLine: l.fieldSize, headSize: l.headSize, fieldCount: l.fieldCount)
+        limits = HTTPLimits(
+            requestLine: l.requestLine, fieldLine: l.fieldSize, headSize: l.headSize, fieldCount: l.fieldCount)
     }
 
     var accessLog: Bool { server.logging.accessLog }

@@ -1,5 +1,5 @@
-internal import DPosix
 internal import DIPC
+internal import DPosix
 
 /// The worker's descriptor budget: what it announces so that the master never hands it more
 /// connections than its descriptor limit lets it hold (DescriptorBudget), and what it does when
@@ -25,8 +25,10 @@ extension WorkerProcess {
         let room = budget.room(held: 0)
         // Quiet where limits are generous; said where they are what caps the connections.
         if room < 1000 {
-            log("descriptor limit \(limit): room for \(room) connections at once (\(own) descriptors open, \(budget.reserve) kept for the application); "
-                + "more wait in the listen backlog until some close. Raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more")
+            log(
+                "descriptor limit \(limit): room for \(room) connections at once (\(own) descriptors open, \(budget.reserve) kept for the application); "
+                    + "more wait in the listen backlog until some close. Raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more"
+            )
         }
     }
 
@@ -43,9 +45,11 @@ extension WorkerProcess {
         let open = DescriptorLimit.countOpen() ?? budget.limit - arrived
         budget.measured(open: open, held: heldDescriptors)
         publishAdmissionLimit()
-        log("out of descriptors (limit \(budget.limit)): lost \(sent) connection\(sent == 1 ? "" : "s") handed over by the master "
-            + "(the kernel passed \(arrived) of \(sent); those were closed); \(budget.baseline) descriptors are open besides the "
-            + "\(heldDescriptors) for connections and files, so this worker takes no more connections until some are closed")
+        log(
+            "out of descriptors (limit \(budget.limit)): lost \(sent) connection\(sent == 1 ? "" : "s") handed over by the master "
+                + "(the kernel passed \(arrived) of \(sent); those were closed); \(budget.baseline) descriptors are open besides the "
+                + "\(heldDescriptors) for connections and files, so this worker takes no more connections until some are closed"
+        )
     }
 
     /// Once a second while descriptors were found open beyond those counted: they are counted

@@ -1,10 +1,10 @@
-internal import DPosix
-internal import DEventLoop
-internal import DIPC
-internal import DHTTP1
-internal import DWSGI
 internal import DCompression
 internal import DConfig
+internal import DEventLoop
+internal import DHTTP1
+internal import DIPC
+internal import DPosix
+internal import DWSGI
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
 /// the master hands it on its own event loop, until the master tells it to drain.
@@ -58,7 +58,8 @@ public final class WorkerProcess {
         }
         let runtime: PythonRuntime
         do {
-            runtime = try PythonRuntime(virtualenv: config.server.application.virtualenv, pythonPath: config.server.application.pythonPath)
+            runtime = try PythonRuntime(
+                virtualenv: config.server.application.virtualenv, pythonPath: config.server.application.pythonPath)
         } catch {
             ServerLog.write(.worker, error.message)
             return WorkerContract.ExitStatus.interpreterFailed.rawValue
@@ -86,31 +87,36 @@ public final class WorkerProcess {
         self.scoreboard = scoreboard
         self.accessLog = config.accessLog ? AccessLog() : nil
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
-        self.bodyBudget = BodyBudget(memoryLimit: config.bodyMemoryMax, spoolLimit: config.bodySpoolMax,
-                                     spoolDirectory: config.bodySpoolDirectory, floor: config.bodySpoolMinFree)
+        self.bodyBudget = BodyBudget(
+            memoryLimit: config.bodyMemoryMax, spoolLimit: config.bodySpoolMax,
+            spoolDirectory: config.bodySpoolDirectory, floor: config.bodySpoolMinFree)
     }
 
     func serve() -> Int32 {
         updateDate()
         runtime.releaseGIL()
-        watchers.append(Watcher(loop: loop, kind: .read(WorkerContract.Descriptor.channel), persist: true) { [unowned self] _ in
-            self.onChannel()
-        })
+        watchers.append(
+            Watcher(loop: loop, kind: .read(WorkerContract.Descriptor.channel), persist: true) { [unowned self] _ in
+                self.onChannel()
+            })
         // Once a second: the Date header, the access log reaches stdout, and the admission limit
         // counts the static files and request bodies opened and closed meanwhile (and recounts
         // descriptors found taken by the application, until they are closed).
-        watchers.append(Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
-            self.updateDate()
-            self.accessLog?.flush()
-            self.recountDescriptorsIfNeeded()
-            self.publishAdmissionLimit()
-        })
-        watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
-            self.startDrain()
-        })
-        watchers.append(Watcher(loop: loop, kind: .signal(Posix.SIGINT), persist: true) { [unowned self] _ in
-            self.startDrain()
-        })
+        watchers.append(
+            Watcher(loop: loop, kind: .timer, persist: true) { [unowned self] _ in
+                self.updateDate()
+                self.accessLog?.flush()
+                self.recountDescriptorsIfNeeded()
+                self.publishAdmissionLimit()
+            })
+        watchers.append(
+            Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
+                self.startDrain()
+            })
+        watchers.append(
+            Watcher(loop: loop, kind: .signal(Posix.SIGINT), persist: true) { [unowned self] _ in
+                self.startDrain()
+            })
         watchers[0].arm()
         watchers[1].arm(timeout: 1)
         watchers[2].arm()

@@ -20,105 +20,174 @@ struct DispatchdCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The application as MODULE:CALLABLE (the callable defaults to '\(Default.value.application.callable)').")
+    @Argument(
+        help: "The application as MODULE:CALLABLE (the callable defaults to '\(Default.value.application.callable)').")
     var app: String?
 
     @Option(help: ArgumentHelp("Load the application from a Python file instead of a module.", valueName: "path.py"))
     var wsgiFile: String?
 
-    @Option(help: "The name of the WSGI callable (default: '\(Default.value.application.callable)', or the part after ':').")
+    @Option(
+        help: "The name of the WSGI callable (default: '\(Default.value.application.callable)', or the part after ':')."
+    )
     var callable: String?
 
     @Option(help: ArgumentHelp("Change to this directory before loading the application.", valueName: "dir"))
     var chdir: String?
 
-    @Option(name: .customLong("pythonpath"), help: ArgumentHelp("Add a directory to sys.path (repeatable).", valueName: "dir"))
+    @Option(
+        name: .customLong("pythonpath"),
+        help: ArgumentHelp("Add a directory to sys.path (repeatable).", valueName: "dir"))
     var pythonPath: [String] = []
 
     @Option(help: ArgumentHelp("Serve from this virtualenv (default: $VIRTUAL_ENV).", valueName: "dir"))
     var virtualenv: String?
 
-    @Option(help: ArgumentHelp(
-        "Listen on an address (repeatable): :8080, 0.0.0.0:8080, 127.0.0.1:8080, [::1]:8080, unix:/path.sock. Default \(Default.binds).",
-        valueName: "address"))
+    @Option(
+        help: ArgumentHelp(
+            "Listen on an address (repeatable): :8080, 0.0.0.0:8080, 127.0.0.1:8080, [::1]:8080, unix:/path.sock. Default \(Default.binds).",
+            valueName: "address"))
     var bind: [String] = []
 
     @Option(help: "Number of worker processes (default: the number of CPUs).")
     var workers: Int?
 
-    @Option(help: "Length of the kernel's queue of connections not yet accepted (default: \(Default.of(\.listeners.backlog))).")
+    @Option(
+        help:
+            "Length of the kernel's queue of connections not yet accepted (default: \(Default.of(\.listeners.backlog)))."
+    )
     var backlog: Int?
 
-    @Option(help: ArgumentHelp("Seconds that SIGTERM waits for in-flight requests before killing workers (default: \(Default.of(\.workers.gracefulTimeout))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds that SIGTERM waits for in-flight requests before killing workers (default: \(Default.of(\.workers.gracefulTimeout))).",
+            valueName: "seconds"))
     var gracefulTimeout: Double?
 
     @Flag(help: "Do not write an access log line per request to stdout.")
     var noAccessLog = false
 
-    @Option(help: ArgumentHelp("Longest request line in bytes; longer gets 414 (default: \(Default.of(\.limits.requestLine))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Longest request line in bytes; longer gets 414 (default: \(Default.of(\.limits.requestLine))).",
+            valueName: "bytes"))
     var limitRequestLine: Int?
 
-    @Option(help: ArgumentHelp("Longest single header field line in bytes; longer gets 431 (default: \(Default.of(\.limits.fieldSize))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Longest single header field line in bytes; longer gets 431 (default: \(Default.of(\.limits.fieldSize))).",
+            valueName: "bytes"))
     var limitRequestFieldSize: Int?
 
-    @Option(help: ArgumentHelp("Most header fields in a request; more gets 431 (default: \(Default.of(\.limits.fieldCount))).", valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "Most header fields in a request; more gets 431 (default: \(Default.of(\.limits.fieldCount))).",
+            valueName: "count"))
     var limitRequestFields: Int?
 
-    @Option(help: ArgumentHelp("Largest request head (request line and fields) in bytes; larger gets 431 (default: \(Default.of(\.limits.headSize))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest request head (request line and fields) in bytes; larger gets 431 (default: \(Default.of(\.limits.headSize))).",
+            valueName: "bytes"))
     var limitRequestHead: Int?
 
-    @Option(help: ArgumentHelp("Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: \(Default.requestBodyLimit); bodies over --body-buffer-size are written to disk first, so an unlimited size lets a few clients fill it).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: \(Default.requestBodyLimit); bodies over --body-buffer-size are written to disk first, so an unlimited size lets a few clients fill it).",
+            valueName: "bytes"))
     var limitRequestBody: Int?
 
-    @Option(help: ArgumentHelp("Seconds an idle keep-alive connection is kept open (default: \(Default.of(\.timeouts.keepAlive)), longer than the 60 s idle timeout of proxies such as AWS ALB and nginx: a proxy that reuses a connection the server has just closed answers 502).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds an idle keep-alive connection is kept open (default: \(Default.of(\.timeouts.keepAlive)), longer than the 60 s idle timeout of proxies such as AWS ALB and nginx: a proxy that reuses a connection the server has just closed answers 502).",
+            valueName: "seconds"))
     var keepAlive: Double?
 
-    @Option(help: ArgumentHelp("Seconds a client has to send a complete request head, then 408 (default: \(Default.of(\.timeouts.header))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a client has to send a complete request head, then 408 (default: \(Default.of(\.timeouts.header))).",
+            valueName: "seconds"))
     var headerTimeout: Double?
 
-    @Option(help: ArgumentHelp("Seconds a request body may stop arriving before the read fails (default: \(Default.of(\.timeouts.body))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a request body may stop arriving before the read fails (default: \(Default.of(\.timeouts.body))).",
+            valueName: "seconds"))
     var bodyTimeout: Double?
 
-    @Option(help: ArgumentHelp("Seconds a client may leave its response unread before the connection is closed (default: \(Default.of(\.timeouts.write))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a client may leave its response unread before the connection is closed (default: \(Default.of(\.timeouts.write))).",
+            valueName: "seconds"))
     var writeTimeout: Double?
 
-    @Option(help: ArgumentHelp("Request bodies up to this size are held in memory; larger ones are received into a temporary file before the application runs (default: \(Default.of(\.bodies.bufferSize))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Request bodies up to this size are held in memory; larger ones are received into a temporary file before the application runs (default: \(Default.of(\.bodies.bufferSize))).",
+            valueName: "bytes"))
     var bodyBufferSize: Int?
 
     @Option(help: ArgumentHelp("Directory for those temporary files (default: $TMPDIR, or /tmp).", valueName: "dir"))
     var bodySpoolDir: String?
 
-    @Option(help: ArgumentHelp("Request-body bytes a worker holds in memory at once, over all its connections; past it, bodies go to temporary files (default: \(Default.of(\.bodies.memoryMax))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Request-body bytes a worker holds in memory at once, over all its connections; past it, bodies go to temporary files (default: \(Default.of(\.bodies.memoryMax))).",
+            valueName: "bytes"))
     var bodyMemoryMax: Int?
 
-    @Option(help: ArgumentHelp("Request-body bytes a worker holds in temporary files at once, 0 for no limit; a body that would cross it gets 503 with Retry-After, one larger than all of it 413 (default: \(Default.of(\.bodies.spoolMax))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Request-body bytes a worker holds in temporary files at once, 0 for no limit; a body that would cross it gets 503 with Retry-After, one larger than all of it 413 (default: \(Default.of(\.bodies.spoolMax))).",
+            valueName: "bytes"))
     var bodySpoolMax: Int?
 
-    @Option(help: ArgumentHelp("Free space the spool directory's file system keeps, in bytes or as a percentage of its size; a body that would leave less gets 503 (default: \(Default.value.bodies.spoolMinFree)).", valueName: "bytes|N%"))
+    @Option(
+        help: ArgumentHelp(
+            "Free space the spool directory's file system keeps, in bytes or as a percentage of its size; a body that would leave less gets 503 (default: \(Default.value.bodies.spoolMinFree)).",
+            valueName: "bytes|N%"))
     var bodySpoolMinFree: String?
 
-    @Option(help: ArgumentHelp("Largest WebSocket message in bytes; larger closes the connection with 1009 (default: \(Default.of(\.webSocket.maxMessage))).", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest WebSocket message in bytes; larger closes the connection with 1009 (default: \(Default.of(\.webSocket.maxMessage))).",
+            valueName: "bytes"))
     var websocketMaxMessage: Int?
 
-    @Option(help: ArgumentHelp("Seconds without traffic on a WebSocket before the server pings it (default: \(Default.of(\.webSocket.pingInterval))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds without traffic on a WebSocket before the server pings it (default: \(Default.of(\.webSocket.pingInterval))).",
+            valueName: "seconds"))
     var websocketPingInterval: Double?
 
-    @Option(help: ArgumentHelp("Seconds a WebSocket client has to answer a ping before it is closed (default: \(Default.of(\.webSocket.pingTimeout))).", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a WebSocket client has to answer a ping before it is closed (default: \(Default.of(\.webSocket.pingTimeout))).",
+            valueName: "seconds"))
     var websocketPingTimeout: Double?
 
     @Flag(help: "Make 'import uwsgi' give dispatchd's module (uWSGI's websocket_* API).")
     var uwsgiCompat = false
 
-    @Option(help: ArgumentHelp("Serve the files of DIR under the URL prefix PREFIX from the worker, before the app (repeatable), e.g. /assets=./static.", valueName: "PREFIX=DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "Serve the files of DIR under the URL prefix PREFIX from the worker, before the app (repeatable), e.g. /assets=./static.",
+            valueName: "PREFIX=DIR"))
     var staticMap: [String] = []
 
-    @Option(help: ArgumentHelp("File served for a directory under a static map (e.g. index.html); without it, directories get 403.", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "File served for a directory under a static map (e.g. index.html); without it, directories get 403.",
+            valueName: "name"))
     var staticIndex: String?
 
     @Flag(help: "A path under a static map with no file there goes to the app (instead of 404).")
     var staticFallthrough = false
 
-    @Option(help: ArgumentHelp("Cache-Control max-age for static files: SECONDS for every map, or PREFIX=SECONDS for one (repeatable).", valueName: "[PREFIX=]SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Cache-Control max-age for static files: SECONDS for every map, or PREFIX=SECONDS for one (repeatable).",
+            valueName: "[PREFIX=]SECONDS"))
     var staticExpires: [String] = []
 
     @Flag(help: "Serve symlinks under a static map that point outside its directory.")

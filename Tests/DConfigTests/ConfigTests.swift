@@ -1,12 +1,14 @@
-import Testing
 import DConfig
+import Testing
 
 /// A made-up machine: its environment, CPU count, and the directories that exist (each with
 /// the canonical path realpath gives).
 struct FakeHost: ConfigHost {
     var variables: [String: String] = [:]
     var processorCount = 3
-    var directories: [String: String] = ["/tmp": "/tmp", "/srv/app": "/srv/app", "static": "/home/u/static", "/venv": "/venv"]
+    var directories: [String: String] = [
+        "/tmp": "/tmp", "/srv/app": "/srv/app", "static": "/home/u/static", "/venv": "/venv",
+    ]
 
     func environment(_ name: String) -> String? { variables[name] }
     func isDirectory(_ path: String) -> Bool { directories[path] != nil }
@@ -22,7 +24,9 @@ func builder(_ host: FakeHost = FakeHost()) -> ConfigurationBuilder {
 }
 
 /// Builds, failing the test with the problems when there are any.
-func build(_ b: inout ConfigurationBuilder, sourceLocation: SourceLocation = #_sourceLocation) throws -> ServerConfiguration {
+func build(
+    _ b: inout ConfigurationBuilder, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> ServerConfiguration {
     let c = b.build()
     return try #require(c, "\(b.errors)", sourceLocation: sourceLocation)
 }
@@ -47,8 +51,11 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(c.listeners.backlog == 1024)
         #expect(c.workers.count == 3)
         #expect(c.workers.gracefulTimeout == 30)
-        #expect(c.limits.requestLine == 8192 && c.limits.fieldSize == 8192 && c.limits.fieldCount == 100 && c.limits.headSize == 65536)
-        #expect(c.timeouts.keepAlive == 75 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
+        #expect(
+            c.limits.requestLine == 8192 && c.limits.fieldSize == 8192 && c.limits.fieldCount == 100
+                && c.limits.headSize == 65536)
+        #expect(
+            c.timeouts.keepAlive == 75 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
         #expect(c.bodies.limit == 104_857_600)
         #expect(c.bodies.bufferSize == 1 << 20)
         #expect(c.bodies.spoolDirectory == "/tmp")
@@ -80,7 +87,8 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
     @Test func settingsNotGivenKeepTheirDefaults() throws {
         var b = builder(FakeHost(variables: ["VIRTUAL_ENV": "/venv"]))
         // Variables, as a front end passes them (a literal nil would not test the optional case).
-        let keepAlive: Double? = nil, virtualenv: String? = nil
+        let keepAlive: Double? = nil
+        let virtualenv: String? = nil
         b.set(\.timeouts.keepAlive, keepAlive)
         b.set(\.application.virtualenv, virtualenv)
         b.set(\.workers.count, 7)
@@ -124,10 +132,16 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(failed == nil)
         #expect(b.errors == [ConfigError(.app, .missing(alternative: .wsgiFile))])
 
-        #expect(problems { $0.set(\.application.wsgiFile, "app.py") } == [ConfigError(.app, .conflicts(with: .wsgiFile))])
-        #expect(problems { $0.set(\.application.callable, "") } == [ConfigError(.callable, .invalid("", reason: "is not a name"))])
-        for (spec, reason) in [("dir/app.py", "is a path, not a module name"), (":app", "has no module name"),
-                               ("app:", "has an empty callable after ':'")] {
+        #expect(
+            problems { $0.set(\.application.wsgiFile, "app.py") } == [ConfigError(.app, .conflicts(with: .wsgiFile))])
+        #expect(
+            problems { $0.set(\.application.callable, "") } == [
+                ConfigError(.callable, .invalid("", reason: "is not a name"))
+            ])
+        for (spec, reason) in [
+            ("dir/app.py", "is a path, not a module name"), (":app", "has no module name"),
+            ("app:", "has an empty callable after ':'"),
+        ] {
             b = ConfigurationBuilder(host: FakeHost())
             b.setApplication(spec)
             let failed = b.build()
@@ -142,8 +156,14 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         let cases: [((inout ConfigurationBuilder) -> Void, ConfigError)] = [
             ({ $0.set(\.workers.count, 0) }, ConfigError(.workers, .tooSmall(minimum: "1", got: "0"))),
             ({ $0.set(\.listeners.backlog, -3) }, ConfigError(.backlog, .tooSmall(minimum: "1", got: "-3"))),
-            ({ $0.set(\.workers.gracefulTimeout, -1) }, ConfigError(.gracefulTimeout, .tooSmall(minimum: "0", got: "-1.0"))),
-            ({ $0.set(\.workers.gracefulTimeout, .infinity) }, ConfigError(.gracefulTimeout, .invalid("inf", reason: "is not a number of seconds"))),
+            (
+                { $0.set(\.workers.gracefulTimeout, -1) },
+                ConfigError(.gracefulTimeout, .tooSmall(minimum: "0", got: "-1.0"))
+            ),
+            (
+                { $0.set(\.workers.gracefulTimeout, .infinity) },
+                ConfigError(.gracefulTimeout, .invalid("inf", reason: "is not a number of seconds"))
+            ),
             ({ $0.set(\.limits.requestLine, 0) }, ConfigError(.limitRequestLine, .tooSmall(minimum: "1", got: "0"))),
             ({ $0.set(\.limits.fieldSize, 0) }, ConfigError(.limitRequestFieldSize, .tooSmall(minimum: "1", got: "0"))),
             ({ $0.set(\.limits.fieldCount, 0) }, ConfigError(.limitRequestFields, .tooSmall(minimum: "1", got: "0"))),
@@ -154,9 +174,18 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
             ({ $0.set(\.timeouts.header, -2) }, ConfigError(.headerTimeout, .notPositiveSeconds(got: "-2.0"))),
             ({ $0.set(\.timeouts.body, .nan) }, ConfigError(.bodyTimeout, .notPositiveSeconds(got: "nan"))),
             ({ $0.set(\.timeouts.write, .infinity) }, ConfigError(.writeTimeout, .notPositiveSeconds(got: "inf"))),
-            ({ $0.set(\.webSocket.maxMessage, 0) }, ConfigError(.websocketMaxMessage, .tooSmall(minimum: "1", got: "0"))),
-            ({ $0.set(\.webSocket.pingInterval, 0) }, ConfigError(.websocketPingInterval, .notPositiveSeconds(got: "0.0"))),
-            ({ $0.set(\.webSocket.pingTimeout, 0) }, ConfigError(.websocketPingTimeout, .notPositiveSeconds(got: "0.0"))),
+            (
+                { $0.set(\.webSocket.maxMessage, 0) },
+                ConfigError(.websocketMaxMessage, .tooSmall(minimum: "1", got: "0"))
+            ),
+            (
+                { $0.set(\.webSocket.pingInterval, 0) },
+                ConfigError(.websocketPingInterval, .notPositiveSeconds(got: "0.0"))
+            ),
+            (
+                { $0.set(\.webSocket.pingTimeout, 0) },
+                ConfigError(.websocketPingTimeout, .notPositiveSeconds(got: "0.0"))
+            ),
         ]
         for (change, expected) in cases {
             #expect(problems(change) == [expected])
@@ -189,8 +218,14 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
 
     /// --static-index must be a plain file name.
     @Test func staticIndexIsAFileName() {
-        #expect(problems { $0.set(\.statics.index, "a/b.html") } == [ConfigError(.staticIndex, .invalid("a/b.html", reason: "must be a file name"))])
-        #expect(problems { $0.set(\.statics.index, "") } == [ConfigError(.staticIndex, .invalid("", reason: "must be a file name"))])
+        #expect(
+            problems { $0.set(\.statics.index, "a/b.html") } == [
+                ConfigError(.staticIndex, .invalid("a/b.html", reason: "must be a file name"))
+            ])
+        #expect(
+            problems { $0.set(\.statics.index, "") } == [
+                ConfigError(.staticIndex, .invalid("", reason: "must be a file name"))
+            ])
     }
 
     /// Directories are checked on the machine; the spool directory and static maps become
@@ -210,8 +245,12 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
             $0.set(\.bodies.spoolDirectory, "/no-spool")
             $0.setStaticMaps(["/a=/no-static"])
         }
-        #expect(errors == [ConfigError(.chdir, .notADirectory("/nope")), ConfigError(.virtualenv, .notADirectory("/no-venv")),
-                           ConfigError(.bodySpoolDir, .notADirectory("/no-spool")), ConfigError(.staticMap, .notADirectory("/no-static"))])
+        #expect(
+            errors == [
+                ConfigError(.chdir, .notADirectory("/nope")), ConfigError(.virtualenv, .notADirectory("/no-venv")),
+                ConfigError(.bodySpoolDir, .notADirectory("/no-spool")),
+                ConfigError(.staticMap, .notADirectory("/no-static")),
+            ])
     }
 
     /// Every problem is reported at once, not just the first.
@@ -231,18 +270,26 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
     /// Messages name the setting the way the caller spells it.
     @Test func messagesNameTheOption() {
         let flag = { (s: Setting) in s == .app ? "MODULE:CALLABLE" : "--\(s.rawValue)" }
-        #expect(ConfigError(.workers, .tooSmall(minimum: "1", got: "0")).message(spelling: flag) == "--workers must be at least 1 (got 0)")
-        #expect(ConfigError(.keepAlive, .notPositiveSeconds(got: "0.0")).message(spelling: flag)
-            == "--keep-alive must be a positive number of seconds (got 0.0)")
+        #expect(
+            ConfigError(.workers, .tooSmall(minimum: "1", got: "0")).message(spelling: flag)
+                == "--workers must be at least 1 (got 0)")
+        #expect(
+            ConfigError(.keepAlive, .notPositiveSeconds(got: "0.0")).message(spelling: flag)
+                == "--keep-alive must be a positive number of seconds (got 0.0)")
         #expect(ConfigError(.chdir, .notADirectory("/x")).message(spelling: flag) == "--chdir: '/x' is not a directory")
-        #expect(ConfigError(.app, .missing(alternative: .wsgiFile)).message(spelling: flag)
-            == "missing the application: give MODULE:CALLABLE or --wsgi-file")
-        #expect(ConfigError(.app, .conflicts(with: .wsgiFile)).message(spelling: flag) == "give either MODULE:CALLABLE or --wsgi-file, not both")
-        #expect(ConfigError(.staticExpires, .unknownPrefix("/a", of: .staticMap)).message(spelling: flag)
-            == "--static-expires: no --static-map has the prefix '/a'")
+        #expect(
+            ConfigError(.app, .missing(alternative: .wsgiFile)).message(spelling: flag)
+                == "missing the application: give MODULE:CALLABLE or --wsgi-file")
+        #expect(
+            ConfigError(.app, .conflicts(with: .wsgiFile)).message(spelling: flag)
+                == "give either MODULE:CALLABLE or --wsgi-file, not both")
+        #expect(
+            ConfigError(.staticExpires, .unknownPrefix("/a", of: .staticMap)).message(spelling: flag)
+                == "--static-expires: no --static-map has the prefix '/a'")
         #expect(ConfigError(.bind, .invalid("x", reason: "is bad")).message(spelling: flag) == "--bind: 'x' is bad")
-        #expect(ConfigError(.limitRequestBody, .tooSmall(minimum: "0", got: "-1")).description
-            == "limit-request-body must be at least 0 (got -1)")
+        #expect(
+            ConfigError(.limitRequestBody, .tooSmall(minimum: "0", got: "-1")).description
+                == "limit-request-body must be at least 0 (got -1)")
     }
 
     /// Bind addresses: every accepted form, and the ones refused with why.
@@ -252,9 +299,11 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(try BindAddress.parse("localhost:0") == .tcp(host: "localhost", port: 0))
         #expect(try BindAddress.parse("[::1]:9") == .tcp(host: "::1", port: 9))
         #expect(try BindAddress.parse("unix:/tmp/x.sock") == .unix(path: "/tmp/x.sock"))
-        for (text, reason) in [("8080", "is not HOST:PORT, :PORT or unix:PATH"), ("host:99999", "has an invalid port '99999'"),
-                               ("host:-1", "has an invalid port '-1'"), ("host:", "has an invalid port ''"),
-                               ("unix:", "has no socket path"), ("[::1:80", "is missing ']'"), ("[::1]80", "is not [ADDRESS]:PORT")] {
+        for (text, reason) in [
+            ("8080", "is not HOST:PORT, :PORT or unix:PATH"), ("host:99999", "has an invalid port '99999'"),
+            ("host:-1", "has an invalid port '-1'"), ("host:", "has an invalid port ''"),
+            ("unix:", "has no socket path"), ("[::1:80", "is missing ']'"), ("[::1]80", "is not [ADDRESS]:PORT"),
+        ] {
             #expect(throws: ConfigError(.bind, .invalid(text, reason: reason))) { try BindAddress.parse(text) }
         }
     }
@@ -282,7 +331,10 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(try StaticMap.parse("/a//=d") == StaticMap(prefix: "/a", directory: "d"))
         #expect(try StaticMap.parse("/=d=e") == StaticMap(prefix: "/", directory: "d=e"))
         for text in ["assets=d", "/assets", "/assets=", "=d"] {
-            #expect(throws: ConfigError(.staticMap, .invalid(text, reason: "is not PREFIX=DIR with PREFIX starting with '/'"))) {
+            #expect(
+                throws: ConfigError(
+                    .staticMap, .invalid(text, reason: "is not PREFIX=DIR with PREFIX starting with '/'"))
+            ) {
                 try StaticMap.parse(text)
             }
         }
@@ -308,10 +360,11 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         let c = try build(&b)
         #expect(c.statics.maps.map(\.expires) == [60, 10, 5])
 
-        #expect(problems {
-            $0.setStaticMaps(["/a=static"])
-            $0.setStaticExpires(["/nope=1"])
-        } == [ConfigError(.staticExpires, .unknownPrefix("/nope", of: .staticMap))])
+        #expect(
+            problems {
+                $0.setStaticMaps(["/a=static"])
+                $0.setStaticExpires(["/nope=1"])
+            } == [ConfigError(.staticExpires, .unknownPrefix("/nope", of: .staticMap))])
     }
 
     /// What the master encodes, a worker decodes to an equal value.

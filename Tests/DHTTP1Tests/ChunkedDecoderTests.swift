@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DHTTP1
 
 /// Decodes `input` fed in pieces of `piece` bytes; returns the body or the error.
@@ -25,13 +26,16 @@ func decodeChunked(_ input: [UInt8], piece: Int) -> (body: [UInt8], consumed: In
                 return (body, offset, e)
             }
         }
-        if available == input.count && !progressed && offset == available { return (body, offset, HTTPError(0, "incomplete")) }
+        if available == input.count && !progressed && offset == available {
+            return (body, offset, HTTPError(0, "incomplete"))
+        }
     }
 }
 
 @Suite struct ChunkedDecoderTests {
     @Test func decodesInEveryPieceSize() {
-        let wire = Array("5 ; a = b\r\nhello\r\n7;ext=1;q=\"x\\\"y\" ; flag\r\n, world\r\n0\r\nX-Trailer: v\r\n\r\nNEXT".utf8)
+        let wire = Array(
+            "5 ; a = b\r\nhello\r\n7;ext=1;q=\"x\\\"y\" ; flag\r\n, world\r\n0\r\nX-Trailer: v\r\n\r\nNEXT".utf8)
         for piece in 1...wire.count {
             let r = decodeChunked(wire, piece: piece)
             #expect(r.error == nil, "piece \(piece)")

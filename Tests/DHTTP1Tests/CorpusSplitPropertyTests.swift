@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import DHTTP1
 
 /// Property: every input of the conformance corpora parses the same whether it arrives whole,

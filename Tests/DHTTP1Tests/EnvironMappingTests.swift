@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DHTTP1
 
 @Suite struct EnvironMappingTests {

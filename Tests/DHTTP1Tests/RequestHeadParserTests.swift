@@ -1,11 +1,13 @@
 import Testing
+
 @testable import DHTTP1
 
 /// Limits that the ordinary tests do not come near (the server's defaults).
 let roomyLimits = HTTPLimits(requestLine: 8192, fieldLine: 8192, headSize: 65536, fieldCount: 100)
 
 /// Parses `text` fed whole, byte by byte, and split at every index; all must agree.
-func parseAllWays(_ text: String, limits: HTTPLimits = roomyLimits) -> (RequestHeadParser.Result, RequestHead, [UInt8]) {
+func parseAllWays(_ text: String, limits: HTTPLimits = roomyLimits) -> (RequestHeadParser.Result, RequestHead, [UInt8])
+{
     let bytes = Array(text.utf8)
     func feed(_ cuts: [Int]) -> (RequestHeadParser.Result, RequestHead) {
         var parser = RequestHeadParser(limits: limits)
@@ -46,7 +48,8 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
     }
 
     @Test func trimsValueWhitespaceAndSkipsLeadingEmptyLines() {
-        let (result, head, b) = parseAllWays("\r\nPOST / HTTP/1.1\r\nHost: h\r\nX-A: \t v v \t\r\nContent-Length: 5\r\n\r\nhello")
+        let (result, head, b) = parseAllWays(
+            "\r\nPOST / HTTP/1.1\r\nHost: h\r\nX-A: \t v v \t\r\nContent-Length: 5\r\n\r\nhello")
         #expect(result == .complete)
         #expect(string(b, head.fields[1].value) == "v v")
         #expect(head.contentLength == 5)
@@ -60,7 +63,8 @@ func string(_ bytes: [UInt8], _ r: Range<Int>) -> String { String(decoding: byte
     }
 
     @Test func chunkedAndExpect() {
-        let (r, head, _) = parseAllWays("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+        let (r, head, _) = parseAllWays(
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
         #expect(r == .complete)
         #expect(head.chunked)
         #expect(head.expectContinue)

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Testing
 import DIPC
 import DPosix
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The channel's flow outcomes, which the master's hand-off policy depends on: a full channel
 /// is `.wouldBlock` at once (the acceptor must never block on a stuck worker), a closed peer is
@@ -30,7 +31,9 @@ import DPosix
         let connection = try TestDescriptors.Connection()
         defer { connection.close() }
         let peer = TestDescriptors.ipv4("192.0.2.9", port: 443)
-        #expect(ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer]) == .wouldBlock)
+        #expect(
+            ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer])
+                == .wouldBlock)
         #expect(ControlMessage.drain.send(on: channel.master) == .wouldBlock)
         #expect(nanoseconds() - start < 2_000_000_000, "filling the channel blocked")
         #expect(TestDescriptors.isOpen(connection.sent))
@@ -42,7 +45,9 @@ import DPosix
             received += 1
         }
         #expect(received == queued)
-        #expect(ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer]) == .sent)
+        #expect(
+            ControlMessage.sendConnections(on: channel.master, listener: 0, fds: [connection.sent], peers: [peer])
+                == .sent)
         guard case .message(let batch) = try DescriptorChannel.receive(channel.worker) else {
             Issue.record("the batch sent after the channel drained did not arrive")
             return
@@ -63,8 +68,10 @@ import DPosix
             defer { connection.close() }
             let peer = TestDescriptors.unix()
             #expect(ControlMessage.drain.send(on: channel.master) == .peerGone, "full: \(full)")
-            #expect(ControlMessage.sendConnections(on: channel.master, listener: 1, fds: [connection.sent], peers: [peer]) == .peerGone,
-                    "full: \(full)")
+            #expect(
+                ControlMessage.sendConnections(on: channel.master, listener: 1, fds: [connection.sent], peers: [peer])
+                    == .peerGone,
+                "full: \(full)")
             #expect(TestDescriptors.isOpen(connection.sent))
         }
     }

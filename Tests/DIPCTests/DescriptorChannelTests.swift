@@ -93,7 +93,9 @@ import Testing
         }
         let (client, server) = pair(Int32(SOCK_STREAM.rawValue))
         defer { close(client) }
-        #expect(DescriptorChannel.send(master, payload: [ControlMessage.connections.rawValue, 0, 1], fds: [server]) == .sent)
+        #expect(
+            DescriptorChannel.send(master, payload: [ControlMessage.connections.rawValue, 0, 1], fds: [server]) == .sent
+        )
         close(server)
         guard case .message(let message) = try DescriptorChannel.receive(worker) else {
             Issue.record("no message")

@@ -1,9 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Testing
 import DIPC
+import Testing
+
 @testable import DPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The master-to-worker hand-off format, end to end over a real SEQPACKET socketpair: what
 /// `ControlMessage.sendConnections` sends, `DescriptorChannel.receive` and
@@ -25,7 +27,8 @@ import DIPC
         let connections = try peers.map { _ in try TestDescriptors.Connection() }
         defer { for c in connections { c.close() } }
 
-        let sent = ControlMessage.sendConnections(on: channel.master, listener: listener, fds: connections.map(\.sent), peers: peers)
+        let sent = ControlMessage.sendConnections(
+            on: channel.master, listener: listener, fds: connections.map(\.sent), peers: peers)
         #expect(sent == .sent)
         let message = try receiveOne(channel.worker)
         defer { for fd in message.descriptors { close(fd) } }
@@ -47,8 +50,10 @@ import DIPC
         for (i, (received, connection)) in zip(message.descriptors, connections).enumerated() {
             #expect(!TestDescriptors.isCloseOnExec(connection.sent))  // the control: the flag is not inherited
             #expect(TestDescriptors.isCloseOnExec(received), "connection \(i): received without close-on-exec")
-            #expect(TestDescriptors.isSameSocket(received, as: connection.sent, peerOfOriginal: connection.kept, probe: "connection \(i)"),
-                    "connection \(i) is not the socket sent in its place")
+            #expect(
+                TestDescriptors.isSameSocket(
+                    received, as: connection.sent, peerOfOriginal: connection.kept, probe: "connection \(i)"),
+                "connection \(i) is not the socket sent in its place")
         }
         // The sender keeps its own copies; the channel holds nothing more.
         for c in connections { #expect(TestDescriptors.isOpen(c.sent)) }

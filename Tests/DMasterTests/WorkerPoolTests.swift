@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DMaster
 
 @Suite struct WorkerPoolTests {
@@ -36,12 +37,17 @@ import Testing
         var pool = readyPool(2, window: 2)
         var received: [UInt64] = [0, 0]
         for _ in 0..<4 {
-            let w = pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)!
+            let w = pool.nextWorker(
+                received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)!
             pool.handedOff(slot: w)
         }
-        #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == nil)
+        #expect(
+            pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)
+                == nil)
         received[1] = 1
-        #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 1)
+        #expect(
+            pool.nextWorker(received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)
+                == 1)
     }
 
     /// A worker gets no more than its descriptors allow: its room is the smaller of the window
@@ -63,13 +69,17 @@ import Testing
         pool.handedOff(slot: 0, count: 1)
         #expect(pool.room(slot: 0, received: received[0], admissionLimit: limit[0]) == 0)
         for _ in 0..<3 {
-            #expect(pool.nextWorker(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000) == 1)
+            #expect(
+                pool.nextWorker(
+                    received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000) == 1)
         }
         // A limit below what was sent (the worker found its descriptors taken) is no room, not less.
         #expect(pool.room(slot: 0, received: 3, admissionLimit: 1) == 0)
         // Two of its connections closed.
         limit[0] = 5
-        #expect(pool.candidate(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000) == 0)
+        #expect(
+            pool.candidate(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000)
+                == 0)
         #expect(pool.room(slot: 0, received: 3, admissionLimit: limit[0]) == 2)
         // The window still applies to a worker with descriptors to spare.
         pool.handedOff(slot: 1, count: 8)
@@ -100,7 +110,8 @@ import Testing
     @Test func appLoadFailureIsFatal() {
         var pool = WorkerPool(workers: 2)
         pool.spawned(slot: 0, pid: 7, now: 0)
-        #expect(pool.exited(pid: 7, exitStatus: 4, now: 10) == .fatal(reason: "the application failed to load", status: 4))
+        #expect(
+            pool.exited(pid: 7, exitStatus: 4, now: 10) == .fatal(reason: "the application failed to load", status: 4))
     }
 
     /// A worker that ran a long time is respawned at once; crashes at start-up back off

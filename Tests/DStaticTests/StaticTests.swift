@@ -2,7 +2,6 @@ import DHTTP1
 import DStatic
 import Testing
 
-
 @Suite struct StaticPathTests {
     func seg(_ p: String, dot: Bool = false) -> Result<[String], StaticPath.Refusal> {
         StaticPath.segments(Array(p.utf8), prefix: Array("/assets".utf8), allowDotfiles: dot)
@@ -35,7 +34,7 @@ import Testing
 
 @Suite struct StaticResponseTests {
     let etag = StaticResponse.etag(size: 1000, mtimeNanoseconds: 5, inode: 7)
-    let mtime = 784111777
+    let mtime = 784_111_777
 
     func decide(_ f: (inout StaticResponse.Request) -> Void) -> StaticResponse {
         var r = StaticResponse.Request()
@@ -52,7 +51,11 @@ import Testing
         #expect(decide { $0.ifModifiedSince = HTTPDate.format(mtime) } == .notModified)
         #expect(decide { $0.ifModifiedSince = HTTPDate.format(mtime - 1) } == .full)
         // If-None-Match wins over If-Modified-Since.
-        #expect(decide { $0.ifNoneMatch = "\"other\""; $0.ifModifiedSince = HTTPDate.format(mtime) } == .full)
+        #expect(
+            decide {
+                $0.ifNoneMatch = "\"other\""
+                $0.ifModifiedSince = HTTPDate.format(mtime)
+            } == .full)
         #expect(decide { $0.ifModifiedSince = "garbage" } == .full)
     }
 
@@ -67,10 +70,26 @@ import Testing
         #expect(decide { $0.range = "bytes=0-1,5-6" } == .full)
         #expect(decide { $0.range = "bytes=9-1" } == .full)
         #expect(decide { $0.range = "items=0-1" } == .full)
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = etag } == .partial(first: 0, last: 9))
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = "\"stale\"" } == .full)
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPDate.format(mtime) } == .partial(first: 0, last: 9))
-        #expect(decide { $0.range = "bytes=0-9"; $0.ifRange = HTTPDate.format(mtime - 5) } == .full)
+        #expect(
+            decide {
+                $0.range = "bytes=0-9"
+                $0.ifRange = etag
+            } == .partial(first: 0, last: 9))
+        #expect(
+            decide {
+                $0.range = "bytes=0-9"
+                $0.ifRange = "\"stale\""
+            } == .full)
+        #expect(
+            decide {
+                $0.range = "bytes=0-9"
+                $0.ifRange = HTTPDate.format(mtime)
+            } == .partial(first: 0, last: 9))
+        #expect(
+            decide {
+                $0.range = "bytes=0-9"
+                $0.ifRange = HTTPDate.format(mtime - 5)
+            } == .full)
     }
 }
 
@@ -95,9 +114,14 @@ import Testing
     @Test func directories() {
         let docs = Array("/assets/docs".utf8)
         #expect(StaticPolicy.directory(path: docs, query: [], relative: "docs", index: nil) == .forbidden)
-        #expect(StaticPolicy.directory(path: docs, query: Array("?x=1".utf8), relative: "docs", index: "index.html")
+        #expect(
+            StaticPolicy.directory(path: docs, query: Array("?x=1".utf8), relative: "docs", index: "index.html")
                 == .redirect(location: "/assets/docs/?x=1"))
-        #expect(StaticPolicy.directory(path: docs + [47], query: [], relative: "docs", index: "index.html") == .index(relative: "docs/index.html"))
-        #expect(StaticPolicy.directory(path: Array("/assets/".utf8), query: [], relative: "", index: "index.html") == .index(relative: "index.html"))
+        #expect(
+            StaticPolicy.directory(path: docs + [47], query: [], relative: "docs", index: "index.html")
+                == .index(relative: "docs/index.html"))
+        #expect(
+            StaticPolicy.directory(path: Array("/assets/".utf8), query: [], relative: "", index: "index.html")
+                == .index(relative: "index.html"))
     }
 }

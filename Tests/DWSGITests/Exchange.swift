@@ -28,28 +28,36 @@ struct Exchange: Sendable {
         guard wire != expected else { return nil }
         let common = min(wire.count, expected.count)
         let at = (0..<common).first { wire[$0] != expected[$0] } ?? common
-        func around(_ bytes: [UInt8]) -> String { String(decoding: bytes[max(0, at - 40)..<min(bytes.count, at + 40)], as: UTF8.self) }
-        return "\(wire.count) bytes, expected \(expected.count); first difference at \(at): \(around(wire).debugDescription), expected \(around(expected).debugDescription)"
+        func around(_ bytes: [UInt8]) -> String {
+            String(decoding: bytes[max(0, at - 40)..<min(bytes.count, at + 40)], as: UTF8.self)
+        }
+        return
+            "\(wire.count) bytes, expected \(expected.count); first difference at \(at): \(around(wire).debugDescription), expected \(around(expected).debugDescription)"
     }
 
     /// The Date every test response carries.
     static let date = "Sun, 06 Nov 1994 08:49:37 GMT"
-    static let info = WSGIConnectionInfo(serverName: "localhost", serverPort: "8000", remoteAddr: "127.0.0.1", remotePort: "40000")
+    static let info = WSGIConnectionInfo(
+        serverName: "localhost", serverPort: "8000", remoteAddr: "127.0.0.1", remotePort: "40000")
 
     /// Sends the request head `request` (CRLF line ends, parsed as the worker parses it) to
     /// `app`; the body comes from `transport`. With `abortOnMore`, the client goes away at the
     /// first `.more`. On the interpreter's thread.
-    static func perform(_ app: WSGIApplication, request: String, transport: FakeTransport, abortOnMore: Bool) -> Exchange {
+    static func perform(
+        _ app: WSGIApplication, request: String, transport: FakeTransport, abortOnMore: Bool
+    ) -> Exchange {
         let bytes = Array(request.utf8)
-        var parser = RequestHeadParser(limits: HTTPLimits(requestLine: 8192, fieldLine: 8192, headSize: 65536, fieldCount: 100))
+        var parser = RequestHeadParser(
+            limits: HTTPLimits(requestLine: 8192, fieldLine: 8192, headSize: 65536, fieldCount: 100))
         var head = RequestHead()
         let parsed = bytes.withUnsafeBytes { parser.parse($0, into: &head) }
         precondition(parsed == .complete, "not a complete request head: \(parsed)")
         var steps: [Step] = []
         let outcome = bytes.withUnsafeBytes { raw -> WSGIOutcome in
             let buffer = UnsafeRawBufferPointer(rebasing: raw[0..<head.length])
-            var progress = app.handle(head: head, buffer: buffer, info: info, transport: transport, output: transport.output,
-                                      keepAlive: head.keepAlive, date: Array(date.utf8))
+            var progress = app.handle(
+                head: head, buffer: buffer, info: info, transport: transport, output: transport.output,
+                keepAlive: head.keepAlive, date: Array(date.utf8))
             while true {
                 switch progress {
                 case .done(let outcome):
@@ -69,7 +77,8 @@ struct Exchange: Sendable {
                 }
             }
         }
-        return Exchange(wire: transport.wire, status: outcome.status, bodyBytes: outcome.bodyBytes, keepAlive: outcome.keepAlive,
-                        steps: steps, waits: transport.waits)
+        return Exchange(
+            wire: transport.wire, status: outcome.status, bodyBytes: outcome.bodyBytes, keepAlive: outcome.keepAlive,
+            steps: steps, waits: transport.waits)
     }
 }

@@ -1,7 +1,8 @@
 import DHTTP1
 import DWSGI
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The worker's side of one request without a socket: the request body, already received, and
@@ -60,7 +61,9 @@ final class FakeTransport: WSGITransport {
         var chunk = [UInt8](repeating: 0, count: count)
         var done = 0
         while done < count {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            let n = chunk.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done))
+            }
             guard n > 0 else { break }
             done += n
         }

@@ -41,10 +41,11 @@ final class PythonHost: @unchecked Sendable {
         try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             jobs.append {
-                continuation.resume(with: Result {
-                    let (runtime, app) = try self.start()
-                    return try body(runtime, app)
-                })
+                continuation.resume(
+                    with: Result {
+                        let (runtime, app) = try self.start()
+                        return try body(runtime, app)
+                    })
             }
             condition.signal()
             condition.unlock()
@@ -52,17 +53,22 @@ final class PythonHost: @unchecked Sendable {
     }
 
     /// Sends a request through the fixture app; see `Exchange.perform`.
-    func exchange(_ request: String, body: [UInt8] = [], readPiece: Int = 1 << 20, sendWindow: Int? = nil,
-                  clientGone: Bool = false, abortOnMore: Bool = false) async throws -> Exchange {
+    func exchange(
+        _ request: String, body: [UInt8] = [], readPiece: Int = 1 << 20, sendWindow: Int? = nil,
+        clientGone: Bool = false, abortOnMore: Bool = false
+    ) async throws -> Exchange {
         try await run { _, app in
-            let transport = FakeTransport(body: body, readPiece: readPiece, sendWindow: sendWindow, clientGone: clientGone)
+            let transport = FakeTransport(
+                body: body, readPiece: readPiece, sendWindow: sendWindow, clientGone: clientGone)
             return Exchange.perform(app, request: request, transport: transport, abortOnMore: abortOnMore)
         }
     }
 
     /// The body of a GET for `target` (HTTP/1.1, no request body).
     func get(_ target: String) async throws -> String {
-        try await exchange("GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n").text.split(separator: "\r\n\r\n", maxSplits: 1).last.map(String.init) ?? ""
+        try await exchange("GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n").text.split(
+            separator: "\r\n\r\n", maxSplits: 1
+        ).last.map(String.init) ?? ""
     }
 
     private func start() throws(WSGIError) -> (PythonRuntime, WSGIApplication) {

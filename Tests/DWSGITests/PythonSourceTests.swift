@@ -5,21 +5,27 @@ import Testing
 /// The bridge's Python files (Sources/DWSGI/Python) as Python: linted, and their tracebacks
 /// naming the file and line although the binary carries them embedded.
 @Suite(.serialized) struct PythonSourceTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let sources = root.appendingPathComponent("Sources/DWSGI/Python")
 
     /// pyflakes over every file (scripts/setup installs it): syntax errors, undefined names,
     /// unused imports. The names PythonRuntime.swift puts in the dispatchd module's namespace
     /// before dispatchd_websocket.py runs are builtins to it.
     @Test func pyflakesFindsNothing() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter { $0.hasSuffix(".py") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter {
+            $0.hasSuffix(".py")
+        }.sorted()
         #expect(files == ["dispatchd_core.py", "dispatchd_flask.py", "dispatchd_websocket.py"])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-m", "pyflakes"]
+        process.arguments =
+            [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-m", "pyflakes"]
             + files.map { Self.sources.appendingPathComponent($0).path }
             + [PythonHost.fixtures.appendingPathComponent("bridge_app.py").path]
-        process.environment = ProcessInfo.processInfo.environment.merging(["PYFLAKES_BUILTINS": "_sleep,_flask_code"]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(["PYFLAKES_BUILTINS": "_sleep,_flask_code"]) {
+            $1
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -36,25 +42,30 @@ import Testing
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         let line = try #require(lines.firstIndex { $0.contains("raise AttributeError(") }) + 1
         let body = try await PythonHost.shared.get("/bootstrap-traceback")
-        #expect(body.contains("""
-              File "Sources/DWSGI/Python/dispatchd_core.py", line \(line), in _load_app
-                raise AttributeError(
-            """), "\(body)")
+        #expect(
+            body.contains(
+                """
+                  File "Sources/DWSGI/Python/dispatchd_core.py", line \(line), in _load_app
+                    raise AttributeError(
+                """), "\(body)")
     }
 
     /// dispatchd.flask is a real submodule: importable, in sys.modules, named after its file.
     @Test func flaskSubmodule() async throws {
         let body = try await PythonHost.shared.get("/flask")
-        #expect(body == #"{"file": "Sources/DWSGI/Python/dispatchd_flask.py", "code": "Sources/DWSGI/Python/dispatchd_flask.py", "#
-            + #""doc": "dispatchd.flask: WebSocket routes for a Flask app, in the style of Flask-uWSGI-WebSocket.", "#
-            + #""registered": true, "attribute": true}"#)
+        #expect(
+            body
+                == #"{"file": "Sources/DWSGI/Python/dispatchd_flask.py", "code": "Sources/DWSGI/Python/dispatchd_flask.py", "#
+                + #""doc": "dispatchd.flask: WebSocket routes for a Flask app, in the style of Flask-uWSGI-WebSocket.", "#
+                + #""registered": true, "attribute": true}"#)
     }
 
     /// The loader in dispatchd_core.py reports an app that is not there (its traceback goes to
     /// stderr, as in the worker).
     @Test func loadFailures() async throws {
         let kinds = try await PythonHost.shared.run { runtime, _ in
-            [("bridge_app", "no_such_callable"), ("no_such_module", "application"), ("bridge_app", "closed")].map { module, callable in
+            [("bridge_app", "no_such_callable"), ("no_such_module", "application"), ("bridge_app", "closed")].map {
+                module, callable in
                 runtime.acquireGIL()
                 defer { runtime.releaseGIL() }
                 do throws(WSGIError) {
@@ -65,10 +76,11 @@ import Testing
                 }
             }
         }
-        #expect(kinds == [
-            "appLoad: failed to load the WSGI application bridge_app:no_such_callable",
-            "appLoad: failed to load the WSGI application no_such_module:application",
-            "appLoad: failed to load the WSGI application bridge_app:closed",
-        ])
+        #expect(
+            kinds == [
+                "appLoad: failed to load the WSGI application bridge_app:no_such_callable",
+                "appLoad: failed to load the WSGI application no_such_module:application",
+                "appLoad: failed to load the WSGI application bridge_app:closed",
+            ])
     }
 }

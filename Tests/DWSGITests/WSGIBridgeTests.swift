@@ -9,13 +9,16 @@ import Testing
     let host = PythonHost.shared
 
     /// A 200 head: the app's fields, then the server's: the fixed test date, Server, then `framing`.
-    func head(_ fields: [String] = ["Content-Type: text/plain"], framing: String?, version: String = "HTTP/1.1") -> String {
+    func head(
+        _ fields: [String] = ["Content-Type: text/plain"], framing: String?, version: String = "HTTP/1.1"
+    ) -> String {
         var lines = ["\(version) 200 OK"] + fields + ["Date: \(Exchange.date)", "Server: dispatchd"]
         if let framing { lines.append(framing) }
         return lines.joined(separator: "\r\n") + "\r\n\r\n"
     }
 
-    static let internalError = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    static let internalError =
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\n"
         + "Date: \(Exchange.date)\r\nServer: dispatchd\r\nContent-Length: 22\r\n\r\nInternal Server Error\n"
 
     @Test func listGetsContentLength() async throws {
@@ -49,7 +52,9 @@ import Testing
         #expect(list.bodyBytes == 0 && list.keepAlive)
         // A declared length is reported; the body is not sent.
         let declared = try await host.exchange("HEAD /declared HTTP/1.1\r\nHost: test\r\n\r\n")
-        #expect(declared.text == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: \(Exchange.date)\r\nServer: dispatchd\r\n\r\n")
+        #expect(
+            declared.text
+                == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: \(Exchange.date)\r\nServer: dispatchd\r\n\r\n")
     }
 
     @Test func exceptionBeforeTheHeadIs500AndNothingElse() async throws {
@@ -72,7 +77,8 @@ import Testing
 
     @Test func writeCallableOutputComesFirst() async throws {
         let r = try await host.exchange("GET /write HTTP/1.1\r\nHost: test\r\n\r\n")
-        #expect(r.text == head(framing: "Transfer-Encoding: chunked") + "8\r\nwritten \r\nc\r\nand returned\r\n0\r\n\r\n")
+        #expect(
+            r.text == head(framing: "Transfer-Encoding: chunked") + "8\r\nwritten \r\nc\r\nand returned\r\n0\r\n\r\n")
         #expect(r.waits == 0 && r.keepAlive)
     }
 
@@ -92,26 +98,33 @@ import Testing
 
     @Test func inputRead() async throws {
         let body = Array("hello body".utf8)
-        let r = try await host.exchange("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n", body: body, readPiece: 3)
+        let r = try await host.exchange(
+            "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n", body: body, readPiece: 3)
         #expect(r.text == head(framing: "Content-Length: 13") + "10 hello body")
-        let chunked = try await host.exchange("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n", body: body)
+        let chunked = try await host.exchange(
+            "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n", body: body)
         #expect(chunked.text.hasSuffix("\r\n\r\n- hello body"))
     }
 
     /// readline() and read(n) cut the body where asked, across the bridge's refills.
     @Test func inputReadlineAndIteration() async throws {
-        let lines = try await host.exchange("POST /lines HTTP/1.1\r\nHost: test\r\nContent-Length: 18\r\n\r\n",
-                                            body: Array("one\ntwo\nthree\nfour".utf8), readPiece: 3)
+        let lines = try await host.exchange(
+            "POST /lines HTTP/1.1\r\nHost: test\r\nContent-Length: 18\r\n\r\n",
+            body: Array("one\ntwo\nthree\nfour".utf8), readPiece: 3)
         #expect(lines.text.hasSuffix(#"\#r\#n\#r\#n["one\n", "tw", "o\n", "thr", "ee\n", "four", ""]"#))
-        let iterated = try await host.exchange("POST /iterate HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\n",
-                                               body: Array("a\nb\n\nc".utf8), readPiece: 1)
+        let iterated = try await host.exchange(
+            "POST /iterate HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\n",
+            body: Array("a\nb\n\nc".utf8), readPiece: 1)
         #expect(iterated.text.hasSuffix(#"\#r\#n\#r\#n["a\n", "b\n", "\n", "c"]"#))
     }
 
     @Test func environ() async throws {
         let body = try await host.get("/environ?a=b%20c")
-        #expect(body == #"{"REQUEST_METHOD": "GET", "PATH_INFO": "/environ", "QUERY_STRING": "a=b%20c", "SERVER_PROTOCOL": "HTTP/1.1", "#
-            + #""HTTP_X_TEST": null, "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input_terminated": true}"#)
+        #expect(
+            body
+                == #"{"REQUEST_METHOD": "GET", "PATH_INFO": "/environ", "QUERY_STRING": "a=b%20c", "SERVER_PROTOCOL": "HTTP/1.1", "#
+                + #""HTTP_X_TEST": null, "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input_terminated": true}"#
+        )
         let r = try await host.exchange("GET /environ HTTP/1.1\r\nHost: test\r\nX-Test: yes\r\nX_Test: spoofed\r\n\r\n")
         #expect(r.text.contains(#""HTTP_X_TEST": "yes""#))
     }
@@ -127,8 +140,9 @@ import Testing
         #expect(failed.text == Self.internalError)
         #expect(try await host.get("/closed?failed") == "yes")
 
-        let abandoned = try await host.exchange("GET /closing-big?abandoned HTTP/1.1\r\nHost: test\r\n\r\n",
-                                                sendWindow: 4096, abortOnMore: true)
+        let abandoned = try await host.exchange(
+            "GET /closing-big?abandoned HTTP/1.1\r\nHost: test\r\n\r\n",
+            sendWindow: 4096, abortOnMore: true)
         #expect(abandoned.steps == [.more] && !abandoned.keepAlive)
         #expect(try await host.get("/closed?abandoned") == "yes")
     }
@@ -137,7 +151,8 @@ import Testing
     @Test func largeResponseComesInSteps() async throws {
         let r = try await host.exchange("GET /big HTTP/1.1\r\nHost: test\r\n\r\n", sendWindow: 4096)
         #expect(!r.steps.isEmpty && r.steps.allSatisfy { $0 == .more })
-        var expected = Array(head(["Content-Type: application/octet-stream"], framing: "Transfer-Encoding: chunked").utf8)
+        var expected = Array(
+            head(["Content-Type: application/octet-stream"], framing: "Transfer-Encoding: chunked").utf8)
         for i in 0..<40 {
             expected += Array("4000\r\n".utf8) + [UInt8](repeating: 65 + UInt8(i % 26), count: 16384) + [13, 10]
         }
@@ -151,7 +166,10 @@ import Testing
         let file = try [UInt8](Data(contentsOf: PythonHost.fixtures.appendingPathComponent("bridge_app.py")))
         let r = try await host.exchange("GET /file?10 HTTP/1.1\r\nHost: test\r\n\r\n")
         #expect(r.steps == [.sendFile(offset: 10, count: file.count - 10)])
-        #expect(r.difference(from: Array(head(["Content-Type: text/x-python"], framing: "Content-Length: \(file.count - 10)").utf8) + file[10...]) == nil)
+        #expect(
+            r.difference(
+                from: Array(head(["Content-Type: text/x-python"], framing: "Content-Length: \(file.count - 10)").utf8)
+                    + file[10...]) == nil)
         #expect(r.bodyBytes == file.count - 10 && r.keepAlive)
 
         let headRequest = try await host.exchange("HEAD /file HTTP/1.1\r\nHost: test\r\n\r\n")

@@ -4,10 +4,16 @@ import DWebSocket
 import Testing
 
 /// A masked client frame.
-func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, key: [UInt8] = [1, 2, 3, 4]) -> [UInt8] {
+func clientFrame(
+    _ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, key: [UInt8] = [1, 2, 3, 4]
+) -> [UInt8] {
     var out: [UInt8] = [(fin ? 0x80 : 0) | rsv | opcode]
     let n = payload.count
-    if n < 126 { out.append(0x80 | UInt8(n)) } else if n <= 0xFFFF { out += [0x80 | 126, UInt8(n >> 8), UInt8(n & 0xFF)] } else {
+    if n < 126 {
+        out.append(0x80 | UInt8(n))
+    } else if n <= 0xFFFF {
+        out += [0x80 | 126, UInt8(n >> 8), UInt8(n & 0xFF)]
+    } else {
         out.append(0x80 | 127)
         for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: n >> s)) }
     }
@@ -41,7 +47,10 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
     @Test func parsesLengthsAndMask() {
         for n in [0, 5, 125, 126, 65535, 65536, 100_000] {
             let f = clientFrame(0x2, [UInt8](repeating: 7, count: n))
-            guard case .frame(let h) = parse(f) else { Issue.record("length \(n)"); continue }
+            guard case .frame(let h) = parse(f) else {
+                Issue.record("length \(n)")
+                continue
+            }
             #expect(h.payloadLength == n)
             #expect(h.headerLength == (n < 126 ? 6 : n <= 0xFFFF ? 8 : 14))
             #expect(h.opcode == .binary && h.fin)
@@ -57,15 +66,24 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         if case .invalid(1002, _) = parse(clientFrame(0x3, [])) {} else { Issue.record("opcode 3") }
         if case .invalid(1002, _) = parse(clientFrame(0xB, [])) {} else { Issue.record("opcode 0xB") }
         #expect(parse(clientFrame(0x9, [], fin: false)) == .invalid(code: 1002, reason: "fragmented control frame"))
-        #expect(parse(clientFrame(0x9, [UInt8](repeating: 0, count: 126))) == .invalid(code: 1002, reason: "control frame payload over 125 bytes"))
-        #expect(parse(clientFrame(0x2, [UInt8](repeating: 0, count: 2000)), max: 1000) == .invalid(code: 1009, reason: "message too big"))
-        #expect(parse([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1]) == .invalid(code: 1002, reason: "payload length has its top bit set"))
-        #expect(parse([0x82, 0xFE, 0x00, 0x05]) == .invalid(code: 1002, reason: "payload length not minimally encoded"))
+        #expect(
+            parse(clientFrame(0x9, [UInt8](repeating: 0, count: 126)))
+                == .invalid(code: 1002, reason: "control frame payload over 125 bytes"))
+        #expect(
+            parse(clientFrame(0x2, [UInt8](repeating: 0, count: 2000)), max: 1000)
+                == .invalid(code: 1009, reason: "message too big"))
+        #expect(
+            parse([0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1])
+                == .invalid(code: 1002, reason: "payload length has its top bit set"))
+        #expect(
+            parse([0x82, 0xFE, 0x00, 0x05]) == .invalid(code: 1002, reason: "payload length not minimally encoded"))
     }
 
     @Test func serverFramesAndClosePayload() {
         var out: [UInt8] = []
-        [UInt8](repeating: 1, count: 300).withUnsafeBytes { WebSocketFrame.append(to: &out, opcode: .text, payload: $0) }
+        [UInt8](repeating: 1, count: 300).withUnsafeBytes {
+            WebSocketFrame.append(to: &out, opcode: .text, payload: $0)
+        }
         #expect(Array(out[0..<4]) == [0x81, 126, 0x01, 0x2C])
         #expect(out.count == 304)
         let p = WebSocketFrame.closePayload(code: 1000, reason: String(repeating: "é", count: 100))
@@ -77,7 +95,13 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
 @Suite struct UTF8ValidatorTests {
     @Test func validatesInEveryPieceSize() {
         let valid = Array("héllo wörld ✓ 𝄞 κόσμε".utf8)
-        let invalid: [[UInt8]] = [[0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE0, 0x80, 0x80], [0xFF], [0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xED, 0xA0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64]]
+        let invalid: [[UInt8]] = [
+            [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE0, 0x80, 0x80], [0xFF],
+            [
+                0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xCE, 0xBC, 0xCE, 0xB5, 0xED, 0xA0, 0x80, 0x65, 0x64, 0x69,
+                0x74, 0x65, 0x64,
+            ],
+        ]
         for piece in 1...5 {
             var v = UTF8Validator()
             var ok = true
@@ -103,7 +127,12 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
 @Suite struct WebSocketSessionTests {
     @Test func reassemblesWithControlFramesBetween() {
         var s = WebSocketSession(maxMessage: 1000)
-        let a = feed(&s, [clientFrame(0x1, Array("Hel".utf8), fin: false), clientFrame(0x9, [9]), clientFrame(0x0, Array("lo".utf8))])
+        let a = feed(
+            &s,
+            [
+                clientFrame(0x1, Array("Hel".utf8), fin: false), clientFrame(0x9, [9]),
+                clientFrame(0x0, Array("lo".utf8)),
+            ])
         #expect(a == [.send(.pong, [9]), .message(binary: false, payload: Array("Hello".utf8))])
         #expect(feed(&s, [clientFrame(0x2, [1, 2, 3])]) == [.message(binary: true, payload: [1, 2, 3])])
     }
@@ -114,56 +143,88 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         #expect(s.state == .closed)
         #expect(s.failure?.code == 1002 && s.failure?.reason == "continuation frame without a message")
         var t = WebSocketSession(maxMessage: 10)
-        let over = feed(&t, [clientFrame(0x2, [UInt8](repeating: 0, count: 6), fin: false), clientFrame(0x0, [UInt8](repeating: 0, count: 6))])
+        let over = feed(
+            &t,
+            [
+                clientFrame(0x2, [UInt8](repeating: 0, count: 6), fin: false),
+                clientFrame(0x0, [UInt8](repeating: 0, count: 6)),
+            ])
         #expect(over.first == .send(.close, WebSocketFrame.closePayload(code: 1009, reason: "message over 10 bytes")))
         var u = WebSocketSession(maxMessage: 100)
         // Invalid UTF-8 fails at the fragment that carries it, before the message ends.
         let bad = feed(&u, [clientFrame(0x1, [0xCE, 0xBA], fin: false), clientFrame(0x0, [0xED, 0xA0], fin: false)])
-        if case .send(.close, let p) = bad.first { #expect(Array(p[0..<2]) == [0x03, 0xEF]) } else { Issue.record("\(bad)") }
+        if case .send(.close, let p) = bad.first {
+            #expect(Array(p[0..<2]) == [0x03, 0xEF])
+        } else {
+            Issue.record("\(bad)")
+        }
         var w = WebSocketSession(maxMessage: 100)
         let interleaved = feed(&w, [clientFrame(0x1, [0x61], fin: false), clientFrame(0x1, [0x62])])
-        if case .send(.close, let p) = interleaved.first { #expect(Array(p[0..<2]) == [0x03, 0xEA]) } else { Issue.record("\(interleaved)") }
+        if case .send(.close, let p) = interleaved.first {
+            #expect(Array(p[0..<2]) == [0x03, 0xEA])
+        } else {
+            Issue.record("\(interleaved)")
+        }
     }
 
     @Test func closeHandshake() {
         var s = WebSocketSession(maxMessage: 100)
-        #expect(feed(&s, [clientFrame(0x8, [0x03, 0xE8] + Array("bye".utf8))]) == [.send(.close, [0x03, 0xE8]), .closeConnection])
+        #expect(
+            feed(&s, [clientFrame(0x8, [0x03, 0xE8] + Array("bye".utf8))]) == [
+                .send(.close, [0x03, 0xE8]), .closeConnection,
+            ])
         #expect(s.peerCloseCode == 1000)
         #expect(s.failure == nil)
         var e = WebSocketSession(maxMessage: 100)
         #expect(feed(&e, [clientFrame(0x8, [])]) == [.send(.close, []), .closeConnection])
         #expect(e.peerCloseCode == 1005)
-        for (payload, code) in [([UInt8(0x03)], UInt16(1002)), ([0x03, 0xED], 1002), ([0x03, 0xE8, 0xFF], 1007), ([0x00, 0x00], 1002)] {
+        for (payload, code) in [
+            ([UInt8(0x03)], UInt16(1002)), ([0x03, 0xED], 1002), ([0x03, 0xE8, 0xFF], 1007), ([0x00, 0x00], 1002),
+        ] {
             var t = WebSocketSession(maxMessage: 100)
             let a = feed(&t, [clientFrame(0x8, payload)])
-            if case .send(.close, let p) = a.first { #expect(Array(p[0..<2]) == [UInt8(code >> 8), UInt8(code & 0xFF)], "\(payload)") } else { Issue.record("\(payload)") }
+            if case .send(.close, let p) = a.first {
+                #expect(Array(p[0..<2]) == [UInt8(code >> 8), UInt8(code & 0xFF)], "\(payload)")
+            } else {
+                Issue.record("\(payload)")
+            }
         }
         var c = WebSocketSession(maxMessage: 100)
-        #expect(c.close(code: 1000, reason: "done") == [.send(.close, WebSocketFrame.closePayload(code: 1000, reason: "done"))])
+        #expect(
+            c.close(code: 1000, reason: "done") == [
+                .send(.close, WebSocketFrame.closePayload(code: 1000, reason: "done"))
+            ])
         #expect(feed(&c, [clientFrame(0x1, [0x61])]) == [])
         #expect(feed(&c, [clientFrame(0x8, [0x03, 0xE8])]) == [.closeConnection])
     }
 }
 
 @Suite struct WebSocketHandshakeTests {
-    func check(_ fields: [String: [String]], get: Bool = true, minor: Int = 1) -> Result<WebSocketHandshake, WebSocketHandshake.Refusal> {
+    func check(
+        _ fields: [String: [String]], get: Bool = true, minor: Int = 1
+    ) -> Result<WebSocketHandshake, WebSocketHandshake.Refusal> {
         WebSocketHandshake.check(isGet: get, versionMinor: minor) { fields[$0] ?? [] }
     }
 
-    let good: [String: [String]] = ["upgrade": ["websocket"], "connection": ["keep-alive, Upgrade"],
-                                    "sec-websocket-version": ["13"], "sec-websocket-key": ["dGhlIHNhbXBsZSBub25jZQ=="],
-                                    "sec-websocket-protocol": ["chat, superchat"]]
+    let good: [String: [String]] = [
+        "upgrade": ["websocket"], "connection": ["keep-alive, Upgrade"],
+        "sec-websocket-version": ["13"], "sec-websocket-key": ["dGhlIHNhbXBsZSBub25jZQ=="],
+        "sec-websocket-protocol": ["chat, superchat"],
+    ]
 
     @Test func acceptsAndComputesAccept() throws {
         let h = try check(good).get()
         #expect(h.protocols == ["chat", "superchat"])
         // RFC 6455 section 1.3's example.
         #expect(h.acceptValue == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-        #expect(String(decoding: h.response(subprotocol: "chat", extensions: "permessage-deflate"), as: UTF8.self)
+        #expect(
+            String(decoding: h.response(subprotocol: "chat", extensions: "permessage-deflate"), as: UTF8.self)
                 == "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n"
                 + "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
-        #expect(!String(decoding: h.response(subprotocol: nil, extensions: nil), as: UTF8.self).contains("Sec-WebSocket-Protocol"))
+        #expect(
+            !String(decoding: h.response(subprotocol: nil, extensions: nil), as: UTF8.self).contains(
+                "Sec-WebSocket-Protocol"))
     }
 
     @Test func refuses() {
@@ -189,16 +250,23 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         let plain = PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits"])
         #expect(plain?.serverWindowBits == 15)
         #expect(plain?.response == "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-        let bits = PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=10; server_no_context_takeover"])
+        let bits = PerMessageDeflate.negotiate([
+            "permessage-deflate; server_max_window_bits=10; server_no_context_takeover"
+        ])
         #expect(bits?.serverWindowBits == 10)
         #expect(bits?.response.hasSuffix("; server_max_window_bits=10") == true)
         // Unusable offers are skipped; the next acceptable one is taken.
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8", "permessage-deflate"])?.serverWindowBits == 15)
+        #expect(
+            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8", "permessage-deflate"])?
+                .serverWindowBits == 15)
         #expect(PerMessageDeflate.negotiate(["permessage-deflate; unknown_param"]) == nil)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"]) == nil)
+        #expect(
+            PerMessageDeflate.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"])
+                == nil)
         #expect(PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits=16"]) == nil)
         #expect(PerMessageDeflate.negotiate(["x-webkit-deflate-frame"]) == nil)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=\"12\""])?.serverWindowBits == 12)
+        #expect(
+            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=\"12\""])?.serverWindowBits == 12)
     }
 
     @Test func roundTripAndLimits() throws {
@@ -214,11 +282,20 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         #expect(throws: RawDeflate.InflateError.invalid) { try z.decompress([0xFF, 0xFF, 0xFF, 0xFF], limit: 1 << 20) }
         // A compressed message through the session: RSV1 on the first frame only.
         var s = WebSocketSession(maxMessage: 100, compression: true)
-        guard case .frame(let h) = [UInt8]([0xC1, 0x80, 0, 0, 0, 0]).withUnsafeBytes({ WebSocketFrame.parse($0, allowRSV1: true, maxPayload: 100) }) else {
+        guard
+            case .frame(let h) = [UInt8]([0xC1, 0x80, 0, 0, 0, 0]).withUnsafeBytes({
+                WebSocketFrame.parse($0, allowRSV1: true, maxPayload: 100)
+            })
+        else {
             Issue.record("RSV1 frame")
             return
         }
-        #expect(s.receive(h, payload: UnsafeRawBufferPointer(start: nil, count: 0)) == [.compressedMessage(binary: false, payload: [])])
-        #expect(s.checkDecompressed(binary: false, payload: [0xC0]).first == .send(.close, WebSocketFrame.closePayload(code: 1007, reason: "invalid UTF-8 in a text message")))
+        #expect(
+            s.receive(h, payload: UnsafeRawBufferPointer(start: nil, count: 0)) == [
+                .compressedMessage(binary: false, payload: [])
+            ])
+        #expect(
+            s.checkDecompressed(binary: false, payload: [0xC0]).first
+                == .send(.close, WebSocketFrame.closePayload(code: 1007, reason: "invalid UTF-8 in a text message")))
     }
 }

@@ -4,7 +4,8 @@ import Testing
 extension IntegrationSuite {
     @Suite struct ConfigurationTests {
         func temporaryDirectory() throws -> URL {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dispatchd-\(UUID().uuidString.prefix(8))")
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "dispatchd-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             return dir
         }
@@ -16,22 +17,30 @@ extension IntegrationSuite {
             let venv = dir.appendingPathComponent("venv").path
             let make = Process()
             make.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            make.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-m", "venv", "--without-pip", venv]
+            make.arguments = [
+                ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-m", "venv", "--without-pip", venv,
+            ]
             try make.run()
             make.waitUntilExit()
             try #require(make.terminationStatus == 0)
             let lib = URL(fileURLWithPath: venv).appendingPathComponent("lib")
-            let pyDir = try #require(try FileManager.default.contentsOfDirectory(atPath: lib.path).first { $0.hasPrefix("python") })
+            let pyDir = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: lib.path).first { $0.hasPrefix("python") })
             let site = lib.appendingPathComponent(pyDir).appendingPathComponent("site-packages")
-            try "WHERE = 'venv'\n".write(to: site.appendingPathComponent("only_in_venv.py"), atomically: true, encoding: .utf8)
+            try "WHERE = 'venv'\n".write(
+                to: site.appendingPathComponent("only_in_venv.py"), atomically: true, encoding: .utf8)
             // With --virtualenv, and with only $VIRTUAL_ENV set (as `source venv/bin/activate` does).
             for (arguments, environment) in [(["--virtualenv", venv], [:]), ([], ["VIRTUAL_ENV": venv])] {
-                try withServer(arguments + ["prefixapp:application"], workers: 1,
-                               environment: environment.merging(["DISPATCHD_TEST_MODULE": "only_in_venv"]) { a, _ in a }) { s in
+                try withServer(
+                    arguments + ["prefixapp:application"], workers: 1,
+                    environment: environment.merging(["DISPATCHD_TEST_MODULE": "only_in_venv"]) { a, _ in a }
+                ) { s in
                     let r = try RawClient.get(s.port, "/")
                     let parts = r.text.split(separator: "|").map(String.init)
                     #expect(parts.count == 3, "\(arguments) \(environment): \(r.text)")
-                    #expect(URL(fileURLWithPath: parts.first ?? "").resolvingSymlinksInPath().path == URL(fileURLWithPath: venv).resolvingSymlinksInPath().path)
+                    #expect(
+                        URL(fileURLWithPath: parts.first ?? "").resolvingSymlinksInPath().path
+                            == URL(fileURLWithPath: venv).resolvingSymlinksInPath().path)
                     #expect(parts.last == "venv")
                 }
             }
@@ -41,9 +50,12 @@ extension IntegrationSuite {
         @Test func pythonPath() throws {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }
-            try "WHERE = 'pythonpath'\n".write(to: dir.appendingPathComponent("only_on_path.py"), atomically: true, encoding: .utf8)
-            try withServer(["--pythonpath", dir.path, "prefixapp:application"], workers: 1,
-                           environment: ["DISPATCHD_TEST_MODULE": "only_on_path"]) { s in
+            try "WHERE = 'pythonpath'\n".write(
+                to: dir.appendingPathComponent("only_on_path.py"), atomically: true, encoding: .utf8)
+            try withServer(
+                ["--pythonpath", dir.path, "prefixapp:application"], workers: 1,
+                environment: ["DISPATCHD_TEST_MODULE": "only_on_path"]
+            ) { s in
                 let r = try RawClient.get(s.port, "/")
                 #expect(r.text.hasSuffix("|pythonpath"), "\(r.text)")
             }
@@ -69,7 +81,8 @@ extension IntegrationSuite {
             let dir = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: dir) }
             let path = dir.appendingPathComponent("m.sock").path
-            let s = try ServerProcess(["--bind", ":0", "--bind", "unix:\(path)", "testapp:application"], workers: 2, bind: nil)
+            let s = try ServerProcess(
+                ["--bind", ":0", "--bind", "unix:\(path)", "testapp:application"], workers: 2, bind: nil)
             #expect(s.stderr.text.contains("listening on http://0.0.0.0:\(s.port)"))
             #expect(s.stderr.text.contains("listening on unix:\(path)"))
             #expect(try RawClient.get(s.port, "/hello").text == "Hello, World!")

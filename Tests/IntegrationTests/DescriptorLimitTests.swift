@@ -25,7 +25,9 @@ extension IntegrationSuite {
         /// Reads the response on every connection in `waiting` that has one, until `expected`
         /// have been answered in all or `timeout` passes; the answered ones, removed from
         /// `waiting`. Any connection that is closed instead fails the test.
-        func collectAnswers(_ waiting: inout [RawClient], expected: Int, timeout: TimeInterval = 10) throws -> [RawClient] {
+        func collectAnswers(
+            _ waiting: inout [RawClient], expected: Int, timeout: TimeInterval = 10
+        ) throws -> [RawClient] {
             var answered: [RawClient] = []
             let deadline = Date().addingTimeInterval(timeout)
             while answered.count < expected && Date() < deadline {
@@ -78,11 +80,15 @@ extension IntegrationSuite {
                 setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &own)
             }
             try withServer(["--no-access-log", "testapp:application"], workers: 1, rlimit: (256, hard)) { s in
-                #expect(s.stderr.text.contains("master \(s.pid): descriptor limit: \(hard) (raised from 256)"), "\(s.stderr.text)")
+                #expect(
+                    s.stderr.text.contains("master \(s.pid): descriptor limit: \(hard) (raised from 256)"),
+                    "\(s.stderr.text)")
                 let worker = try #require(s.liveWorkerPids().first)
                 let inherited = try openFileLimits(worker)
                 #expect(inherited.soft == hard && inherited.hard == hard)
-                #expect(!s.stderr.text.contains("room for"), "a worker with \(hard) descriptors has room to spare: \(s.stderr.text)")
+                #expect(
+                    !s.stderr.text.contains("room for"),
+                    "a worker with \(hard) descriptors has room to spare: \(s.stderr.text)")
                 var waiting = try openConnections(s.port, 1000)
                 let answered = try collectAnswers(&waiting, expected: 1000, timeout: 20)
                 #expect(answered.count == 1000, "\(waiting.count) of 1000 connections not answered")
@@ -95,10 +101,14 @@ extension IntegrationSuite {
         /// connection that closes lets one more in, until all 400 have been answered.
         @Test func connectionsBeyondTheLimitWait() throws {
             try withServer(["--no-access-log", "testapp:application"], workers: 1, rlimit: (200, 200)) { s in
-                #expect(s.stderr.text.contains("master \(s.pid): descriptor limit: 200 (the hard limit)"), "\(s.stderr.text)")
+                #expect(
+                    s.stderr.text.contains("master \(s.pid): descriptor limit: 200 (the hard limit)"),
+                    "\(s.stderr.text)")
                 let text = s.stderr.text
-                let match = try #require(text.range(of: #"descriptor limit 200: room for \d+ connections at once"#, options: .regularExpression),
-                                         "\(text)")
+                let match = try #require(
+                    text.range(
+                        of: #"descriptor limit 200: room for \d+ connections at once"#, options: .regularExpression),
+                    "\(text)")
                 let room = try #require(Int(text[match].split(separator: " ")[5]))
                 #expect(room > 100 && room < 150, "room for \(room)")
                 var waiting = try openConnections(s.port, 400)
@@ -106,7 +116,9 @@ extension IntegrationSuite {
                 #expect(answered.count == room)
                 // No more: the rest wait, and none is closed.
                 Thread.sleep(forTimeInterval: 0.5)
-                #expect(waiting.filter { readable($0) }.isEmpty, "a connection beyond the worker's room was answered or cut")
+                #expect(
+                    waiting.filter { readable($0) }.isEmpty, "a connection beyond the worker's room was answered or cut"
+                )
                 #expect(waiting.count == 400 - room)
 
                 // 50 leave (their clients close as they go): exactly 50 of those waiting are let in.
@@ -123,7 +135,8 @@ extension IntegrationSuite {
                     answered.removeFirst(leaving)
                     let before = answered.count
                     answered += try collectAnswers(&waiting, expected: leaving)
-                    try #require(answered.count - before == leaving, "\(leaving) left, \(answered.count - before) let in")
+                    try #require(
+                        answered.count - before == leaving, "\(leaving) left, \(answered.count - before) let in")
                     served += leaving
                 }
                 #expect(served == 400)
@@ -144,12 +157,17 @@ extension IntegrationSuite {
                 let lost = try RawClient(port: s.port)
                 try lost.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(lost.isClosedByServer(timeout: 5), "the connection the kernel could not pass is not closed")
-                #expect(s.stderrContains("out of descriptors (limit 256): lost 1 connection handed over by the master (the kernel passed 0 of 1"),
-                        "\(s.stderr.text)")
+                #expect(
+                    s.stderrContains(
+                        "out of descriptors (limit 256): lost 1 connection handed over by the master (the kernel passed 0 of 1"
+                    ),
+                    "\(s.stderr.text)")
 
                 let waiting = try RawClient(port: s.port)
                 try waiting.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(!readable(waiting, timeout: 1), "the worker was handed a connection while it had no descriptor free")
+                #expect(
+                    !readable(waiting, timeout: 1), "the worker was handed a connection while it had no descriptor free"
+                )
 
                 try holder.send("GET /release-fds HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try holder.readResponse().text == filled.text)
@@ -166,13 +184,15 @@ extension IntegrationSuite {
             try withServer(["--no-access-log", "testapp:application"], workers: 1) { s in
                 let master = s.pid
                 let original = try openFileLimits(master)
-                let open = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(master)/fd").compactMap { Int($0) })
+                let open = Set(
+                    try FileManager.default.contentsOfDirectory(atPath: "/proc/\(master)/fd").compactMap { Int($0) })
                 // Every number below the soft limit taken: the next accept fails with EMFILE.
                 let lowestFree = (0...).first { !open.contains($0) }!
                 try setSoftLimit(pid: master, lowestFree)
                 let c = try RawClient(port: s.port)
                 try c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-                #expect(!readable(c, timeout: 1), "answered or cut while the master had no descriptor to accept it with")
+                #expect(
+                    !readable(c, timeout: 1), "answered or cut while the master had no descriptor to accept it with")
                 let failures = s.stderr.text.split(separator: "\n").filter { $0.contains("accept failed") }
                 #expect(failures.count == 1, "\(failures.count) lines:\n\(failures.prefix(5).joined(separator: "\n"))")
                 #expect(failures.first?.contains("accept4: Too many open files") == true, "\(s.stderr.text)")

@@ -6,15 +6,31 @@ extension IntegrationSuite {
     @Suite struct HTTPLimitsTests {
         /// Each head limit is configurable and answered with its status and a close.
         @Test func configurableHeadLimits() throws {
-            try withServer(["--limit-request-line", "100", "--limit-request-field-size", "60", "--limit-request-fields", "4",
-                            "--limit-request-head", "180", "testapp:application"], workers: 1) { s in
+            try withServer(
+                [
+                    "--limit-request-line", "100", "--limit-request-field-size", "60", "--limit-request-fields", "4",
+                    "--limit-request-head", "180", "testapp:application",
+                ], workers: 1
+            ) { s in
                 let cases: [(String, Int, String)] = [
-                    ("GET /" + String(repeating: "a", count: 120) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414, "request line too long"),
-                    ("GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "b", count: 70) + "\r\n\r\n", 431, "header field too large"),
-                    ("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", 431, "too many header fields"),
+                    (
+                        "GET /" + String(repeating: "a", count: 120) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414,
+                        "request line too long"
+                    ),
+                    (
+                        "GET / HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "b", count: 70) + "\r\n\r\n", 431,
+                        "header field too large"
+                    ),
+                    (
+                        "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", 431,
+                        "too many header fields"
+                    ),
                     // 4 fields of at most 60 bytes each, 195 bytes in all:
-                    ("GET / HTTP/1.1\r\nHost: x\r\n" + (0..<3).map { "H\($0): " + String(repeating: "c", count: 50) + "\r\n" }.joined() + "\r\n",
-                     431, "request head too large"),
+                    (
+                        "GET / HTTP/1.1\r\nHost: x\r\n"
+                            + (0..<3).map { "H\($0): " + String(repeating: "c", count: 50) + "\r\n" }.joined() + "\r\n",
+                        431, "request head too large"
+                    ),
                 ]
                 for (raw, status, reason) in cases {
                     let c = try RawClient(port: s.port)
@@ -39,12 +55,17 @@ extension IntegrationSuite {
                 #expect(c.isClosedByServer())
                 #expect(s.stderrContains("refused a 1001-byte request body"))
 
-                let ok = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n" + String(repeating: "k", count: 1000))
+                let ok = try RawClient.request(
+                    s.port,
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
+                        + String(repeating: "k", count: 1000))
                 #expect(ok.body.count == 1000)
 
                 let chunk = String(repeating: "z", count: 600)
                 let ch = try RawClient(port: s.port)
-                try ch.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n")
+                try ch.send(
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n\(chunk)\r\n258\r\n\(chunk)\r\n0\r\n\r\n"
+                )
                 let rc = try ch.readResponse()
                 #expect(rc.status == 413)
                 #expect(ch.isClosedByServer())
@@ -56,7 +77,9 @@ extension IntegrationSuite {
         @Test func defaultRequestBodyLimit() throws {
             func interim(_ port: Int, contentLength: Int) throws -> Int {
                 let c = try RawClient(port: port)
-                try c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(contentLength)\r\nExpect: 100-continue\r\n\r\n")
+                try c.send(
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(contentLength)\r\nExpect: 100-continue\r\n\r\n"
+                )
                 return try c.readResponse().status
             }
             try withServer(["testapp:application"], workers: 1) { s in
@@ -123,10 +146,13 @@ extension IntegrationSuite {
                 let asked = Date()
                 Thread.sleep(forTimeInterval: 0.2)
                 let t = Date()
-                let other = try RawClient.request(s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 10)
+                let other = try RawClient.request(
+                    s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 10)
                 #expect(other.status == 200)
                 #expect(Date().timeIntervalSince(t) < 0.5, "the worker was held by a client that does not read")
-                #expect(ProcFS.waitForFDCount(worker, fdsBefore + 1), "the lazy connection is open while its response waits")
+                #expect(
+                    ProcFS.waitForFDCount(worker, fdsBefore + 1), "the lazy connection is open while its response waits"
+                )
                 #expect(s.stderrContains("did not read its response for 1 s", timeout: 5))
                 let cut = Date().timeIntervalSince(asked)
                 #expect(cut > 0.9 && cut < 2.0, "cut off after \(cut) s for a 1 s write timeout")
@@ -148,7 +174,9 @@ extension IntegrationSuite {
             #expect(c.isClosedByServer())
 
             let large = try RawClient(port: s.port)
-            try large.send("POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" + String(repeating: "p", count: 1_500_000))
+            try large.send(
+                "POST /echo-error HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n"
+                    + String(repeating: "p", count: 1_500_000))
             let largeStalled = Date()
             let rl = try large.readResponse(timeout: 5)
             let largeWaited = Date().timeIntervalSince(largeStalled)
@@ -167,7 +195,7 @@ extension IntegrationSuite {
                 Thread.sleep(forTimeInterval: 0.3)
                 let before = ProcFS.openFDCount(worker)
                 var bytes = [UInt8](repeating: 0, count: 5_000_000)
-                for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+                for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
                 let digest = "\(bytes.count):\(adler32Hex(bytes))"
                 let c = try RawClient(port: s.port)
                 try c.send("POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: \(bytes.count)\r\n\r\n")
@@ -178,11 +206,13 @@ extension IntegrationSuite {
                 try c.send(Array(bytes[1_000_000...]))
                 #expect(try c.readResponse().text == digest)
                 // Chunked, in 64 KiB chunks, with a pipelined request after it.
-                var chunked: [UInt8] = Array("POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+                var chunked: [UInt8] = Array(
+                    "POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
                 var offset = 0
                 while offset < bytes.count {
                     let n = min(65536, bytes.count - offset)
-                    chunked += Array((String(n, radix: 16) + "\r\n").utf8) + bytes[offset..<(offset + n)] + Array("\r\n".utf8)
+                    chunked +=
+                        Array((String(n, radix: 16) + "\r\n").utf8) + bytes[offset..<(offset + n)] + Array("\r\n".utf8)
                     offset += n
                 }
                 chunked += Array("0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
@@ -191,14 +221,19 @@ extension IntegrationSuite {
                 #expect(try c.readResponse().text == "Hello, World!")
                 // A small body with a size limit of 0 in memory goes to a file too.
                 Thread.sleep(forTimeInterval: 0.3)
-                #expect(ProcFS.openFDCount(worker) == before + 1, "the spool file was not closed")  // + the open connection
+                // The open connection's descriptor, and no spool file.
+                #expect(ProcFS.openFDCount(worker) == before + 1, "the spool file was not closed")
             }
             // A spool directory that disappears: 503 and a log line, not a crash.
             let gone = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: gone, withIntermediateDirectories: true)
-            try withServer(["--body-buffer-size", "10", "--body-spool-dir", gone, "testapp:application"], workers: 1) { s in
+            try withServer(["--body-buffer-size", "10", "--body-spool-dir", gone, "testapp:application"], workers: 1) {
+                s in
                 try FileManager.default.removeItem(atPath: gone)
-                let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + String(repeating: "b", count: 100))
+                let r = try RawClient.request(
+                    s.port,
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + String(repeating: "b", count: 100)
+                )
                 #expect(r.status == 503)
                 #expect(s.stderrContains("cannot buffer a request body"))
                 #expect(try RawClient.get(s.port, "/hello").status == 200)
@@ -246,9 +281,13 @@ extension IntegrationSuite {
         /// at once; at --write-timeout those clients are cut off and the iterable's close() runs;
         /// a client that reads gets every byte.
         @Test func slowReadersDoNotHoldTheWorker() throws {
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("close-\(UUID().uuidString).log").path
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("close-\(UUID().uuidString).log")
+                .path
             defer { try? FileManager.default.removeItem(atPath: log) }
-            try withServer(["--write-timeout", "2", "testapp:application"], workers: 1, environment: ["DISPATCHD_TEST_CLOSE_LOG": log]) { s in
+            try withServer(
+                ["--write-timeout", "2", "testapp:application"], workers: 1,
+                environment: ["DISPATCHD_TEST_CLOSE_LOG": log]
+            ) { s in
                 var lazy: [RawClient] = []
                 for path in ["/stream?400", "/bigfile?30000000", "/big?30000000"] {
                     // Each response is larger than what the kernel buffers on both sides hold.
@@ -263,10 +302,12 @@ extension IntegrationSuite {
                     #expect(Date().timeIntervalSince(t) < 0.5, "a client that does not read held the worker")
                 }
                 // A client that reads gets all of each.
-                let stream = try RawClient.request(s.port, "GET /stream?400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
+                let stream = try RawClient.request(
+                    s.port, "GET /stream?400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
                 #expect(stream.body.count == 400 * 65536)
                 #expect(stream.chunked)
-                let file = try RawClient.request(s.port, "GET /bigfile?30000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
+                let file = try RawClient.request(
+                    s.port, "GET /bigfile?30000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 20)
                 #expect(file.body.count == 30_000_000)
                 #expect(file.header("Content-Length") == "30000000")
                 // The lazy ones are cut off at the write timeout; the generator's close() ran.
@@ -335,7 +376,8 @@ extension IntegrationSuite {
 
 /// Adler-32 as zlib computes it, in hex (the /digest route answers length:adler32).
 func adler32Hex(_ bytes: [UInt8]) -> String {
-    var a: UInt32 = 1, b: UInt32 = 0
+    var a: UInt32 = 1
+    var b: UInt32 = 0
     for chunk in stride(from: 0, to: bytes.count, by: 5552) {
         for byte in bytes[chunk..<min(chunk + 5552, bytes.count)] {
             a += UInt32(byte)

@@ -78,16 +78,22 @@ extension IntegrationSuite {
                     ("readline5", "line |one\n|line |two\n|last"), ("readlines", "line one\n|line two\n|last"),
                     ("iter", "line one\n|line two\n|last"),
                 ] {
-                    let r = try RawClient.request(s.port, "POST /echo?\(mode) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+                    let r = try RawClient.request(
+                        s.port,
+                        "POST /echo?\(mode) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+                    )
                     #expect(r.text == expected, "mode \(mode)")
-                    let chunked = "POST /echo?\(mode) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                        + "5\r\nline \r\n4;ext=v\r\none\n\r\n" + String(body.utf8.count - 9, radix: 16) + "\r\n" + String(body.dropFirst(9)) + "\r\n0\r\nX-Trailer: t\r\n\r\n"
+                    let chunked =
+                        "POST /echo?\(mode) HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        + "5\r\nline \r\n4;ext=v\r\none\n\r\n" + String(body.utf8.count - 9, radix: 16) + "\r\n"
+                        + String(body.dropFirst(9)) + "\r\n0\r\nX-Trailer: t\r\n\r\n"
                     let rc = try RawClient.request(s.port, chunked)
                     #expect(rc.text == expected, "chunked mode \(mode)")
                 }
                 // A chunked body that arrives in many pieces (read on the loop across many reads).
                 let pieces = try RawClient(port: s.port)
-                try pieces.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                try pieces.send(
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
                 var wire = ""
                 for i in 0..<200 { wire += "a\r\nchunk-\(String(format: "%04d", i))\r\n" }
                 wire += "0\r\n\r\n"
@@ -100,7 +106,10 @@ extension IntegrationSuite {
                 #expect(pr.text == (0..<200).map { "chunk-\(String(format: "%04d", $0))" }.joined())
                 // A large body arrives in many reads.
                 let big = String(repeating: "0123456789abcdef", count: 40_000)
-                let r = try RawClient.request(s.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.utf8.count)\r\nConnection: close\r\n\r\n\(big)")
+                let r = try RawClient.request(
+                    s.port,
+                    "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.utf8.count)\r\nConnection: close\r\n\r\n\(big)"
+                )
                 #expect(r.body.count == big.utf8.count)
                 #expect(r.text == big)
             }
@@ -142,14 +151,20 @@ extension IntegrationSuite {
             try withServer(["testapp:application"]) { s in
                 let c = try RawClient(port: s.port)
                 let body = String(repeating: "z", count: 100_000)
-                try c.send("POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n\(body)GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                try c.send(
+                    "POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n\(body)GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
                 #expect(try c.readResponse().text == "ignored your body")
                 #expect(try c.readResponse().text == "Hello, World!")
-                try c.send("POST /noread HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                try c.send(
+                    "POST /noread HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
                 #expect(try c.readResponse().text == "ignored your body")
                 #expect(try c.readResponse().text == "Hello, World!")
                 let large = String(repeating: "y", count: 3_000_000)
-                try c.send("POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: \(large.utf8.count)\r\n\r\n\(large)GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                try c.send(
+                    "POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: \(large.utf8.count)\r\n\r\n\(large)GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
                 #expect(try c.readResponse().text == "ignored your body")
                 #expect(try c.readResponse().text == "Hello, World!")
             }
@@ -165,16 +180,21 @@ extension IntegrationSuite {
                 shutdown(small.fd, Int32(SHUT_WR))
                 #expect(small.isClosedByServer(), "the app answered a truncated body")
                 let large = try RawClient(port: s.port)
-                try large.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n" + String(repeating: "p", count: 100_000))
+                try large.send(
+                    "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n\r\n"
+                        + String(repeating: "p", count: 100_000))
                 shutdown(large.fd, Int32(SHUT_WR))
                 #expect(large.isClosedByServer(), "the app answered a truncated body")
                 // A chunked body past the in-memory size, cut in its last chunk.
                 let chunked = try RawClient(port: s.port)
-                try chunked.send("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n" + String(repeating: "q", count: 1_500_000))
+                try chunked.send(
+                    "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n"
+                        + String(repeating: "q", count: 1_500_000))
                 shutdown(chunked.fd, Int32(SHUT_WR))
                 #expect(chunked.isClosedByServer(), "the app answered a truncated body")
                 // The same worker answers complete requests.
-                let ok = try RawClient.request(s.port, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                let ok = try RawClient.request(
+                    s.port, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
                 #expect(ok.status == 299)
             }
         }
@@ -268,7 +288,8 @@ extension IntegrationSuite {
 
         /// Unix socket listeners.
         @Test func unixSocket() throws {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dispatchd-\(UUID().uuidString.prefix(8))")
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "dispatchd-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
             let path = dir.appendingPathComponent("s.sock").path

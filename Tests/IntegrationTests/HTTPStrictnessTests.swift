@@ -9,13 +9,31 @@ extension IntegrationSuite {
         static let host = "Host: x\r\n"
 
         static let rules: [(rule: String, raw: String, status: Int)] = [
-            ("Content-Length with Transfer-Encoding", "POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-            ("repeated Content-Length, different values", "POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
-            ("list-valued Content-Length, different values", "POST / HTTP/1.1\r\n\(host)Content-Length: 5, 6\r\n\r\nhello!", 400),
+            (
+                "Content-Length with Transfer-Encoding",
+                "POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400
+            ),
+            (
+                "repeated Content-Length, different values",
+                "POST / HTTP/1.1\r\n\(host)Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400
+            ),
+            (
+                "list-valued Content-Length, different values",
+                "POST / HTTP/1.1\r\n\(host)Content-Length: 5, 6\r\n\r\nhello!", 400
+            ),
             ("Content-Length not a number", "POST / HTTP/1.1\r\n\(host)Content-Length: +5\r\n\r\nhello", 400),
-            ("Content-Length overflow", "POST / HTTP/1.1\r\n\(host)Content-Length: 99999999999999999999999\r\n\r\n", 400),
-            ("final transfer coding not chunked", "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked, gzip\r\n\r\n", 400),
-            ("a coding other than chunked", "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+            (
+                "Content-Length overflow", "POST / HTTP/1.1\r\n\(host)Content-Length: 99999999999999999999999\r\n\r\n",
+                400
+            ),
+            (
+                "final transfer coding not chunked",
+                "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked, gzip\r\n\r\n", 400
+            ),
+            (
+                "a coding other than chunked",
+                "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501
+            ),
             ("chunked twice", "POST / HTTP/1.1\r\n\(host)Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400),
             ("Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
             ("bare LF after the request line", "GET / HTTP/1.1\n\(host)\r\n", 400),
@@ -72,19 +90,26 @@ extension IntegrationSuite {
         /// 400 with a close.
         @Test func contentLengthLists() throws {
             try withServer(["--no-access-log", "testapp:application"], workers: 1) { s in
-                for fields in ["Content-Length: 5, 5", "Content-Length: 5\r\nContent-Length: 5", "Content-Length: 5,",
-                               "Content-Length: ,5 ,, 5", "Content-Length: 005"] {
+                for fields in [
+                    "Content-Length: 5, 5", "Content-Length: 5\r\nContent-Length: 5", "Content-Length: 5,",
+                    "Content-Length: ,5 ,, 5", "Content-Length: 005",
+                ] {
                     let c = try RawClient(port: s.port)
-                    try c.send("POST /content-length HTTP/1.1\r\n\(Self.host)\(fields)\r\n\r\nhello"
-                               + "GET /hello HTTP/1.1\r\n\(Self.host)\r\n")
+                    try c.send(
+                        "POST /content-length HTTP/1.1\r\n\(Self.host)\(fields)\r\n\r\nhello"
+                            + "GET /hello HTTP/1.1\r\n\(Self.host)\r\n")
                     let r = try c.readResponse()
                     #expect(r.status == 200, "\(fields.debugDescription): \(r.status) \(r.text)")
                     #expect(r.text == "5 5 b'hello'", "\(fields.debugDescription)")
                     let next = try c.readResponse()
-                    #expect(next.status == 200 && next.text == "Hello, World!", "\(fields.debugDescription): after the body")
+                    #expect(
+                        next.status == 200 && next.text == "Hello, World!", "\(fields.debugDescription): after the body"
+                    )
                 }
-                for fields in ["Content-Length: 5, 6", "Content-Length: 5,\r\nContent-Length: 6", "Content-Length: 5, 5;x=1",
-                               "Content-Length: 5\r\nContent-Length: ,"] {
+                for fields in [
+                    "Content-Length: 5, 6", "Content-Length: 5,\r\nContent-Length: 6", "Content-Length: 5, 5;x=1",
+                    "Content-Length: 5\r\nContent-Length: ,",
+                ] {
                     let c = try RawClient(port: s.port)
                     try c.send("POST /content-length HTTP/1.1\r\n\(Self.host)\(fields)\r\n\r\nhello!")
                     let r = try c.readResponse()
@@ -100,8 +125,9 @@ extension IntegrationSuite {
             try withServer(["--no-access-log", "testapp:corpus_app"], workers: 1) { s in
                 for (rule, body) in Self.chunkRules {
                     let c = try RawClient(port: s.port)
-                    try c.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
-                               + "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    try c.send(
+                        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+                            + "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                     let r = try c.readResponse()
                     #expect(r.status == 400, "\(rule): \(r.status) \(r.text)")
                     #expect(c.isClosedByServer(), "\(rule): a request after the bad body was answered")

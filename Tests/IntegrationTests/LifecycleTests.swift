@@ -10,13 +10,15 @@ extension IntegrationSuite {
             let status = s.waitForExit(timeout: 30)
             #expect(status == 4)
             #expect(s.stderr.text.contains("Traceback (most recent call last)"))
-            #expect(s.stderr.text.contains("ModuleNotFoundError: No module named 'this_module_does_not_exist_anywhere'"))
+            #expect(
+                s.stderr.text.contains("ModuleNotFoundError: No module named 'this_module_does_not_exist_anywhere'"))
             #expect(s.stderr.text.contains("stopping: the application failed to load"))
             #expect(s.liveWorkerPids().isEmpty)
 
             let n = try ServerProcess(["notcallable:application"], workers: 1, waitReady: false)
             #expect(n.waitForExit(timeout: 30) == 4)
-            #expect(n.stderr.text.contains("TypeError: 'application' in module 'notcallable' is not callable (it is int)"))
+            #expect(
+                n.stderr.text.contains("TypeError: 'application' in module 'notcallable' is not callable (it is int)"))
 
             let m = try ServerProcess(["testapp:nosuchname"], workers: 1, waitReady: false)
             #expect(m.waitForExit(timeout: 30) == 4)
@@ -30,13 +32,31 @@ extension IntegrationSuite {
             for (args, needle) in [
                 (["--no-such-flag", "testapp:application"], "--no-such-flag"),
                 (["--workers", "0", "testapp:application"], "Error: --workers must be at least 1 (got 0)"),
-                (["--bind", "nonsense", "testapp:application"], "Error: --bind: 'nonsense' is not HOST:PORT, :PORT or unix:PATH"),
-                (["--bind", "host:70000", "testapp:application"], "Error: --bind: 'host:70000' has an invalid port '70000'"),
+                (
+                    ["--bind", "nonsense", "testapp:application"],
+                    "Error: --bind: 'nonsense' is not HOST:PORT, :PORT or unix:PATH"
+                ),
+                (
+                    ["--bind", "host:70000", "testapp:application"],
+                    "Error: --bind: 'host:70000' has an invalid port '70000'"
+                ),
                 (["--workers", "two", "testapp:application"], "--workers"),
-                (["--body-spool-dir", "/no/such/dir", "testapp:application"], "Error: --body-spool-dir: '/no/such/dir' is not a directory"),
-                (["--body-buffer-size=-1", "testapp:application"], "Error: --body-buffer-size must be at least 0 (got -1)"),
-                (["--limit-request-body=-1", "testapp:application"], "Error: --limit-request-body must be at least 0 (got -1)"),
-                (["--keep-alive", "0", "testapp:application"], "Error: --keep-alive must be a positive number of seconds (got 0.0)"),
+                (
+                    ["--body-spool-dir", "/no/such/dir", "testapp:application"],
+                    "Error: --body-spool-dir: '/no/such/dir' is not a directory"
+                ),
+                (
+                    ["--body-buffer-size=-1", "testapp:application"],
+                    "Error: --body-buffer-size must be at least 0 (got -1)"
+                ),
+                (
+                    ["--limit-request-body=-1", "testapp:application"],
+                    "Error: --limit-request-body must be at least 0 (got -1)"
+                ),
+                (
+                    ["--keep-alive", "0", "testapp:application"],
+                    "Error: --keep-alive must be a positive number of seconds (got 0.0)"
+                ),
                 (["app/module.py"], "Error: MODULE:CALLABLE: 'app/module.py' is a path, not a module name"),
                 ([], "Error: missing the application: give MODULE:CALLABLE or --wsgi-file"),
             ] {
@@ -52,18 +72,22 @@ extension IntegrationSuite {
 
         /// Every problem is reported at once, one line each, not just the first.
         @Test func allProblemsAreReported() throws {
-            let s = try ServerProcess(["--workers", "0", "--keep-alive=-1", "--bind", "nonsense", "--static-expires", "/x=1",
-                                       "--chdir", "/no/such/dir"], workers: 1, bind: nil, waitReady: false)
+            let s = try ServerProcess(
+                [
+                    "--workers", "0", "--keep-alive=-1", "--bind", "nonsense", "--static-expires", "/x=1",
+                    "--chdir", "/no/such/dir",
+                ], workers: 1, bind: nil, waitReady: false)
             #expect(s.waitForExit(timeout: 10) == 64)
             let lines = s.stderr.text.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
-            #expect(Set(lines) == [
-                "Error: --bind: 'nonsense' is not HOST:PORT, :PORT or unix:PATH",
-                "Error: --static-expires: no --static-map has the prefix '/x'",
-                "Error: missing the application: give MODULE:CALLABLE or --wsgi-file",
-                "Error: --workers must be at least 1 (got 0)",
-                "Error: --keep-alive must be a positive number of seconds (got -1.0)",
-                "Error: --chdir: '/no/such/dir' is not a directory",
-            ], "\(s.stderr.text)")
+            #expect(
+                Set(lines) == [
+                    "Error: --bind: 'nonsense' is not HOST:PORT, :PORT or unix:PATH",
+                    "Error: --static-expires: no --static-map has the prefix '/x'",
+                    "Error: missing the application: give MODULE:CALLABLE or --wsgi-file",
+                    "Error: --workers must be at least 1 (got 0)",
+                    "Error: --keep-alive must be a positive number of seconds (got -1.0)",
+                    "Error: --chdir: '/no/such/dir' is not a directory",
+                ], "\(s.stderr.text)")
         }
 
         /// A worker's command line is only `--worker SLOT`: its configuration comes through a
@@ -73,11 +97,15 @@ extension IntegrationSuite {
             try withServer(["--keep-alive", "1", "testapp:application"]) { s in
                 var slots: [String] = []
                 for pid in s.liveWorkerPids() {
-                    let argv = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8).split(separator: "\0").map(String.init)
+                    let argv = try String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8).split(
+                        separator: "\0"
+                    ).map(String.init)
                     #expect(argv.count == 3 && argv[1] == "--worker", "\(argv)")
                     slots.append(argv.last ?? "")
                     let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
-                    let open = fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+                    let open = fds.compactMap {
+                        try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+                    }
                     #expect(!open.contains { $0.contains("dispatchd-config") }, "\(open)")
                 }
                 #expect(slots.sorted() == ["0", "1"])
@@ -99,8 +127,14 @@ extension IntegrationSuite {
             for setting in Setting.allCases where setting != .app {
                 #expect(text.contains("--\(setting.rawValue) "), "--help documents --\(setting.rawValue)")
             }
-            #expect(text.contains("--keep-alive <seconds> Seconds an idle keep-alive connection is kept open (default: 75, longer than the 60 s"))
-            #expect(text.contains("--limit-request-body <bytes> Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: 104857600, 100 MiB;"))
+            #expect(
+                text.contains(
+                    "--keep-alive <seconds> Seconds an idle keep-alive connection is kept open (default: 75, longer than the 60 s"
+                ))
+            #expect(
+                text.contains(
+                    "--limit-request-body <bytes> Largest request body in bytes, 0 for unlimited; larger gets 413 before the app runs (default: 104857600, 100 MiB;"
+                ))
         }
 
         /// A worker killed with SIGKILL under load is replaced and the server keeps answering:
@@ -115,7 +149,8 @@ extension IntegrationSuite {
                 let load = Thread {
                     while !stop.isSet {
                         do {
-                            let r = try RawClient.request(port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 5)
+                            let r = try RawClient.request(
+                                port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 5)
                             counts.add(ok: r.status == 200)
                         } catch {
                             counts.add(ok: false)
@@ -130,7 +165,8 @@ extension IntegrationSuite {
                 for _ in 0..<200 where !replaced {
                     Thread.sleep(forTimeInterval: 0.05)
                     let text = s.stderr.text
-                    replaced = text.contains("pid \(before[0])) exited: signal 9 (SIGKILL)") && s.liveWorkerPids().count == 2
+                    replaced =
+                        text.contains("pid \(before[0])) exited: signal 9 (SIGKILL)") && s.liveWorkerPids().count == 2
                 }
                 Thread.sleep(forTimeInterval: 0.3)  // load on the replacement too
                 stop.set()
@@ -152,7 +188,8 @@ extension IntegrationSuite {
                 var worst: TimeInterval = 0
                 for _ in 0..<800 {
                     let t = Date()
-                    let r = try RawClient.request(s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 5)
+                    let r = try RawClient.request(
+                        s.port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout: 5)
                     #expect(r.status == 200)
                     worst = max(worst, Date().timeIntervalSince(t))
                 }
@@ -176,7 +213,9 @@ extension IntegrationSuite {
             var p = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
             #expect(poll(&p, 1, 0) == 0, "the response came before the test could try a new connection")
             #expect(s.process.isRunning)
-            #expect(throws: ClientError.self, "a new connection was accepted during the drain") { _ = try RawClient(port: s.port) }
+            #expect(throws: ClientError.self, "a new connection was accepted during the drain") {
+                _ = try RawClient(port: s.port)
+            }
             let r = try c.readResponse()
             #expect(r.status == 200)
             #expect(r.text == "slept")
@@ -262,20 +301,27 @@ extension IntegrationSuite {
         /// built against stops the server at start-up (exit 3) with a message that says what to
         /// do. (A preloaded library makes the interpreter report another version.)
         @Test func pythonVersionCheck() throws {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fakepy-\(UUID().uuidString.prefix(8))")
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "fakepy-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: dir) }
             let library = dir.appendingPathComponent("fakepy.so").path
             let cc = Process()
             cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            cc.arguments = ["cc", "-shared", "-fPIC", "-o", library, Paths.fixtures.appendingPathComponent("fake_python_version.c").path]
+            cc.arguments = [
+                "cc", "-shared", "-fPIC", "-o", library,
+                Paths.fixtures.appendingPathComponent("fake_python_version.c").path,
+            ]
             try cc.run()
             cc.waitUntilExit()
             try #require(cc.terminationStatus == 0)
-            let s = try ServerProcess(["testapp:application"], workers: 2, waitReady: false, environment: ["LD_PRELOAD": library])
+            let s = try ServerProcess(
+                ["testapp:application"], workers: 2, waitReady: false, environment: ["LD_PRELOAD": library])
             #expect(s.waitForExit(timeout: 30) == 3)
             let log = s.stderr.text
-            #expect(log.contains("but is running Python 2.7.18; rebuild with PYTHON set to the interpreter you want"), "\(log)")
+            #expect(
+                log.contains("but is running Python 2.7.18; rebuild with PYTHON set to the interpreter you want"),
+                "\(log)")
             #expect(log.contains("stopping: the Python interpreter could not start"))
             #expect(s.liveWorkerPids().isEmpty)
         }
@@ -314,7 +360,9 @@ extension IntegrationSuite {
             for i in 1..<starts.count {
                 let gap = starts[i].timeIntervalSince(starts[i - 1])
                 let delay = 0.1 * Double(1 << (i - 1))
-                #expect(gap >= delay * 0.95 && gap < delay + 1.0, "start \(i): \(gap) s after the previous, back-off \(delay) s")
+                #expect(
+                    gap >= delay * 0.95 && gap < delay + 1.0,
+                    "start \(i): \(gap) s after the previous, back-off \(delay) s")
             }
         }
 

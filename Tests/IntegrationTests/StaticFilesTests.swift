@@ -10,7 +10,8 @@ extension IntegrationSuite {
             let outside: String
 
             init() throws {
-                let base = FileManager.default.temporaryDirectory.appendingPathComponent("static-\(UUID().uuidString)").path
+                let base = FileManager.default.temporaryDirectory.appendingPathComponent("static-\(UUID().uuidString)")
+                    .path
                 root = base + "/www"
                 outside = base + "/outside"
                 let fm = FileManager.default
@@ -41,7 +42,9 @@ extension IntegrationSuite {
 
             var big: [UInt8] { [UInt8](FileManager.default.contents(atPath: root + "/big.bin")!) }
 
-            deinit { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: root).deletingLastPathComponent().path) }
+            deinit {
+                try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: root).deletingLastPathComponent().path)
+            }
         }
 
         /// GET and HEAD with type, length, validators; keep-alive across static responses
@@ -49,9 +52,13 @@ extension IntegrationSuite {
         /// other paths still reach the app; a large file arrives whole (sendfile).
         @Test func servesFiles() throws {
             let t = try Tree()
-            try withServer(["--static-map", "/assets=\(t.root)", "--static-expires", "120", "testapp:application"], workers: 1) { s in
+            try withServer(
+                ["--static-map", "/assets=\(t.root)", "--static-expires", "120", "testapp:application"], workers: 1
+            ) { s in
                 let c = try RawClient(port: s.port)
-                try c.send("GET /assets/css/site.css HTTP/1.1\r\nHost: x\r\n\r\nHEAD /assets/hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                try c.send(
+                    "GET /assets/css/site.css HTTP/1.1\r\nHost: x\r\n\r\nHEAD /assets/hello.txt HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                )
                 let css = try c.readResponse()
                 #expect(css.status == 200)
                 #expect(css.header("Content-Type") == "text/css; charset=utf-8")
@@ -64,10 +71,13 @@ extension IntegrationSuite {
                 #expect(head.status == 200)
                 #expect(head.header("Content-Length") == "13")
                 #expect(try c.readResponse().text == "Hello, World!")  // the app, same connection
-                let post = try RawClient.request(s.port, "POST /assets/hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                let post = try RawClient.request(
+                    s.port,
+                    "POST /assets/hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 #expect(post.status == 405)
                 #expect(post.header("Allow") == "GET, HEAD")
-                let big = try RawClient.request(s.port, "GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                let big = try RawClient.request(
+                    s.port, "GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 #expect(big.header("Content-Type") == "application/octet-stream")
                 #expect(big.body == t.big)
                 #expect(try RawClient.get(s.port, "/assets/nope.txt").status == 404)
@@ -80,8 +90,9 @@ extension IntegrationSuite {
             let t = try Tree()
             try withServer(["--static-map", "/assets=\(t.root)", "testapp:application"], workers: 1) { s in
                 let c = try RawClient(port: s.port)
-                try c.send("GET /stream?40 HTTP/1.1\r\nHost: x\r\n\r\nGET /assets/big.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
-                           "GET /bigfile?500000 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                try c.send(
+                    "GET /stream?40 HTTP/1.1\r\nHost: x\r\n\r\nGET /assets/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"
+                        + "GET /bigfile?500000 HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try c.readResponse().body.count == 40 * 65536)
                 #expect(try c.readResponse().body == t.big)
                 #expect(try c.readResponse().body.count == 500_000)
@@ -113,16 +124,18 @@ extension IntegrationSuite {
                 #expect(lines.filter { $0.contains("openat(") && $0.contains("/hello.txt\"") }.count == 1, "\(trace)")
                 // No file went through user space: what was written to the connections (the
                 // descriptors sendfile wrote to) is heads and small bodies only.
-                let sockets = Set(lines.filter { $0.contains("sendfile(") }.compactMap { line -> Substring? in
-                    line.range(of: "sendfile(").map { line[$0.upperBound...].prefix { $0.isNumber } }
-                })
+                let sockets = Set(
+                    lines.filter { $0.contains("sendfile(") }.compactMap { line -> Substring? in
+                        line.range(of: "sendfile(").map { line[$0.upperBound...].prefix { $0.isNumber } }
+                    })
                 let written = lines.filter { line in
                     sockets.contains { line.contains(" write(\($0),") || line.contains(" writev(\($0),") }
                 }.compactMap { line -> Int? in
                     guard let r = line.range(of: " = ", options: .backwards) else { return nil }
                     return Int(line[r.upperBound...].prefix { $0.isNumber })
                 }.reduce(0, +)
-                #expect(!sockets.isEmpty && written < 4096, "\(written) bytes written to the connections besides sendfile")
+                #expect(
+                    !sockets.isEmpty && written < 4096, "\(written) bytes written to the connections besides sendfile")
             }
         }
 
@@ -153,15 +166,21 @@ extension IntegrationSuite {
             let other = t.outside + "/more"
             try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
             try "from the second map\n".write(toFile: other + "/hello.txt", atomically: true, encoding: .utf8)
-            try withServer(["--static-map", "/assets=\(t.root)", "--static-map", "/assets/more=\(other)",
-                            "--static-expires", "/assets=60", "testapp:application"], workers: 1) { s in
+            try withServer(
+                [
+                    "--static-map", "/assets=\(t.root)", "--static-map", "/assets/more=\(other)",
+                    "--static-expires", "/assets=60", "testapp:application",
+                ], workers: 1
+            ) { s in
                 let first = try RawClient.get(s.port, "/assets/hello.txt")
                 #expect(first.text == "hello static\n")
                 #expect(first.header("Cache-Control") == "public, max-age=60")
                 let second = try RawClient.get(s.port, "/assets/more/hello.txt")
                 #expect(second.text == "from the second map\n")
                 #expect(second.header("Cache-Control") == nil)
-                #expect(try RawClient.get(s.port, "/assets/more/inside.txt").status == 404, "the longer prefix does not fall back to the shorter")
+                #expect(
+                    try RawClient.get(s.port, "/assets/more/inside.txt").status == 404,
+                    "the longer prefix does not fall back to the shorter")
             }
         }
 
@@ -180,17 +199,22 @@ extension IntegrationSuite {
                 // from memory): the next pipelined response starts right after it.
                 let smallTag = try #require(try RawClient.get(s.port, "/assets/hello.txt").header("ETag"))
                 let pipe = try RawClient(port: s.port)
-                try pipe.send("GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(etag)\r\n\r\n"
-                              + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(smallTag)\r\n\r\n"
-                              + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                try pipe.send(
+                    "GET /assets/big.bin HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(etag)\r\n\r\n"
+                        + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \(smallTag)\r\n\r\n"
+                        + "GET /assets/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
                 #expect(try pipe.readResponse().status == 304)
                 #expect(try pipe.readResponse().status == 304)
                 #expect(try pipe.readResponse().text == "hello static\n")
                 let r1 = try RawClient.get(s.port, "/assets/big.bin", headers: "If-Modified-Since: \(modified)\r\n")
                 #expect(r1.status == 304)
-                #expect(try RawClient.get(s.port, "/assets/big.bin", headers: "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n").status == 200)
+                #expect(
+                    try RawClient.get(
+                        s.port, "/assets/big.bin", headers: "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+                    ).status == 200)
                 // If-None-Match that does not match wins over a matching If-Modified-Since.
-                let r2 = try RawClient.get(s.port, "/assets/big.bin", headers: "If-None-Match: \"x\"\r\nIf-Modified-Since: \(modified)\r\n")
+                let r2 = try RawClient.get(
+                    s.port, "/assets/big.bin", headers: "If-None-Match: \"x\"\r\nIf-Modified-Since: \(modified)\r\n")
                 #expect(r2.status == 200)
                 let big = t.big
                 let r = try RawClient.get(s.port, "/assets/big.bin", headers: "Range: bytes=100-199\r\n")
@@ -206,9 +230,11 @@ extension IntegrationSuite {
                 #expect(bad.header("Content-Range") == "bytes */1000000")
                 let multi = try RawClient.get(s.port, "/assets/hello.txt", headers: "Range: bytes=0-1,3-4\r\n")
                 #expect(multi.status == 200 && multi.text == "hello static\n")
-                let r3 = try RawClient.get(s.port, "/assets/hello.txt", headers: "Range: bytes=0-4\r\nIf-Range: \(etag)\r\n")
+                let r3 = try RawClient.get(
+                    s.port, "/assets/hello.txt", headers: "Range: bytes=0-4\r\nIf-Range: \(etag)\r\n")
                 #expect(r3.status == 200)
-                let fresh = try RawClient.get(s.port, "/assets/big.bin", headers: "Range: bytes=0-4\r\nIf-Range: \(etag)\r\n")
+                let fresh = try RawClient.get(
+                    s.port, "/assets/big.bin", headers: "Range: bytes=0-4\r\nIf-Range: \(etag)\r\n")
                 #expect(fresh.status == 206 && fresh.body == Array(big[0...4]))
                 let small = try RawClient.get(s.port, "/assets/hello.txt", headers: "Range: bytes=6-11\r\n")
                 #expect(small.status == 206 && small.text == "static")
@@ -221,7 +247,9 @@ extension IntegrationSuite {
         /// adds the slash), 403 without, never a listing.
         @Test func traversalAndDirectories() throws {
             let t = try Tree()
-            try withServer(["--static-map", "/assets=\(t.root)", "--static-index", "index.html", "testapp:application"], workers: 1) { s in
+            try withServer(
+                ["--static-map", "/assets=\(t.root)", "--static-index", "index.html", "testapp:application"], workers: 1
+            ) { s in
                 let attempts: [(String, Int)] = [
                     ("/assets/../outside/secret.txt", 403), ("/assets/%2e%2e/outside/secret.txt", 403),
                     ("/assets/%2E%2E/%2e%2e/etc/passwd", 403), ("/assets/css/..%2f..%2foutside/secret.txt", 404),
@@ -248,7 +276,12 @@ extension IntegrationSuite {
                 let docs = try RawClient.get(s.port, "/assets/docs/")
                 #expect(docs.status == 403)
             }
-            try withServer(["--static-map", "/assets=\(t.root)", "--static-follow-symlinks", "--static-dotfiles", "testapp:application"], workers: 1) { s in
+            try withServer(
+                [
+                    "--static-map", "/assets=\(t.root)", "--static-follow-symlinks", "--static-dotfiles",
+                    "testapp:application",
+                ], workers: 1
+            ) { s in
                 let escape = try RawClient.get(s.port, "/assets/escape.txt")
                 #expect(escape.text == "SECRET=outside\n")
                 #expect(try RawClient.get(s.port, "/assets/.env").status == 200)
@@ -278,27 +311,33 @@ extension IntegrationSuite {
         /// the option.
         @Test func fallthroughAndOptions() throws {
             let t = try Tree()
-            try withServer(["--static-map", "/assets=\(t.root)", "--static-fallthrough", "testapp:application"], workers: 1) { s in
+            try withServer(
+                ["--static-map", "/assets=\(t.root)", "--static-fallthrough", "testapp:application"], workers: 1
+            ) { s in
                 let nope = try RawClient.get(s.port, "/assets/nope")
                 #expect(nope.text == "not found: /assets/nope")
                 let hello = try RawClient.get(s.port, "/assets/hello.txt")
                 #expect(hello.text == "hello static\n")
             }
-            for (args, needle) in [(["--static-map", "assets=/tmp"], "--static-map"), (["--static-map", "/a=/no/such/dir"], "--static-map"),
-                                   (["--static-map", "/a=/tmp", "--static-expires", "/b=5"], "--static-expires"),
-                                   (["--static-index", "a/b.html"], "--static-index")] {
+            for (args, needle) in [
+                (["--static-map", "assets=/tmp"], "--static-map"),
+                (["--static-map", "/a=/no/such/dir"], "--static-map"),
+                (["--static-map", "/a=/tmp", "--static-expires", "/b=5"], "--static-expires"),
+                (["--static-index", "a/b.html"], "--static-index"),
+            ] {
                 let p = try ServerProcess(args + ["testapp:application"], workers: 1, bind: nil, waitReady: false)
                 #expect(p.waitForExit(timeout: 10) != 0)
                 #expect(p.stderr.text.contains(needle), "\(args): \(p.stderr.text)")
             }
         }
-    
+
         /// The demo (conf/echo) in headless Chromium: one dispatchd serves the Flask page, its
         /// stylesheet from /assets (applied: the heading has its color) and the WebSocket at
         /// /ws; a message typed into the page and sent with its button comes back as an echo.
         @Test func demoInBrowser() throws {
             let demo = Paths.repository + "/conf/echo"
-            try withServer(["--static-map", "/assets=\(demo)/assets", "--pythonpath", demo, "app:app"], workers: 1) { s in
+            try withServer(["--static-map", "/assets=\(demo)/assets", "--pythonpath", demo, "app:app"], workers: 1) {
+                s in
                 let css = try RawClient.get(s.port, "/assets/style.css")
                 #expect(css.status == 200 && css.header("Content-Type") == "text/css; charset=utf-8")
                 let expression = """
@@ -312,7 +351,8 @@ extension IntegrationSuite {
                       return getComputedStyle(document.querySelector('h1')).color + ' | ' + log;
                     })()
                     """
-                let (status, text) = try runBrowser(url: "http://127.0.0.1:\(s.port)/", expression: expression, until: "Got echo: typed in the page")
+                let (status, text) = try runBrowser(
+                    url: "http://127.0.0.1:\(s.port)/", expression: expression, until: "Got echo: typed in the page")
                 #expect(status == 0, "\(text)")
                 #expect(text.hasPrefix("rgb(21, 101, 192) | "), "the stylesheet was not applied: \(text)")
                 #expect(text.contains("Connected to ws://127.0.0.1:\(s.port)/ws"))

@@ -15,12 +15,21 @@ extension IntegrationSuite {
                 #expect(c.handshake.header("Upgrade")?.lowercased() == "websocket")
                 #expect(c.handshake.header("Connection")?.lowercased() == "upgrade")
                 #expect(try RawClient.get(s.port, "/ws/echo").text == "not a WebSocket request")
-                let v8 = try RawClient.request(s.port, "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 8\r\n\r\n")
+                let v8 = try RawClient.request(
+                    s.port,
+                    "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 8\r\n\r\n"
+                )
                 #expect(v8.status == 426)
                 #expect(v8.header("Sec-WebSocket-Version") == "13")
-                let badKey = try RawClient.request(s.port, "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                let badKey = try RawClient.request(
+                    s.port,
+                    "GET /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                )
                 #expect(badKey.status == 400)
-                let post = try RawClient.request(s.port, "POST /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n")
+                let post = try RawClient.request(
+                    s.port,
+                    "POST /ws/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(WSClient.key)\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
+                )
                 #expect(post.status == 400)
                 // An upgrade to a path with no WebSocket route is Flask's (404 here).
                 let other = try WSClient(port: s.port, path: "/nowhere")
@@ -74,12 +83,30 @@ extension IntegrationSuite {
                     ("fragmented ping", { try $0.send(0x9, [], fin: false) }, 1002),
                     ("long ping", { try $0.send(0x9, [UInt8](repeating: 0, count: 126)) }, 1002),
                     ("stray continuation", { try $0.send(0x0, [0x61]) }, 1002),
-                    ("new message inside a fragmented one", { try $0.send(0x1, [0x61], fin: false); try $0.send(0x1, [0x62]) }, 1002),
+                    (
+                        "new message inside a fragmented one",
+                        {
+                            try $0.send(0x1, [0x61], fin: false)
+                            try $0.send(0x1, [0x62])
+                        }, 1002
+                    ),
                     ("invalid UTF-8", { try $0.send(0x1, [0x61, 0xC0, 0x80]) }, 1007),
-                    ("invalid UTF-8 split across fragments", { try $0.send(0x1, [0xE2, 0x82], fin: false); try $0.send(0x0, [0x28], fin: false) }, 1007),
+                    (
+                        "invalid UTF-8 split across fragments",
+                        {
+                            try $0.send(0x1, [0xE2, 0x82], fin: false)
+                            try $0.send(0x0, [0x28], fin: false)
+                        }, 1007
+                    ),
                     ("text ending inside a sequence", { try $0.send(0x1, [0xE2, 0x82]) }, 1007),
                     ("oversize message", { try $0.send(0x2, [UInt8](repeating: 0, count: 1001)) }, 1009),
-                    ("oversize in fragments", { try $0.send(0x2, [UInt8](repeating: 0, count: 600), fin: false); try $0.send(0x0, [UInt8](repeating: 0, count: 600)) }, 1009),
+                    (
+                        "oversize in fragments",
+                        {
+                            try $0.send(0x2, [UInt8](repeating: 0, count: 600), fin: false)
+                            try $0.send(0x0, [UInt8](repeating: 0, count: 600))
+                        }, 1009
+                    ),
                     ("invalid close code", { try $0.send(0x8, [0x03, 0xED]) }, 1002),
                     ("one-byte close", { try $0.send(0x8, [0x03]) }, 1002),
                     ("invalid UTF-8 close reason", { try $0.send(0x8, [0x03, 0xE8, 0xFF]) }, 1007),
@@ -102,7 +129,8 @@ extension IntegrationSuite {
         /// worker serves on. The server's own close (code and reason) and a handler that
         /// raises (1011, with the traceback logged).
         @Test func disconnectsAndServerClose() throws {
-            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log")
+                .path
             defer { try? FileManager.default.removeItem(atPath: events) }
             try withServer(["wsapp:app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
                 for path in ["/ws/echo", "/ws/aecho"] {
@@ -125,11 +153,13 @@ extension IntegrationSuite {
 
                 var lines: [String] = []
                 for _ in 0..<100 {
-                    lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                    lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                        String.init)
                     if lines.count >= 3 { break }
                     Thread.sleep(forTimeInterval: 0.05)
                 }
-                #expect(Set(lines) == ["echo: disconnected", "aecho: disconnected", "close: receive after close -> None"])
+                #expect(
+                    Set(lines) == ["echo: disconnected", "aecho: disconnected", "close: receive after close -> None"])
                 #expect(try RawClient.get(s.port, "/").text == "plain HTTP")
             }
         }
@@ -155,8 +185,10 @@ extension IntegrationSuite {
                 #expect(arrivals.filter { $0.0 == 0 }.map(\.1.text) == ["tick 0", "tick 1", "tick 2"])
                 #expect(arrivals.filter { $0.0 == 1 }.map(\.1.text) == ["atick 0", "atick 1", "atick 2"])
                 let order = arrivals.map(\.0)
-                #expect(order.firstIndex(of: 1)! < order.lastIndex(of: 0)! && order.firstIndex(of: 0)! < order.lastIndex(of: 1)!,
-                        "the handlers did not interleave: \(arrivals.map(\.1.text))")
+                #expect(
+                    order.firstIndex(of: 1)! < order.lastIndex(of: 0)!
+                        && order.firstIndex(of: 0)! < order.lastIndex(of: 1)!,
+                    "the handlers did not interleave: \(arrivals.map(\.1.text))")
                 #expect(elapsed < 0.5, "the sleeps did not overlap: \(elapsed) s")
                 let room = try (0..<3).map { _ in try WSClient(port: s.port, path: "/ws/room") }
                 Thread.sleep(forTimeInterval: 0.2)
@@ -172,7 +204,9 @@ extension IntegrationSuite {
         /// that does not answer within --websocket-ping-timeout is closed; one that answers
         /// stays.
         @Test func keepalivePings() throws {
-            try withServer(["--websocket-ping-interval", "0.3", "--websocket-ping-timeout", "0.5", "wsapp:app"], workers: 1) { s in
+            try withServer(
+                ["--websocket-ping-interval", "0.3", "--websocket-ping-timeout", "0.5", "wsapp:app"], workers: 1
+            ) { s in
                 let silent = try WSClient(port: s.port, path: "/ws/echo")
                 let answering = try WSClient(port: s.port, path: "/ws/echo")
                 let ping = try silent.read(timeout: 2)
@@ -207,9 +241,12 @@ extension IntegrationSuite {
 
         /// uWSGI's API, unmodified uWSGI-style code under --uwsgi-compat (`import uwsgi`).
         @Test func uwsgiCompatAPI() throws {
-            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log")
+                .path
             defer { try? FileManager.default.removeItem(atPath: events) }
-            try withServer(["--uwsgi-compat", "wsapp:uwsgi_app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
+            try withServer(
+                ["--uwsgi-compat", "wsapp:uwsgi_app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]
+            ) { s in
                 let c = try WSClient(port: s.port, path: "/anything")
                 #expect(c.handshake.status == 101)
                 try c.send(0x1, Array("frag".utf8), fin: false)
@@ -224,7 +261,9 @@ extension IntegrationSuite {
                 #expect(((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").contains("uwsgi: disconnected"))
             }
             // A module that imports uwsgi at its top, as uWSGI apps do.
-            try withServer(["--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"], workers: 1) { s in
+            try withServer(
+                ["--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"], workers: 1
+            ) { s in
                 let c = try WSClient(port: s.port, path: "/ws")
                 try c.sendText("top-level import")
                 #expect(try c.read().text == "top-level import")
@@ -243,8 +282,15 @@ extension IntegrationSuite {
         /// inflate with 1007; no extension when the client offers none.
         @Test func permessageDeflate() throws {
             try withServer(["--websocket-max-message", "100000", "wsapp:app"], workers: 1) { s in
-                let c = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, permessage-deflate\r\n")
-                #expect(c.handshake.header("Sec-WebSocket-Extensions") == "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10")
+                let c = try WSClient(
+                    port: s.port, path: "/ws/echo",
+                    headers:
+                        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10, permessage-deflate\r\n"
+                )
+                #expect(
+                    c.handshake.header("Sec-WebSocket-Extensions")
+                        == "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"
+                )
                 // A text whose second half repeats its first at a distance of 1,500 bytes: a
                 // server that ignored server_max_window_bits=10 (1,024 bytes) would refer back
                 // that far, and a decoder with the negotiated window would fail.
@@ -267,7 +313,8 @@ extension IntegrationSuite {
                 // No context takeover: the same message three times, each echo decoded with a
                 // fresh context (a server that kept its context would send later ones as
                 // references to the first).
-                let repeated = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                let repeated = try WSClient(
+                    port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
                 let message = Array(Self.noise(2000).utf8)
                 for i in 0..<3 {
                     try repeated.send(0x1, try Deflate.raw(message), rsv: 0x40)
@@ -276,13 +323,16 @@ extension IntegrationSuite {
                     #expect(try Deflate.inflate(echo.payload) == message, "echo \(i) does not decode on its own")
                 }
 
-                let bomb = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                let bomb = try WSClient(
+                    port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
                 try bomb.send(0x2, try Deflate.raw([UInt8](repeating: 0, count: 1_000_000)), rsv: 0x40)
                 #expect(try bomb.readClose().closeCode == 1009)
-                let junk = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                let junk = try WSClient(
+                    port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
                 try junk.send(0x2, [0xFF, 0xFF, 0xFF, 0xFF], rsv: 0x40)
                 #expect(try junk.readClose().closeCode == 1007)
-                let rsvOnContinuation = try WSClient(port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+                let rsvOnContinuation = try WSClient(
+                    port: s.port, path: "/ws/echo", headers: "Sec-WebSocket-Extensions: permessage-deflate\r\n")
                 try rsvOnContinuation.send(0x1, [0x61], fin: false)
                 try rsvOnContinuation.send(0x0, [0x61], rsv: 0x40)
                 #expect(try rsvOnContinuation.readClose().closeCode == 1002)
@@ -294,10 +344,11 @@ extension IntegrationSuite {
         /// `count` printable characters that deflate finds no repeats in (a fixed sequence).
         static func noise(_ count: Int) -> String {
             var x: UInt32 = 12345
-            return String((0..<count).map { _ in
-                x = x &* 1_103_515_245 &+ 12345
-                return Character(Unicode.Scalar(UInt8(33 + (x >> 16) % 94)))
-            })
+            return String(
+                (0..<count).map { _ in
+                    x = x &* 1_103_515_245 &+ 12345
+                    return Character(Unicode.Scalar(UInt8(33 + (x >> 16) % 94)))
+                })
         }
 
         /// Backpressure: a handler that sends far more than its client reads is suspended at the
@@ -305,7 +356,8 @@ extension IntegrationSuite {
         /// nothing grows without limit) while the worker serves other connections at once; when
         /// the client reads, everything arrives in order.
         @Test func sendBackpressure() throws {
-            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log")
+                .path
             defer { try? FileManager.default.removeItem(atPath: events) }
             try withServer(["wsapp:app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
                 let flood = try WSClient(port: s.port, path: "/ws/flood", receiveBuffer: 65536)
@@ -318,11 +370,15 @@ extension IntegrationSuite {
                 let frame = 65536 + 10
                 let queued = (returned + 1) * frame
                 // (The client's buffer holds what arrived with the handshake's response.)
-                let kernel = try Sockets.serverSendQueue(serverPort: s.port, clientPort: flood.raw.localPort) + flood.raw.unreadInKernel
+                let kernel =
+                    try Sockets.serverSendQueue(serverPort: s.port, clientPort: flood.raw.localPort)
+                    + flood.raw.unreadInKernel
                 let unsent = queued - kernel - flood.raw.buffer.count
                 #expect(returned < 199, "the handler was never suspended (\(returned) sends returned)")
-                #expect(unsent > (1 << 20) && unsent <= (1 << 20) + frame,
-                        "\(unsent) bytes queued in the worker (\(returned + 1) messages sent, \(kernel) in the kernel); the bound is 1 MiB plus one message")
+                #expect(
+                    unsent > (1 << 20) && unsent <= (1 << 20) + frame,
+                    "\(unsent) bytes queued in the worker (\(returned + 1) messages sent, \(kernel) in the kernel); the bound is 1 MiB plus one message"
+                )
                 let other = try WSClient(port: s.port, path: "/ws/echo")
                 let t = Date()
                 try other.sendText("prompt")
@@ -356,7 +412,8 @@ extension IntegrationSuite {
         /// uWSGI-style code sees dispatchd.WebSocketClosed (an OSError) when its client leaves;
         /// letting it propagate ends the handler quietly (no traceback), as with uWSGI.
         @Test func webSocketClosedException() throws {
-            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log").path
+            let events = FileManager.default.temporaryDirectory.appendingPathComponent("ws-\(UUID().uuidString).log")
+                .path
             defer { try? FileManager.default.removeItem(atPath: events) }
             try withServer(["wsapp:closed_app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
                 for path in ["/catch", "/reraise"] {
@@ -380,7 +437,8 @@ extension IntegrationSuite {
         @Test func fiveThousandConnectionsOnOneWorker() throws {
             var limit = rlimit()
             getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            try #require(limit.rlim_max >= 12_000, "the hard descriptor limit (\(limit.rlim_max)) is too low for this test")
+            try #require(
+                limit.rlim_max >= 12_000, "the hard descriptor limit (\(limit.rlim_max)) is too low for this test")
             limit.rlim_cur = limit.rlim_max
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             try withServer(["--no-access-log", "wsapp:app"], workers: 1) { s in
@@ -452,9 +510,10 @@ extension IntegrationSuite {
         /// its WebSocket on the same port, sends three messages, and the page shows the echoes.
         @Test func browserEcho() throws {
             try withServer(["wsapp:app"], workers: 1) { s in
-                let (status, text) = try runBrowser(url: "http://127.0.0.1:\(s.port)/page",
-                                                    expression: "document.getElementById('log').innerText",
-                                                    until: "Got echo: \u{2713} three")
+                let (status, text) = try runBrowser(
+                    url: "http://127.0.0.1:\(s.port)/page",
+                    expression: "document.getElementById('log').innerText",
+                    until: "Got echo: \u{2713} three")
                 #expect(status == 0, "\(text)")
                 #expect(text.contains("Connected to ws://127.0.0.1:\(s.port)/ws/echo"))
                 for m in ["one", "twö", "\u{2713} three"] {
@@ -469,16 +528,16 @@ extension IntegrationSuite {
         @Test func websocketsLibraryClient() throws {
             try withServer(["wsapp:app"], workers: 1) { s in
                 let script = """
-                import asyncio, websockets
-                async def main():
-                    for path in ('/ws/echo', '/ws/aecho'):
-                        async with websockets.connect('ws://127.0.0.1:\(s.port)' + path) as c:
-                            await c.send('héllo'); assert await c.recv() == 'héllo'
-                            await c.send(b'\\x00\\xff'); assert await c.recv() == b'\\x00\\xff'
-                            await c.send('x' * 70000); assert await c.recv() == 'x' * 70000
-                    print('ok')
-                asyncio.run(main())
-                """
+                    import asyncio, websockets
+                    async def main():
+                        for path in ('/ws/echo', '/ws/aecho'):
+                            async with websockets.connect('ws://127.0.0.1:\(s.port)' + path) as c:
+                                await c.send('héllo'); assert await c.recv() == 'héllo'
+                                await c.send(b'\\x00\\xff'); assert await c.recv() == b'\\x00\\xff'
+                                await c.send('x' * 70000); assert await c.recv() == 'x' * 70000
+                        print('ok')
+                    asyncio.run(main())
+                    """
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script]
@@ -500,8 +559,11 @@ extension IntegrationSuite {
 func runBrowser(url: String, expression: String, until: String, timeout: Double = 20) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", Paths.fixtures.appendingPathComponent("browser.py").path,
-                   url, expression, until, String(timeout)]
+    p.arguments = [
+        ProcessInfo.processInfo.environment["PYTHON"] ?? "python3",
+        Paths.fixtures.appendingPathComponent("browser.py").path,
+        url, expression, until, String(timeout),
+    ]
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out

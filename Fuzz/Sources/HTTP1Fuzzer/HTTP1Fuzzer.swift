@@ -40,11 +40,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         func decode(piece: Int) -> ([UInt8], Int?, Bool) {
             var decoder = ChunkedDecoder()
             var out: [UInt8] = []
-            var offset = 0, available = 0
+            var offset = 0
+            var available = 0
             while available < body.count || offset < available {
                 available = min(body.count, available + piece)
                 while offset < available {
-                    switch body.withUnsafeBytes({ decoder.step(UnsafeRawBufferPointer(rebasing: $0[offset..<available])) }) {
+                    switch body.withUnsafeBytes({
+                        decoder.step(UnsafeRawBufferPointer(rebasing: $0[offset..<available]))
+                    }) {
                     case .data(let s, let c):
                         precondition(c > 0 && offset + s + c <= available)
                         out += body[(offset + s)..<(offset + s + c)]

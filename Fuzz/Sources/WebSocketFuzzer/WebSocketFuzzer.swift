@@ -1,6 +1,6 @@
 import DStatic
-import FuzzDriver
 import DWebSocket
+import FuzzDriver
 
 /// Feeds arbitrary bytes as a client's frame stream to the WebSocket session, whole and in
 /// pieces (a split point taken from the data): both must give the same actions; delivered
@@ -21,7 +21,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             buffer += bytes[fed..<end]
             fed = end
             while true {
-                let parsed = buffer.withUnsafeBytes { WebSocketFrame.parse($0, allowRSV1: session.compression, maxPayload: maxMessage) }
+                let parsed = buffer.withUnsafeBytes {
+                    WebSocketFrame.parse($0, allowRSV1: session.compression, maxPayload: maxMessage)
+                }
                 guard case .frame(let frame) = parsed else {
                     if case .invalid(let code, let reason) = parsed { actions += session.fail(code, reason) }
                     break
@@ -56,15 +58,20 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let split = size > 1 ? Int(bytes[1]) % (size + 1) : 0
     let halves = run(pieces: [split])
     precondition(whole == halves, "split at \(split) disagrees")
-    if let close = whole.firstIndex(of: .closeConnection) { precondition(close == whole.count - 1, "actions after the close") }
+    if let close = whole.firstIndex(of: .closeConnection) {
+        precondition(close == whole.count - 1, "actions after the close")
+    }
 
     // Static paths: decoded segments never climb out or hide separators.
     var path = Array("/a/".utf8)
     path += bytes.prefix(64)
-    if case .success(let segments) = StaticPath.segments(path, prefix: Array("/a".utf8), allowDotfiles: size > 2 && bytes[2] & 1 == 1) {
+    if case .success(let segments) = StaticPath.segments(
+        path, prefix: Array("/a".utf8), allowDotfiles: size > 2 && bytes[2] & 1 == 1)
+    {
         for s in segments {
             precondition(s != ".." && s != "." && !s.isEmpty)
-            precondition(!s.utf8.contains(0) && !s.utf8.contains(UInt8(ascii: "/")) && !s.utf8.contains(UInt8(ascii: "\\")))
+            precondition(
+                !s.utf8.contains(0) && !s.utf8.contains(UInt8(ascii: "/")) && !s.utf8.contains(UInt8(ascii: "\\")))
         }
     }
     // Ranges stay inside the file.

@@ -1,9 +1,11 @@
 import CDPosix
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
+
 @testable import DPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Real descriptors and addresses for the hand-off tests: a control channel, connections to
 /// pass over it, and peers built from socket addresses the way accept() reports them.
@@ -65,7 +67,8 @@ enum TestDescriptors {
     /// True when `received` is the socket `original` refers to: the same inode, and bytes
     /// written into `received` come out of `peerOfOriginal`.
     static func isSameSocket(_ received: CInt, as original: CInt, peerOfOriginal: CInt, probe: String) -> Bool {
-        var a = stat(), b = stat()
+        var a = stat()
+        var b = stat()
         guard fstat(received, &a) == 0, fstat(original, &b) == 0, a.st_ino == b.st_ino, a.st_dev == b.st_dev else {
             return false
         }

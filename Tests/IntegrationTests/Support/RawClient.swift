@@ -47,7 +47,9 @@ final class RawClient {
             addr.sin6_port = UInt16(port).bigEndian
             inet_pton(AF_INET6, host, &addr.sin6_addr)
             rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
             }
         } else {
             var addr = sockaddr_in()
@@ -55,7 +57,9 @@ final class RawClient {
             addr.sin_port = UInt16(port).bigEndian
             inet_pton(AF_INET, host, &addr.sin_addr)
             rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
         }
         if rc != 0 {
@@ -75,7 +79,9 @@ final class RawClient {
             raw[bytes.count] = 0
         }
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         if rc != 0 {
             Glibc.close(fd)
@@ -89,7 +95,9 @@ final class RawClient {
     var localPort: Int {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
@@ -105,7 +113,9 @@ final class RawClient {
     func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
             if n <= 0 { throw ClientError(description: "send failed: errno \(errno)") }
             offset += n
         }
@@ -116,7 +126,12 @@ final class RawClient {
     func fill(timeout: TimeInterval) throws -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let rc = poll(&p, 1, Int32(timeout * 1000))
-        if rc == 0 { throw ClientError(description: "timed out waiting for the server (have \(buffer.count) bytes: \(String(decoding: buffer.prefix(200), as: UTF8.self).debugDescription))") }
+        if rc == 0 {
+            throw ClientError(
+                description:
+                    "timed out waiting for the server (have \(buffer.count) bytes: \(String(decoding: buffer.prefix(200), as: UTF8.self).debugDescription))"
+            )
+        }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n <= 0 {
@@ -133,7 +148,10 @@ final class RawClient {
             // A response starts exactly where the previous one ended: any stray byte (a body
             // sent after a 204, 304 or HEAD response) is an error, not something to skip.
             if buffer.count >= 7 && !buffer.starts(with: Array("HTTP/1.".utf8)) {
-                throw ClientError(description: "the response does not start with a status line: \(String(decoding: buffer.prefix(80), as: UTF8.self).debugDescription)")
+                throw ClientError(
+                    description:
+                        "the response does not start with a status line: \(String(decoding: buffer.prefix(80), as: UTF8.self).debugDescription)"
+                )
             }
             if let end = findHeadEnd() {
                 let headText = String(decoding: buffer[0..<end], as: UTF8.self)
@@ -147,8 +165,9 @@ final class RawClient {
                     let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
                     headers.append((parts[0], parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""))
                 }
-                var response = HTTPResponse(status: status, reason: statusLine.count > 2 ? statusLine[2] : "", version: statusLine[0],
-                                            headers: headers, body: [], chunked: false)
+                var response = HTTPResponse(
+                    status: status, reason: statusLine.count > 2 ? statusLine[2] : "", version: statusLine[0],
+                    headers: headers, body: [], chunked: false)
                 let bodyStart = end + 4
                 if head || status < 200 || status == 204 || status == 304 {
                     buffer.removeFirst(bodyStart)
@@ -156,7 +175,9 @@ final class RawClient {
                 }
                 if let cl = response.header("Content-Length").flatMap(Int.init) {
                     while buffer.count < bodyStart + cl {
-                        if try !fill(timeout: timeout) { throw ClientError(description: "EOF in body (\(buffer.count - bodyStart) of \(cl))") }
+                        if try !fill(timeout: timeout) {
+                            throw ClientError(description: "EOF in body (\(buffer.count - bodyStart) of \(cl))")
+                        }
                     }
                     response.body = Array(buffer[bodyStart..<(bodyStart + cl)])
                     buffer.removeFirst(bodyStart + cl)
@@ -174,7 +195,10 @@ final class RawClient {
                 return response
             }
             if try !fill(timeout: timeout) {
-                throw ClientError(description: "connection closed before a complete response (\(buffer.count) bytes: \(String(decoding: buffer, as: UTF8.self).debugDescription))")
+                throw ClientError(
+                    description:
+                        "connection closed before a complete response (\(buffer.count) bytes: \(String(decoding: buffer, as: UTF8.self).debugDescription))"
+                )
             }
         }
     }
@@ -201,7 +225,9 @@ final class RawClient {
     func waitFor(_ needle: [UInt8], timeout: TimeInterval) throws -> Int {
         while true {
             if buffer.count >= needle.count {
-                for i in 0...(buffer.count - needle.count) where Array(buffer[i..<(i + needle.count)]) == needle { return i }
+                for i in 0...(buffer.count - needle.count) where Array(buffer[i..<(i + needle.count)]) == needle {
+                    return i
+                }
             }
             if try !fill(timeout: timeout) { throw ClientError(description: "EOF waiting for data") }
         }
@@ -209,7 +235,8 @@ final class RawClient {
 
     func findHeadEnd() -> Int? {
         guard buffer.count >= 4 else { return nil }
-        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
+        for i in 0...(buffer.count - 4)
+        where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
             return i
         }
         return nil
@@ -250,7 +277,9 @@ final class RawClient {
     }
 
     /// Sends a request and reads its response on a fresh connection.
-    static func request(_ port: Int, _ raw: String, head: Bool = false, timeout: TimeInterval = 10) throws -> HTTPResponse {
+    static func request(
+        _ port: Int, _ raw: String, head: Bool = false, timeout: TimeInterval = 10
+    ) throws -> HTTPResponse {
         let c = try RawClient(port: port)
         try c.send(raw)
         return try c.readResponse(head: head, timeout: timeout)

@@ -70,8 +70,10 @@ final class ServerProcess {
     let workers: Int
     var pid: Int32 { process.processIdentifier }
 
-    init(_ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
-         environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil) throws {
+    init(
+        _ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
+        environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil
+    ) throws {
         self.workers = workers
         process.executableURL = URL(fileURLWithPath: Paths.binary)
         var args = ["--workers", String(workers), "--chdir", Paths.apps]
@@ -79,13 +81,15 @@ final class ServerProcess {
         process.arguments = args + arguments
         if let rlimit {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["prlimit", "--nofile=\(rlimit.soft):\(rlimit.hard)", "--", Paths.binary] + args + arguments
+            process.arguments =
+                ["prlimit", "--nofile=\(rlimit.soft):\(rlimit.hard)", "--", Paths.binary] + args + arguments
         }
         var env = ProcessInfo.processInfo.environment
         env["PYTHONUNBUFFERED"] = "1"
         for (k, v) in environment { env[k] = v }
         process.environment = env
-        let out = Pipe(), err = Pipe()
+        let out = Pipe()
+        let err = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
@@ -99,14 +103,16 @@ final class ServerProcess {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let text = stderr.text
-            if port == 0, let range = text.range(of: #"listening on http://[^ \n]*:(\d+)"#, options: .regularExpression) {
+            if port == 0, let range = text.range(of: #"listening on http://[^ \n]*:(\d+)"#, options: .regularExpression)
+            {
                 let line = String(text[range])
                 port = Int(line.split(separator: ":").last!)!
             }
             let ready = text.components(separatedBy: ") ready").count - 1
             if (port != 0 || text.contains("listening on unix:")) && ready >= workers { return }
             if !process.isRunning {
-                throw ServerStartError(description: "dispatchd exited during start-up (\(process.terminationStatus)):\n\(text)")
+                throw ServerStartError(
+                    description: "dispatchd exited during start-up (\(process.terminationStatus)):\n\(text)")
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -153,15 +159,20 @@ final class ServerProcess {
     /// SIGTERM, then expects a clean exit 0 within `timeout`, with no worker left behind. A
     /// worker that exited before the stop (a crash the master quietly replaced) fails the test
     /// unless `allowWorkerExits`.
-    func stop(timeout: TimeInterval = 15, allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) {
+    func stop(
+        timeout: TimeInterval = 15, allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         if !allowWorkerExits {
-            #expect(workerExits.isEmpty, "a worker exited during the test:\n\(stderr.text)", sourceLocation: sourceLocation)
+            #expect(
+                workerExits.isEmpty, "a worker exited during the test:\n\(stderr.text)", sourceLocation: sourceLocation)
         }
         let workerPids = liveWorkerPids()
         kill(pid, SIGTERM)
         let status = waitForExit(timeout: timeout)
         if status == nil { kill(pid, SIGKILL) }
-        #expect(status == 0, "dispatchd did not exit cleanly: \(String(describing: status))\n\(stderr.text)", sourceLocation: sourceLocation)
+        #expect(
+            status == 0, "dispatchd did not exit cleanly: \(String(describing: status))\n\(stderr.text)",
+            sourceLocation: sourceLocation)
         for w in workerPids {
             var gone = false
             for _ in 0..<100 where !gone {
@@ -175,8 +186,11 @@ final class ServerProcess {
 
 /// Starts a server, runs `body`, and always stops it (expecting a clean exit, and no worker
 /// exit before it unless `allowWorkerExits`).
-func withServer(_ arguments: [String], workers: Int = 2, environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil,
-                allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation, _ body: (ServerProcess) throws -> Void) throws {
+func withServer(
+    _ arguments: [String], workers: Int = 2, environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil,
+    allowWorkerExits: Bool = false, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: (ServerProcess) throws -> Void
+) throws {
     let server = try ServerProcess(arguments, workers: workers, environment: environment, rlimit: rlimit)
     do {
         try body(server)
@@ -206,7 +220,9 @@ enum Sockets {
         let text = try ss(["-ltnH", "sport = :\(port)"])
         // "LISTEN Recv-Q Send-Q Local Peer"
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
-        guard fields.count >= 3, let backlog = Int(fields[2]) else { throw ClientError(description: "ss printed \(text.debugDescription)") }
+        guard fields.count >= 3, let backlog = Int(fields[2]) else {
+            throw ClientError(description: "ss printed \(text.debugDescription)")
+        }
         return backlog
     }
 
@@ -216,7 +232,9 @@ enum Sockets {
         let text = try ss(["-tnH", "state", "established", "( sport = :\(serverPort) and dport = :\(clientPort) )"])
         // "Recv-Q Send-Q Local Peer" (the state filter drops the State column).
         let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
-        guard fields.count >= 2, let sendQ = Int(fields[1]) else { throw ClientError(description: "ss printed \(text.debugDescription)") }
+        guard fields.count >= 2, let sendQ = Int(fields[1]) else {
+            throw ClientError(description: "ss printed \(text.debugDescription)")
+        }
         return sendQ
     }
 }
@@ -258,16 +276,23 @@ func traced(_ pid: Int32, calls: String, _ body: () throws -> Void) throws -> St
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     // The test's threads block signals, and a spawned child inherits the mask: strace starts
     // with an empty one, or SIGTERM would never stop it.
-    let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])"
-    p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", unblocked,
-                   "strace", "-f", "-p", String(pid), "-e", "trace=\(calls)", "-o", log]
+    let unblocked =
+        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])"
+    p.arguments = [
+        ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", unblocked,
+        "strace", "-f", "-p", String(pid), "-e", "trace=\(calls)", "-o", log,
+    ]
     let err = Pipe()
     p.standardError = err
     let messages = OutputCollector(err)
     try p.run()
     let deadline = Date().addingTimeInterval(10)
-    while !messages.text.contains("attached") && p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-    guard messages.text.contains("attached") else { throw ClientError(description: "strace did not attach: \(messages.text)") }
+    while !messages.text.contains("attached") && p.isRunning && Date() < deadline {
+        Thread.sleep(forTimeInterval: 0.01)
+    }
+    guard messages.text.contains("attached") else {
+        throw ClientError(description: "strace did not attach: \(messages.text)")
+    }
     defer {
         p.terminate()
         p.waitUntilExit()

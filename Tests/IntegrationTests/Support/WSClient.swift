@@ -23,7 +23,9 @@ final class WSClient {
 
     init(port: Int, path: String, headers: String = "", receiveBuffer: Int32? = nil) throws {
         raw = try RawClient(port: port, receiveBuffer: receiveBuffer)
-        try raw.send("GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(Self.key)\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n")
+        try raw.send(
+            "GET \(path) HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \(Self.key)\r\nSec-WebSocket-Version: 13\r\n\(headers)\r\n"
+        )
         handshake = try raw.readResponse(head: true)
     }
 
@@ -31,7 +33,11 @@ final class WSClient {
         var out: [UInt8] = [(fin ? 0x80 : 0) | rsv | opcode]
         let m: UInt8 = masked ? 0x80 : 0
         let n = payload.count
-        if n < 126 { out.append(m | UInt8(n)) } else if n <= 0xFFFF { out += [m | 126, UInt8(n >> 8), UInt8(n & 0xFF)] } else {
+        if n < 126 {
+            out.append(m | UInt8(n))
+        } else if n <= 0xFFFF {
+            out += [m | 126, UInt8(n >> 8), UInt8(n & 0xFF)]
+        } else {
             out.append(m | 127)
             for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: n >> s)) }
         }
@@ -74,7 +80,9 @@ final class WSClient {
     func read(timeout: TimeInterval = 5) throws -> Frame {
         while true {
             if let frame = bufferedFrame() { return frame }
-            if try !raw.fill(timeout: timeout) { throw ClientError(description: "connection closed while reading a frame") }
+            if try !raw.fill(timeout: timeout) {
+                throw ClientError(description: "connection closed while reading a frame")
+            }
         }
     }
 
@@ -113,7 +121,8 @@ enum Deflate {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", "import sys, zlib\n" + code]
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         p.standardInput = stdin
         p.standardOutput = stdout
         try p.run()
@@ -127,7 +136,9 @@ enum Deflate {
 
     /// Compressed as RFC 7692 sends it (sync flush, without the final 00 00 FF FF).
     static func raw(_ bytes: [UInt8]) throws -> [UInt8] {
-        try python("c = zlib.compressobj(6, zlib.DEFLATED, -15)\nd = c.compress(sys.stdin.buffer.read()) + c.flush(zlib.Z_SYNC_FLUSH)\nsys.stdout.buffer.write(d[:-4])", bytes)
+        try python(
+            "c = zlib.compressobj(6, zlib.DEFLATED, -15)\nd = c.compress(sys.stdin.buffer.read()) + c.flush(zlib.Z_SYNC_FLUSH)\nsys.stdout.buffer.write(d[:-4])",
+            bytes)
     }
 
     /// Inflates one message with a fresh context and a window of 2^`windowBits` bytes: a
@@ -135,7 +146,8 @@ enum Deflate {
     /// output is taken 64 bytes at a time, so zlib can look back only through its window (in one
     /// call it would copy from its own output buffer, whatever the window).
     static func inflate(_ bytes: [UInt8], windowBits: Int = 15) throws -> [UInt8] {
-        try python("""
+        try python(
+            """
             d = zlib.decompressobj(-\(windowBits))
             data, out = sys.stdin.buffer.read() + bytes([0, 0, 255, 255]), []
             while data:
