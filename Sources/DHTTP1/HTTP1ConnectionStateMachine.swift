@@ -53,12 +53,19 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case closed
     }
 
-    public private(set) var state: State = .idle
+    // The events are @inlinable (with the stored state @usableFromInline): called on a property
+    // of the connection's class from another module, each call would otherwise be an opaque,
+    // dynamically checked exclusive access; inlined, the compiler sees the access whole.
+    @usableFromInline var _state: State = .idle
+    @usableFromInline var _draining = false
+    @usableFromInline var _requests = 0
+
+    public var state: State { _state }
     /// The worker is draining: no request starts after the current one.
-    public private(set) var draining = false
+    public var draining: Bool { _draining }
     /// Requests begun on this connection. Before the first, an idle connection waits only the
     /// header timeout: the keep-alive timeout is for clients that were answered.
-    public private(set) var requests = 0
+    public var requests: Int { _requests }
     public let timeouts: Timeouts
 
     public init(timeouts: Timeouts) {
@@ -69,60 +76,65 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// A complete request head that passed its checks. `keepAlive`: the client allows another
     /// request after this one. Returns whether the response may offer keep-alive.
+    @inlinable
     public mutating func receivedHead(keepAlive: Bool, hasBody: Bool) -> Bool {
-        switch state {
+        switch _state {
         case .idle, .head: break
-        default: preconditionFailure("Internal inconsistency: a request head in state \(state)")
+        default: preconditionFailure("Internal inconsistency: a request head in state \(_state)")
         }
-        let offered = keepAlive && !draining
-        state = hasBody ? .body(keepAlive: offered) : .responding(keepAlive: offered)
-        requests += 1
+        let offered = keepAlive && !_draining
+        _state = hasBody ? .body(keepAlive: offered) : .responding(keepAlive: offered)
+        _requests += 1
         return offered
     }
 
     /// The whole body is here: the request can be answered.
+    @inlinable
     public mutating func receivedBody() {
-        guard case .body(let keepAlive) = state else {
-            preconditionFailure("Internal inconsistency: a body in state \(state)")
+        guard case .body(let keepAlive) = _state else {
+            preconditionFailure("Internal inconsistency: a body in state \(_state)")
         }
-        state = .responding(keepAlive: keepAlive)
+        _state = .responding(keepAlive: keepAlive)
     }
 
     /// The request is refused before any application code runs (a bad head, a limit, a
     /// timeout, a body that cannot be stored): the error response is the last one, and the
     /// connection lingers after it, since unread request bytes may follow.
+    @inlinable
     public mutating func refused() {
-        state = .closing(linger: true)
+        _state = .closing(linger: true)
     }
 
     /// The application took the connection as a WebSocket.
+    @inlinable
     public mutating func upgraded() {
-        guard case .responding = state else {
-            preconditionFailure("Internal inconsistency: an upgrade in state \(state)")
+        guard case .responding = _state else {
+            preconditionFailure("Internal inconsistency: an upgrade in state \(_state)")
         }
-        state = .upgraded
+        _state = .upgraded
     }
 
     /// The WebSocket is over (closed by either side, or failed): close after the last frames.
+    @inlinable
     public mutating func webSocketFinished() {
-        guard state == .upgraded else { return }
-        state = .closing(linger: true)
+        guard _state == .upgraded else { return }
+        _state = .closing(linger: true)
     }
 
     /// The current response is complete (its bytes may still be in the output buffer).
     /// `keepAlive`: the response allows another request (its framing, the application);
     /// `unreadInput`: request bytes that will not be answered are buffered (they could turn the
     /// close into a reset). True when the next request may be parsed.
-    @discardableResult
+    @inlinable @discardableResult
     public mutating func respondedCompletely(keepAlive: Bool, unreadInput: Bool) -> Bool {
-        guard case .responding(let offered) = state else {
-            preconditionFailure("Internal inconsistency: a response completed in state \(state)")
+        guard case .responding(let offered) = _state else {
+            preconditionFailure("Internal inconsistency: a response completed in state \(_state)")
         }
-        if offered && keepAlive && !draining {
-            state = .idle
+        if offered && keepAlive && !_draining {
+            _state = .idle
             return true
         }
-        state = .closing(linger: unreadInput)
+        _state = .closing(linger: unreadInput)
         return false
     }
 
@@ -148,32 +160,33 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// Decides what to wait for. `outputPending`: output is still unsent; `partialHead`: bytes
     /// of an incomplete request head are buffered.
-    public mutating func next(outputPending: Bool, partialHead: Bool, now: UInt64) -> Next {
-        switch state {
+    @inlinable
+    public mutating func next(outputPending: Bool, partialHead: Bool, now: @autoclosure () -> UInt64) -> Next {
+        switch _state {
         case .closed:
             return .nothing
         case .upgraded:
             return .webSocket
         case .lingering(let deadline):
-            return .read(timeout: Self.seconds(until: deadline, from: now))
+            return .read(timeout: Self.seconds(until: deadline, from: now()))
         case _ where outputPending:
             return .write(timeout: timeouts.write)
         case .responding:
             return .continueResponse
         case .closing(let linger):
             guard linger else { return .close }
-            let deadline = now + Self.nanoseconds(timeouts.linger)
-            state = .lingering(deadline: deadline)
+            let deadline = now() + Self.nanoseconds(timeouts.linger)
+            _state = .lingering(deadline: deadline)
             return .linger(timeout: timeouts.linger)
         case .idle:
             if partialHead {
-                state = .head(deadline: now + Self.nanoseconds(timeouts.header))
+                _state = .head(deadline: now() + Self.nanoseconds(timeouts.header))
                 return .read(timeout: timeouts.header)
             }
-            if draining { return .close }
-            return .read(timeout: requests == 0 ? timeouts.header : timeouts.keepAlive)
+            if _draining { return .close }
+            return .read(timeout: _requests == 0 ? timeouts.header : timeouts.keepAlive)
         case .head(let deadline):
-            return .read(timeout: Self.seconds(until: deadline, from: now))
+            return .read(timeout: Self.seconds(until: deadline, from: now()))
         case .body:
             return .read(timeout: timeouts.body)
         }
@@ -193,13 +206,13 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The read timer fired at `now`.
     public mutating func readTimedOut(now: UInt64) -> TimeoutAction {
-        switch state {
+        switch _state {
         case .head(let deadline):
             guard now >= deadline else { return .wait }
-            state = .closing(linger: true)
+            _state = .closing(linger: true)
             return .refuse(HTTPError(408, "request head timeout"))
         case .body:
-            state = .closing(linger: true)
+            _state = .closing(linger: true)
             return .refuse(HTTPError(408, "request body timeout"))
         case .lingering(let deadline) where now < deadline:
             return .wait
@@ -210,8 +223,9 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The connection is closed (the glue closed it: it was told to, the client closed it or
     /// left its output unread, or it failed). Nothing more happens on it.
+    @inlinable
     public mutating func connectionEnded() {
-        state = .closed
+        _state = .closed
     }
 
     /// What a drain does to this connection.
@@ -226,8 +240,8 @@ public struct HTTP1ConnectionStateMachine: Sendable {
 
     /// The worker drains: no request starts after the current one.
     public mutating func drain() -> DrainAction {
-        draining = true
-        switch state {
+        _draining = true
+        switch _state {
         case .idle:
             return .close
         case .upgraded:
@@ -237,11 +251,11 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         }
     }
 
-    static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(seconds * 1e9) }
+    @usableFromInline static func nanoseconds(_ seconds: Double) -> UInt64 { UInt64(seconds * 1e9) }
 
     /// Seconds left until `deadline`; a little more than none once it has passed, so the timer
     /// fires at once and the timeout is handled there.
-    static func seconds(until deadline: UInt64, from now: UInt64) -> Double {
+    @usableFromInline static func seconds(until deadline: UInt64, from now: UInt64) -> Double {
         deadline > now ? Double(deadline - now) / 1e9 : 0.001
     }
 }

@@ -17,7 +17,7 @@ struct FileBody {
 /// output buffer), and the writing of that output.
 extension Connection: WSGITransport {
     func readBody(into buffer: UnsafeMutableRawBufferPointer) throws(WSGIError) -> Int {
-        guard let body = request?.body, !buffer.isEmpty else { return 0 }
+        guard let body = request.body, !buffer.isEmpty else { return 0 }
         do {
             return try body.read(into: buffer, from: input)
         } catch {
@@ -77,13 +77,13 @@ extension Connection: WSGITransport {
     /// (a file_wrapper response is told how much went) or there is none; false while the client
     /// is slow (the write watcher is armed) or when the connection closed.
     func sendFile() -> Bool {
-        guard var file = request?.file else { return !isClosed }
+        guard var file = request.file else { return !isClosed }
         while file.remaining > 0 {
             let result: Posix.IOResult
             do {
                 result = try Posix.sendfile(fd.raw, file.fd, offset: &file.offset, count: file.remaining)
             } catch {
-                request!.file = file
+                request.file = file
                 close()
                 return false
             }
@@ -91,8 +91,8 @@ extension Connection: WSGITransport {
             case .done(0):
                 // The file shrank under us. A static response cannot be completed; an
                 // application's ends short, and the bridge closes the connection after it.
-                guard request!.response != nil else {
-                    request!.file = file
+                guard request.response != nil else {
+                    request.file = file
                     close()
                     return false
                 }
@@ -101,14 +101,14 @@ extension Connection: WSGITransport {
                 file.sent += n
                 file.remaining -= n
             case .wouldBlock:
-                request!.file = file
+                request.file = file
                 readWatcher.disarm()
                 armWriteWatcher(timeout: worker.config.writeTimeout)
                 return false
             }
         }
-        request!.file = nil
-        request!.response?.fileSent(file.sent)
+        request.file = nil
+        request.response?.fileSent(file.sent)
         return true
     }
 }

@@ -2,14 +2,18 @@ internal import DHTTP1
 internal import DPosix
 internal import DWSGI
 
-/// The request a connection is receiving or answering, from its head to its response's end.
+/// The request a connection is receiving or answering, from its head to its response's end:
+/// its fields mean something while the state machine is in `.body` or `.responding`, and are
+/// cleared (the body's budget given back) when it ends. (A plain value rather than an optional:
+/// the phase is the state machine's, and an optional of this struct costs generic copies on
+/// the hot path.)
 struct InFlight {
     /// End of its head in the input (the head is `start ..< headEnd`).
-    let headEnd: Int
+    var headEnd = 0
     /// When it began (monotonic nanoseconds), for the access log.
-    let began: UInt64
+    var began: UInt64 = 0
     /// Whether its response may keep the connection open (the client allows it; no drain).
-    let keepAlive: Bool
+    var keepAlive = false
     /// Its body, when the head announced one.
     var body: RequestBody? = nil
     /// The application's response while it is produced step by step.
@@ -72,9 +76,9 @@ extension Connection {
         }
         beginRequest(keepAlive: head.keepAlive, hasBody: true)
         let body = RequestBody(
-            framing: head.chunked ? .chunked : .length(head.contentLength!), start: request!.headEnd,
+            framing: head.chunked ? .chunked : .length(head.contentLength!), start: request.headEnd,
             budget: worker.bodyBudget, limit: worker.config.maxRequestBody, bufferSize: worker.config.bodyBufferSize)
-        request!.body = body
+        request.body = body
         if case .refused(let error, let fields, let log)? = body.prepare(input) {
             refuse(error, fields: fields, log: log)
             return
@@ -101,10 +105,9 @@ extension Connection {
     /// the next (pipelined) request's start, and whether the connection stays open (or becomes
     /// a WebSocket).
     func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
-        let finished = request!
-        logRequest(finished, status: status, bytes: bytes)
-        request = nil
-        start = finished.body?.end ?? finished.headEnd
+        logRequest(status: status, bytes: bytes)
+        start = request.body?.end ?? request.headEnd
+        request = InFlight()
         parser.reset()
         if upgraded {
             machine.upgraded()
@@ -116,23 +119,23 @@ extension Connection {
     /// The connection closed under a request: a response in progress is abandoned (its
     /// iterable's close() runs) and logged; the body's budget goes back.
     func abandonRequest() {
-        guard let r = request else { return }
-        request = nil
-        if let response = r.response {
-            if let file = r.file { response.fileSent(file.sent) }
+        if let response = request.response {
+            if let file = request.file { response.fileSent(file.sent) }
             let outcome = response.abort()
-            logRequest(r, status: outcome.status, bytes: outcome.bodyBytes)
-        } else if let ending = r.staticEnding {
-            logRequest(r, status: ending.status, bytes: r.file.map { $0.sent } ?? ending.bytes)
+            logRequest(status: outcome.status, bytes: outcome.bodyBytes)
+        } else if let ending = request.staticEnding {
+            logRequest(status: ending.status, bytes: request.file.map { $0.sent } ?? ending.bytes)
         }
+        request = InFlight()
     }
 
-    /// The access log line of request `r` (its head is `start ..< r.headEnd`).
-    func logRequest(_ r: InFlight, status: Int, bytes: Int) {
+    /// The access log line of the current request (its head is `start ..< request.headEnd`).
+    func logRequest(status: Int, bytes: Int) {
         guard let log = worker.accessLog else { return }
-        let seconds = Double(MonotonicClock.nanoseconds() - r.began) / 1e9
+        let seconds = Double(MonotonicClock.nanoseconds() - request.began) / 1e9
         log.record(
-            remote: info.remoteAddr, date: worker.date.commonLog, head: head, request: input.bytes(start..<r.headEnd),
+            remote: info.remoteAddr, date: worker.date.commonLog, head: head,
+            request: input.bytes(start..<request.headEnd),
             status: status, bytes: bytes, seconds: seconds)
     }
 
@@ -141,7 +144,7 @@ extension Connection {
     /// Takes in what has arrived of the body; true when the request moved on (the body is all
     /// here and the application was called, or it was refused).
     func receiveBody() -> Bool {
-        switch request!.body!.receive(input) {
+        switch request.body!.receive(input) {
         case .needMore:
             return false
         case .complete:
@@ -164,7 +167,7 @@ extension Connection {
     /// Queues a refusal's response (the state machine has moved already); the request, if one
     /// began, is dropped with its body.
     func queueRefusal(_ error: HTTPError, fields: String = "") {
-        request = nil
+        request = InFlight()
         ServerResponse.appendRefusal(&output.bytes, error, fields: fields, date: worker.date.imfFixdate)
     }
 
@@ -172,11 +175,10 @@ extension Connection {
 
     /// Calls the application for the current request, whose body (if any) is all here.
     func callApplication() {
-        let r = request!
         worker.enterApplication(MonotonicClock.nanoseconds())
         let progress = worker.app.handle(
-            head: head, buffer: input.bytes(start..<r.headEnd), info: info, transport: self, output: output,
-            keepAlive: r.keepAlive, date: worker.date.imfFixdate
+            head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
+            keepAlive: request.keepAlive, date: worker.date.imfFixdate
         )
         worker.leaveApplication()
         advance(progress)
@@ -189,23 +191,23 @@ extension Connection {
         case .done(let outcome):
             endRequest(status: outcome.status, bytes: outcome.bodyBytes, keepAlive: outcome.keepAlive)
         case .more(let response):
-            request!.response = response
+            request.response = response
         case .sendFile(let response, let fd, let offset, let count):
-            request!.response = response
-            request!.file = FileBody(fd: fd, offset: offset, remaining: count, owner: nil)
+            request.response = response
+            request.file = FileBody(fd: fd, offset: offset, remaining: count, owner: nil)
         }
     }
 
     /// The output is out and a response is still in progress: its file goes on, then its next
     /// step (or, for a static file, its end); then later requests.
     func continueResponse() {
-        guard sendFile(), let r = request else { return }
-        if let response = r.response {
+        guard sendFile() else { return }
+        if let response = request.response {
             worker.enterApplication(MonotonicClock.nanoseconds())
-            let progress = response.resume(head, input.bytes(start..<r.headEnd))
+            let progress = response.resume(head, input.bytes(start..<request.headEnd))
             worker.leaveApplication()
             advance(progress)
-        } else if let ending = r.staticEnding {
+        } else if let ending = request.staticEnding {
             endRequest(status: ending.status, bytes: ending.bytes, keepAlive: ending.keepAlive)
         }
         process()

@@ -119,8 +119,8 @@ extension Connection {
                 output.bytes.append(contentsOf: body[first..<(first + count)])
             } else {
                 // The head goes first; the request ends once the file is out.
-                request!.file = FileBody(fd: file.fd.raw, offset: first, remaining: count, owner: file)
-                request!.staticEnding = (status, bytes, keepAlive)
+                request.file = FileBody(fd: file.fd.raw, offset: first, remaining: count, owner: file)
+                request.staticEnding = (status, bytes, keepAlive)
                 return true
             }
         }

@@ -40,10 +40,9 @@ extension Connection {
             connection: self, handshake: handshake, maxMessage: worker.config.webSocketMaxMessage)
         webSocket = channel
         beginRequest(keepAlive: false, hasBody: false)
-        let r = request!
-        worker.enterApplication(r.began)
+        worker.enterApplication(request.began)
         let result = worker.app.handleUpgrade(
-            head: head, buffer: input.bytes(start..<r.headEnd), info: info, transport: self, output: output,
+            head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
             date: worker.date.imfFixdate, endpoint: channel
         )
         worker.leaveApplication()
@@ -80,7 +79,7 @@ extension Connection {
         guard !isClosed else { return }
         ws.drained()
         if ws.isFinished { machine.webSocketFinished() }
-        guard machine.state == .upgraded else {
+        guard case .upgraded = machine.state else {
             finishBatch()  // closing: after the output, linger
             return
         }

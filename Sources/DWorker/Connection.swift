@@ -20,15 +20,21 @@ final class Connection {
     /// heads and bodies.
     let input = InputBuffer()
     let output = OutputBuffer()
+
+    // The per-request state below is touched only by this connection's own methods, on its
+    // worker's one event-loop thread; the compiler still checks exclusive access statically.
+    // The run-time check is turned off for it: it cost about 25 checks and 1,900 instructions
+    // per keep-alive request (valgrind, hello world), 8% of the whole.
+
     /// How much of `output` has been written.
-    var outputSent = 0
-    var machine: HTTP1ConnectionStateMachine
-    var parser: RequestHeadParser
-    var head = RequestHead()
+    @exclusivity(unchecked) var outputSent = 0
+    @exclusivity(unchecked) var machine: HTTP1ConnectionStateMachine
+    @exclusivity(unchecked) var parser: RequestHeadParser
+    @exclusivity(unchecked) var head = RequestHead()
     /// Offset in `input` of the current request (between requests: of the next one).
-    var start = 0
+    @exclusivity(unchecked) var start = 0
     /// The request being received or answered, from its head to the end of its response.
-    var request: InFlight? = nil
+    @exclusivity(unchecked) var request = InFlight()
     /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
     /// the application answered it.
     var webSocket: WebSocketChannel? = nil
@@ -52,7 +58,10 @@ final class Connection {
         }
     }
 
-    var isClosed: Bool { machine.state == .closed }
+    var isClosed: Bool {
+        if case .closed = machine.state { return true }
+        return false
+    }
 
     // MARK: - Events from the loop
 
@@ -85,7 +94,7 @@ final class Connection {
             close()
             return
         }
-        if machine.state == .upgraded {
+        if case .upgraded = machine.state {
             webSocketWritable()
             return
         }
@@ -93,7 +102,7 @@ final class Connection {
     }
 
     func onReadTimeout() {
-        if machine.state == .upgraded {
+        if case .upgraded = machine.state {
             webSocketTimeout()
             return
         }
@@ -158,9 +167,15 @@ final class Connection {
     /// After a batch of work: write what the socket takes, then wait as the state machine says.
     func finishBatch() {
         guard !isClosed else { return }
-        if request == nil && start > 0 {
-            input.removePrefix(start)
-            start = 0
+        // Between requests, what was answered leaves the buffer (a request in progress keeps
+        // its offsets).
+        switch machine.state {
+        case .body, .responding: break
+        default:
+            if start > 0 {
+                input.removePrefix(start)
+                start = 0
+            }
         }
         let flushed = flushSome()
         guard !isClosed else { return }  // the write failed: the client is gone
