@@ -73,7 +73,11 @@ final class Connection {
         switch readSome() {
         case .data:
             if case .lingering = machine.state {
-                input.count = 0  // what the client still sends after the last response is dropped
+                // What the client still sends after the last response is dropped; the wait goes
+                // on only until the lingering deadline (a watcher's timeout restarts when it
+                // fires, so it is set again to the time left).
+                input.count = 0
+                finishBatch()
                 return
             }
             process()

@@ -286,6 +286,30 @@ extension IntegrationSuite {
             }
         }
 
+        /// After a refusal the server reads (and drops) what the client still sends, so the close
+        /// does not destroy the response; a client that keeps sending is cut at the 2 s
+        /// lingering deadline all the same.
+        @Test func lingeringEndsAtItsDeadline() throws {
+            try withServer(["testapp:application"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                _ = try RawClient.get(s.port, "/hello")
+                #expect(ProcFS.waitForFDCount(worker, ProcFS.openFDCount(worker)))
+                let idle = ProcFS.openFDCount(worker)
+                let c = try RawClient(port: s.port)
+                try c.send("GET / HTTP/1.1\r\nBad Header: x\r\n\r\nmore request bytes")
+                #expect(try c.readResponse().status == 400)
+                let refused = Date()
+                var closedAfter: TimeInterval? = nil
+                while closedAfter == nil && Date().timeIntervalSince(refused) < 5 {
+                    try? c.send("still sending ")
+                    Thread.sleep(forTimeInterval: 0.25)
+                    if ProcFS.openFDCount(worker) == idle { closedAfter = Date().timeIntervalSince(refused) }
+                }
+                let after = try #require(closedAfter, "the lingering connection was never closed")
+                #expect(after > 1.5 && after < 3, "closed \(after) s after the refusal; the deadline is 2 s")
+            }
+        }
+
         /// Unix socket listeners.
         @Test func unixSocket() throws {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
