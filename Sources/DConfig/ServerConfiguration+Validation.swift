@@ -20,6 +20,17 @@ extension ServerConfiguration {
         if application.callable.isEmpty { errors.append(ConfigError(.callable, .invalid("", reason: "is not a name"))) }
         atLeast(1, .workers, workers.count)
         atLeast(1, .backlog, listeners.backlog)
+        atLeast(1, .reloadBatch, workers.reloadBatch)
+        atLeast(0, .maxRequests, workers.maxRequests)
+        atLeast(0, .maxRequestsJitter, workers.maxRequestsJitter)
+        atLeast(0, .reloadOnRSS, workers.reloadOnRSS)
+        for (setting, seconds) in [
+            (Setting.shutdownDelay, workers.shutdownDelay), (.maxWorkerLifetime, workers.maxLifetime),
+            (.maxWorkerLifetimeJitter, workers.maxLifetimeJitter),
+        ] where !(seconds >= 0 && seconds.isFinite) {
+            errors.append(ConfigError(setting, .invalid(String(seconds), reason: "is not a number of seconds from 0")))
+        }
+        positiveSeconds(.websocketDrainTimeout, webSocket.drainTimeout)
         if !workers.gracefulTimeout.isFinite {
             errors.append(
                 ConfigError(

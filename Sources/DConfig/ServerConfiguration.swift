@@ -48,6 +48,21 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var count: Int
         /// Seconds that SIGTERM waits for in-flight requests before workers are killed.
         public var gracefulTimeout: Double = 30
+        /// Seconds SIGTERM keeps accepting before the drain (for load balancers that take that
+        /// long to stop sending).
+        public var shutdownDelay: Double = 0
+        /// Workers a rolling reload (SIGHUP) replaces at once.
+        public var reloadBatch = 1
+        /// A worker is replaced after this many HTTP requests (0: never), plus up to `jitter`
+        /// more, drawn per worker, so that workers do not recycle together.
+        public var maxRequests = 0
+        public var maxRequestsJitter = 0
+        /// A worker is replaced after this many seconds (0: never), plus up to `jitter`.
+        public var maxLifetime: Double = 0
+        public var maxLifetimeJitter: Double = 0
+        /// A worker whose resident memory passes this many MiB is replaced (0: never); checked
+        /// once a second, between requests.
+        public var reloadOnRSS = 0
         public init(count: Int) { self.count = count }
     }
 
@@ -105,6 +120,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var pingInterval: Double = 30
         /// Seconds the client has to answer a ping.
         public var pingTimeout: Double = 10
+        /// Seconds the WebSockets of a replaced worker keep running before they are closed with
+        /// 1001 (their worker exits then).
+        public var drainTimeout: Double = 30
         public init() {}
     }
 

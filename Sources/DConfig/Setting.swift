@@ -14,6 +14,14 @@ public enum Setting: String, CaseIterable, Sendable {
     case workers
     case backlog
     case gracefulTimeout = "graceful-timeout"
+    case shutdownDelay = "shutdown-delay"
+    case reloadBatch = "reload-batch"
+    case maxRequests = "max-requests"
+    case maxRequestsJitter = "max-requests-jitter"
+    case maxWorkerLifetime = "max-worker-lifetime"
+    case maxWorkerLifetimeJitter = "max-worker-lifetime-jitter"
+    case reloadOnRSS = "reload-on-rss"
+    case websocketDrainTimeout = "websocket-drain-timeout"
     case noAccessLog = "no-access-log"
     case limitRequestLine = "limit-request-line"
     case limitRequestFieldSize = "limit-request-field-size"

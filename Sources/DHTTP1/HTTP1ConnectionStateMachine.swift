@@ -22,13 +22,20 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         /// read and dropped for at most this long, so that the close does not turn into a reset
         /// that destroys the response.
         public var linger: Double
+        /// When the server stops, an idle keep-alive connection waits this long (at most its
+        /// keep-alive) for one more request, answered with `Connection: close`: a client that
+        /// is sending its next request as the drain begins gets its answer, not a reset.
+        public var drainIdle: Double
 
-        public init(keepAlive: Double, header: Double, body: Double, write: Double, linger: Double = 2) {
+        public init(
+            keepAlive: Double, header: Double, body: Double, write: Double, linger: Double = 2, drainIdle: Double = 2
+        ) {
             self.keepAlive = keepAlive
             self.header = header
             self.body = body
             self.write = write
             self.linger = linger
+            self.drainIdle = drainIdle
         }
     }
 
@@ -57,18 +64,21 @@ public struct HTTP1ConnectionStateMachine: Sendable {
     // of the connection's class from another module, each call would otherwise be an opaque,
     // dynamically checked exclusive access; inlined, the compiler sees the access whole.
     @usableFromInline var _state: State = .idle
-    @usableFromInline var _draining = false
+    @usableFromInline var _drain: Drain? = nil
     @usableFromInline var _requests = 0
 
     public var state: State { _state }
-    /// The worker is draining: no request starts after the current one.
-    public var draining: Bool { _draining }
+    /// Why the worker is letting its connections go, if it is.
+    public var drainKind: Drain? { _drain }
     /// Requests begun on this connection. Before the first, an idle connection waits only the
     /// header timeout: the keep-alive timeout is for clients that were answered.
     public var requests: Int { _requests }
     public let timeouts: Timeouts
 
-    public init(timeouts: Timeouts) {
+    /// `keptAlive`: the connection was answered before, by another worker that handed it over
+    /// idle: it waits for its next request with the keep-alive timeout.
+    public init(timeouts: Timeouts, keptAlive: Bool = false) {
+        _requests = keptAlive ? 1 : 0
         self.timeouts = timeouts
     }
 
@@ -82,7 +92,7 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case .idle, .head: break
         default: preconditionFailure("Internal inconsistency: a request head in state \(_state)")
         }
-        let offered = keepAlive && !_draining
+        let offered = keepAlive && _drain != .shutdown
         _state = hasBody ? .body(keepAlive: offered) : .responding(keepAlive: offered)
         _requests += 1
         return offered
@@ -130,7 +140,7 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         guard case .responding(let offered) = _state else {
             preconditionFailure("Internal inconsistency: a response completed in state \(_state)")
         }
-        if offered && keepAlive && !_draining {
+        if offered && keepAlive && _drain != .shutdown {
             _state = .idle
             return true
         }
@@ -154,6 +164,8 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case close
         /// The WebSocket's own rules decide.
         case webSocket
+        /// Idle while its worker retires: give the connection to a live worker.
+        case handOver
         /// The connection is closed.
         case nothing
     }
@@ -183,8 +195,11 @@ public struct HTTP1ConnectionStateMachine: Sendable {
                 _state = .head(deadline: now() + Self.nanoseconds(timeouts.header))
                 return .read(timeout: timeouts.header)
             }
-            if _draining { return .close }
-            return .read(timeout: _requests == 0 ? timeouts.header : timeouts.keepAlive)
+            switch _drain {
+            case .handOver?: return .handOver
+            case .shutdown? where _requests > 0: return .read(timeout: min(timeouts.keepAlive, timeouts.drainIdle))
+            default: return .read(timeout: _requests == 0 ? timeouts.header : timeouts.keepAlive)
+            }
         case .head(let deadline):
             return .read(timeout: Self.seconds(until: deadline, from: now()))
         case .body:
@@ -228,26 +243,39 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         _state = .closed
     }
 
-    /// What a drain does to this connection.
-    public enum DrainAction: Equatable, Sendable {
-        /// Idle: close it now.
-        case close
-        /// A WebSocket: close it with 1001 (going away).
-        case closeWebSocket
-        /// A request is under way: its response is the last (it says `Connection: close`).
-        case finishCurrent
+    /// Why a worker lets its connections go.
+    public enum Drain: Equatable, Sendable {
+        /// The server stops: each connection gets at most one more response, which says
+        /// `Connection: close`; an idle one waits `drainIdle` for it; WebSockets close.
+        case shutdown
+        /// The worker is replaced: idle keep-alive connections go to a live worker (no close
+        /// for the client to race with); the others are answered first; WebSockets run on.
+        case handOver
     }
 
-    /// The worker drains: no request starts after the current one.
-    public mutating func drain() -> DrainAction {
-        _draining = true
+    /// What a drain does to this connection.
+    public enum DrainAction: Equatable, Sendable {
+        /// Idle: give it to a live worker now.
+        case handOver
+        /// A WebSocket: close it with 1001 (going away).
+        case closeWebSocket
+        /// A WebSocket of a replaced worker: it runs on until it closes or the drain timeout.
+        case keepWebSocket
+        /// Nothing now: a request is under way (or, idle at shutdown, the connection waits for
+        /// one more); `next` tells what to wait for.
+        case wait
+    }
+
+    /// The worker lets its connections go (`kind`).
+    public mutating func drain(_ kind: Drain) -> DrainAction {
+        _drain = kind
         switch _state {
         case .idle:
-            return .close
+            return kind == .handOver ? .handOver : .wait
         case .upgraded:
-            return .closeWebSocket
+            return kind == .shutdown ? .closeWebSocket : .keepWebSocket
         default:
-            return .finishCurrent
+            return .wait
         }
     }
 

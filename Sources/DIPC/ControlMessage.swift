@@ -6,10 +6,49 @@ public import DPosix
 public enum ControlMessage: UInt8, Sendable {
     /// master → worker: accepted connections are attached.
     case connections = 0x43  // "C"
+    /// master → worker: idle keep-alive connections are attached (handed back by a retiring
+    /// worker): they wait for their next request with the keep-alive timeout.
+    case keptAlive = 0x4B  // "K"
+    /// worker → master: a retiring worker's idle keep-alive connections are attached, for a
+    /// live worker.
+    case handBack = 0x42  // "B"
     /// master → worker: stop taking connections, finish in-flight requests, exit.
     case drain = 0x44  // "D"
+    /// master → worker: you are replaced (your replacement is ready): hand idle keep-alive
+    /// connections back, finish the rest, exit.
+    case retire = 0x54  // "T"
+    /// worker → master: replace me (one byte follows: a `RecycleReason`).
+    case recycle = 0x59  // "Y"
     /// worker → master: the application is loaded; the worker takes connections.
     case ready = 0x52  // "R"
+
+    /// Why a worker asks to be replaced.
+    public enum RecycleReason: UInt8, Sendable, CustomStringConvertible {
+        case maxRequests = 1
+        case memory = 2
+
+        public var description: String {
+            switch self {
+            case .maxRequests: "it has served --max-requests"
+            case .memory: "its memory passed --reload-on-rss"
+            }
+        }
+    }
+
+    /// The kinds that carry connections.
+    static let connectionKinds: Set<UInt8> = [connections.rawValue, keptAlive.rawValue, handBack.rawValue]
+
+    /// Asks the master to replace this worker, without blocking.
+    public static func sendRecycle(on channel: CInt, reason: RecycleReason) -> DescriptorChannel.SendResult {
+        DescriptorChannel.send(channel, payload: [recycle.rawValue, reason.rawValue], fds: [])
+    }
+
+    /// The reason of a `recycle` message; nil for another message.
+    public static func recycleReason(_ message: DescriptorChannel.Message) -> RecycleReason? {
+        let p = message.payload
+        guard p.count == 2, p[0] == recycle.rawValue else { return nil }
+        return RecycleReason(rawValue: p[1])
+    }
 
     /// The most connections in one message.
     public static let maxBatch = 16
@@ -19,12 +58,14 @@ public enum ControlMessage: UInt8, Sendable {
         DescriptorChannel.send(channel, payload: [rawValue], fds: [])
     }
 
-    /// Sends accepted connections from listener `listener`, without blocking.
+    /// Sends connections from listener `listener` (`kind`: accepted ones, kept-alive ones, or
+    /// ones handed back), without blocking.
     public static func sendConnections(
-        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress]
+        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections
     ) -> DescriptorChannel.SendResult {
         precondition(fds.count == peers.count && fds.count <= maxBatch && listener < 256)
-        var payload: [UInt8] = [ControlMessage.connections.rawValue, UInt8(listener), UInt8(fds.count)]
+        precondition(connectionKinds.contains(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
+        var payload: [UInt8] = [kind.rawValue, UInt8(listener), UInt8(fds.count)]
         payload.reserveCapacity(3 + fds.count * PeerAddress.encodedSize)
         for peer in peers { peer.encode(into: &payload) }
         return DescriptorChannel.send(channel, payload: payload, fds: fds)
@@ -35,7 +76,7 @@ public enum ControlMessage: UInt8, Sendable {
     /// message.
     public static func connectionCount(_ message: DescriptorChannel.Message) -> Int? {
         let p = message.payload
-        guard p.count >= 3, p[0] == ControlMessage.connections.rawValue else { return nil }
+        guard p.count >= 3, connectionKinds.contains(p[0]) else { return nil }
         return Int(p[2])
     }
 
@@ -43,7 +84,7 @@ public enum ControlMessage: UInt8, Sendable {
     public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])?
     {
         let p = message.payload
-        guard p.count >= 3, p[0] == ControlMessage.connections.rawValue, Int(p[2]) == message.descriptors.count,
+        guard p.count >= 3, connectionKinds.contains(p[0]), Int(p[2]) == message.descriptors.count,
             p.count == 3 + Int(p[2]) * PeerAddress.encodedSize
         else { return nil }
         var peers: [PeerAddress] = []

@@ -1,14 +1,19 @@
+internal import DIPC
 internal import DPosix
 
 /// Connections accepted together and not yet handed to a worker. Owns the descriptors: they
 /// are closed when the batch goes, which after a hand-off closes only the master's copies.
 final class ConnectionBatch {
     let listener: Int
+    /// `.connections` for accepted ones; `.keptAlive` for idle keep-alive connections a
+    /// retiring worker handed back.
+    let kind: ControlMessage
     private(set) var fds: [CInt] = []
     private(set) var peers: [PeerAddress] = []
 
-    init(listener: Int) {
+    init(listener: Int, kind: ControlMessage = .connections) {
         self.listener = listener
+        self.kind = kind
         fds.reserveCapacity(16)
         peers.reserveCapacity(16)
     }

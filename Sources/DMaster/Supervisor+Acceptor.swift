@@ -31,7 +31,7 @@ extension Supervisor {
                 let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
                 let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
                 switch ControlMessage.sendConnections(
-                    on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers)
+                    on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers, kind: batch.kind)
                 {
                 case .sent:
                     pool.handedOff(slot: slot, count: n)

@@ -41,7 +41,8 @@ extension Supervisor {
             }
             if let slot, let channel = channels[slot],
                 ControlMessage.sendConnections(
-                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers) == .sent
+                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind)
+                    == .sent
             {
                 pool.handedOff(slot: slot, count: batch.count)
             } else {
@@ -52,13 +53,29 @@ extension Supervisor {
         if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
     }
 
-    /// SIGTERM, SIGINT: stop accepting, let workers finish their requests, exit 0.
+    /// SIGTERM, SIGINT: after --shutdown-delay (still accepting, for load balancers that take
+    /// that long to stop sending), the drain. A second signal during the delay drains at once.
+    func stopGracefully() {
+        let delay = config.workers.shutdownDelay
+        guard delay > 0, shutdownDelayTimer == nil, !pool.shuttingDown else {
+            shutdownDelayTimer = nil
+            shutdown()
+            return
+        }
+        log("stopping in \(delay) s: still accepting until then")
+        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.shutdown() }
+        timer.arm(timeout: delay)
+        shutdownDelayTimer = timer
+    }
+
+    /// Stop accepting, let workers finish their requests, exit 0.
     func shutdown() {
         guard !pool.shuttingDown else { return }
         log("shutting down: draining workers (up to \(config.workers.gracefulTimeout) s)")
         handOffBeforeDrain()
         stopListening()
-        respawnTimers.removeAll()
+        spawnTimers.removeAll()
+        slotTimers.removeAll()
         for slot in pool.beginShutdown() {
             scoreboard.setDraining(slot)
             if let channel = channels[slot] {
@@ -84,7 +101,8 @@ extension Supervisor {
         stopListening()
         pending.removeAll()
         _ = pool.beginShutdown()
-        respawnTimers.removeAll()
+        spawnTimers.removeAll()
+        slotTimers.removeAll()
         killAll()
         if pool.liveWorkers == 0 { loop.stop() }
     }

@@ -27,8 +27,16 @@ public final class Supervisor {
     var exitStatus: Int32 = 0
     var watchers: [Watcher] = []
     var retryTimer: Watcher! = nil
-    var respawnTimers: [Int: Watcher] = [:]
+    /// Workers waiting to start (after a back-off), by slot.
+    var spawnTimers: [Int: Watcher] = [:]
+    /// Per slot: a worker's lifetime (--max-worker-lifetime), or the time a retiring worker has
+    /// to finish before it is killed.
+    var slotTimers: [Int: Watcher] = [:]
     var killTimer: Watcher? = nil
+    /// SIGTERM's --shutdown-delay, while it runs.
+    var shutdownDelayTimer: Watcher? = nil
+    /// When the current reload began (for its log line).
+    var reloadStarted: UInt64 = 0
     /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
     /// descriptors) and when the first was: logged when they start and when accepting works
     /// again, not on every retry.
@@ -63,11 +71,11 @@ public final class Supervisor {
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
-        pool = WorkerPool(workers: config.workers.count)
-        scoreboard = try Scoreboard(slots: config.workers.count)
+        pool = WorkerPool(workers: config.workers.count, surge: config.workers.reloadBatch)
+        scoreboard = try Scoreboard(slots: pool.count)
         configurationFile = try Posix.moveAbove(
             MemoryFile.create(name: "dispatchd-config", contents: config.encoded()), minimum: 10)
-        channels = Array(repeating: nil, count: config.workers.count)
+        channels = Array(repeating: nil, count: pool.count)
     }
 
     /// Runs the server until it stops; returns the exit status.
@@ -82,18 +90,18 @@ public final class Supervisor {
             return 1
         }
         for (signal, handler) in [
-            (Posix.SIGTERM, { [unowned self] in self.shutdown() }),
-            (Posix.SIGINT, { [unowned self] in self.shutdown() }),
+            (Posix.SIGTERM, { [unowned self] in self.stopGracefully() }),
+            (Posix.SIGINT, { [unowned self] in self.stopGracefully() }),
             (Posix.SIGQUIT, { [unowned self] in self.quit() }),
             (Posix.SIGCHLD, { [unowned self] in self.reap() }),
-            (Posix.SIGHUP, { [unowned self] in self.log("SIGHUP ignored (reload is not supported yet)") }),
+            (Posix.SIGHUP, { [unowned self] in self.reload() }),
         ] as [(CInt, () -> Void)] {
             let w = Watcher(loop: loop, kind: .signal(signal), persist: true) { _ in handler() }
             w.arm()
             watchers.append(w)
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
-        for slot in 0..<config.workers.count { spawn(slot) }
+        execute(pool.start())
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
         return exitStatus
@@ -139,137 +147,6 @@ public final class Supervisor {
             listener.watcher.arm()
             listeners.append(listener)
         }
-    }
-
-    // MARK: - Workers
-
-    func spawn(_ slot: Int) {
-        do {
-            try Socket.withSeqpacketPair { (ours, theirs) throws(SystemError) in
-                try spawn(slot, ours: ours, theirs: Posix.moveAbove(theirs, minimum: 10))
-            }
-        } catch {
-            log("cannot start worker \(slot): \(error)")
-            scheduleRespawn(slot, delay: 1_000_000_000)
-        }
-    }
-
-    func spawn(_ slot: Int, ours: consuming OwnedFD, theirs: consuming OwnedFD) throws(SystemError) {
-        do {
-            scoreboard.reset(slot)
-            let pid = try ProcessSpawner.spawn(
-                executable: executable, arguments: WorkerContract.arguments(slot: slot),
-                descriptors: [
-                    (theirs.raw, WorkerContract.Descriptor.channel),
-                    (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
-                    (configurationFile.raw, WorkerContract.Descriptor.configuration),
-                ]
-            )
-            pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
-            let channel = Channel(fd: ours, workerEnd: theirs)
-            channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) { [unowned self] _ in
-                self.onChannel(slot)
-            }
-            channel.watcher.arm()
-            channels[slot] = channel
-            log("worker \(slot) (pid \(pid)) started")
-        }
-    }
-
-    func onChannel(_ slot: Int) {
-        guard let channel = channels[slot] else { return }
-        while true {
-            let message: DescriptorChannel.Message
-            switch try? DescriptorChannel.receive(channel.fd.raw) {
-            case .message(let m)?:
-                message = m
-            case .closed?, nil:
-                // The worker is gone or going; SIGCHLD follows.
-                channel.watcher.disarm()
-                return
-            case .wouldBlock?:
-                return
-            }
-            for fd in message.descriptors { Posix.close(fd) }
-            if message.tag == ControlMessage.ready.rawValue {
-                pool.ready(slot: slot)
-                log("worker \(slot) (pid \(pool.pid(slot) ?? 0)) ready")
-                if paused { retryHandOff() }
-            }
-        }
-    }
-
-    func reap() {
-        while let (pid, status) = Posix.reapChild() {
-            guard let slot = pool.slot(ofPid: pid) else { continue }
-            log("worker \(slot) (pid \(pid)) exited: \(Posix.describeWaitStatus(status))")
-            if let channel = channels[slot] {
-                channel.watcher.disarm()
-                takeBack(slot, channel)
-            }
-            channels[slot] = nil
-            switch pool.exited(
-                pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds())
-            {
-            case .respawn(let s, let delay):
-                if delay > 0 { log("restarting worker \(s) in \(Double(delay) / 1e9) s") }
-                scheduleRespawn(s, delay: delay)
-            case .fatal(let reason, let status):
-                log("stopping: \(reason)")
-                exitStatus = status
-                quit()
-            case .shutdownComplete:
-                loop.stop()
-            case .none:
-                break
-            }
-        }
-    }
-
-    /// Connections handed to a worker that exited before it took them off its channel: they are
-    /// read back from the worker's end and queued for another worker.
-    func takeBack(_ slot: Int, _ channel: Channel) {
-        var count = 0
-        var lost = 0
-        while case .message(let message)? = try? DescriptorChannel.receive(channel.workerEnd.raw) {
-            if message.truncated, let sent = ControlMessage.connectionCount(message) {
-                lost += sent  // the master is at its own descriptor limit: the kernel dropped them
-                continue
-            }
-            guard ControlMessage(rawValue: message.tag) == .connections,
-                let (listener, peers) = ControlMessage.decodeConnections(message)
-            else {
-                for fd in message.descriptors { Posix.close(fd) }
-                continue
-            }
-            let batch = ConnectionBatch(listener: listener)
-            for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
-            pending.append(batch)
-            count += batch.count
-        }
-        if lost > 0 {
-            log(
-                "worker \(slot) left \(lost) connection\(lost == 1 ? "" : "s") that the master could not take back "
-                    + "(it is out of descriptors): \(lost == 1 ? "it is" : "they are") lost")
-        }
-        guard count > 0 else { return }
-        log(
-            "worker \(slot) left \(count) connection\(count == 1 ? "" : "s") it had not taken; handing them to another worker"
-        )
-        if !pool.shuttingDown { pause() }
-    }
-
-    func scheduleRespawn(_ slot: Int, delay: UInt64) {
-        if delay == 0 {
-            spawn(slot)
-            return
-        }
-        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
-            self.respawnTimers[slot] = nil
-            if !self.pool.shuttingDown { self.spawn(slot) }
-        }
-        timer.arm(timeout: Double(delay) / 1e9)
-        respawnTimers[slot] = timer
     }
 
     func log(_ message: String) {

@@ -113,6 +113,7 @@ extension Connection {
             machine.upgraded()
         } else {
             machine.respondedCompletely(keepAlive: keepAlive, unreadInput: start < input.count)
+            worker.requestAnswered()
         }
     }
 

@@ -16,6 +16,9 @@ final class Connection {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
     let info: WSGIConnectionInfo
+    /// The listener it came in on and the client's address, for handing it to another worker.
+    let listener: Int
+    let peer: PeerAddress
     /// Allocated when bytes arrive, given back when the connection is idle; grows for large
     /// heads and bodies.
     let input = InputBuffer()
@@ -42,16 +45,23 @@ final class Connection {
     /// Made when output first cannot be written at once (most connections never need it).
     var writeWatcher: Watcher? = nil
 
-    init(fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo) {
+    /// `keptAlive`: an idle keep-alive connection another worker handed over.
+    init(
+        fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo, listener: Int, peer: PeerAddress,
+        keptAlive: Bool
+    ) {
         let raw = fd.raw
         self.fd = fd
         self.worker = worker
         self.info = info
+        self.listener = listener
+        self.peer = peer
         let config = worker.config
         machine = HTTP1ConnectionStateMachine(
             timeouts: .init(
                 keepAlive: config.keepAliveTimeout, header: config.headerTimeout, body: config.bodyTimeout,
-                write: config.writeTimeout))
+                write: config.writeTimeout),
+            keptAlive: keptAlive)
         parser = RequestHeadParser(limits: config.limits)
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)
@@ -205,6 +215,8 @@ final class Connection {
             close()
         case .webSocket:
             finishWebSocketBatch()
+        case .handOver:
+            worker.handOver(self)
         case .nothing:
             break
         }
@@ -222,17 +234,21 @@ final class Connection {
         worker.connectionClosed(self)
     }
 
-    /// During a drain: an idle connection closes now, a WebSocket is closed with 1001, a request
-    /// under way gets its response (the last one).
-    func drain() {
-        switch machine.drain() {
-        case .close:
-            close()
+    /// The worker lets its connections go (`kind`): an idle one is handed to another worker
+    /// (a retirement) or waits briefly for one more request (a shutdown); a request under way
+    /// is answered first; a WebSocket closes with 1001 (a shutdown) or runs on (a retirement).
+    func drain(_ kind: HTTP1ConnectionStateMachine.Drain) {
+        switch machine.drain(kind) {
+        case .handOver:
+            worker.handOver(self)
         case .closeWebSocket:
             webSocket?.close(code: 1001, reason: "server shutting down")
             finishWebSocketBatch()
-        case .finishCurrent:
+        case .keepWebSocket:
             break
+        case .wait:
+            // An idle one waits now with the drain's timeout.
+            if case .idle = machine.state { finishBatch() }
         }
     }
 

@@ -7,7 +7,9 @@ internal import DPosix
 internal import DWSGI
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
-/// the master hands it on its own event loop, until the master tells it to drain.
+/// the master hands it on its own event loop, until the master tells it to drain (the server
+/// stops) or to retire (its replacement is ready: it hands its idle keep-alive connections back
+/// and finishes the rest).
 public final class WorkerProcess {
     let config: WorkerConfiguration
     let loop = EventLoop()
@@ -17,7 +19,13 @@ public final class WorkerProcess {
     let accessLog: AccessLog?
     var date = HTTPDate()
     var connections: [ObjectIdentifier: Connection] = [:]
-    var draining = false
+    /// Why the worker is letting its connections go, once it is: it exits when none is left.
+    var leaving: HTTP1ConnectionStateMachine.Drain? = nil
+    /// Recycling: HTTP requests answered, the number after which the worker asks to be
+    /// replaced (drawn once, with the jitter; 0: never), and whether it has asked.
+    var requestsAnswered = 0
+    var requestLimit = 0
+    var recycleAsked = false
     var watchers: [Watcher] = []
     /// WebSocket handler tasks.
     lazy var tasks = TaskRunner(worker: self)
@@ -87,6 +95,8 @@ public final class WorkerProcess {
         self.scoreboard = scoreboard
         self.accessLog = config.accessLog ? AccessLog() : nil
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
+        self.requestLimit = Self.drawRequestLimit(
+            config.server.workers.maxRequests, jitter: config.server.workers.maxRequestsJitter)
         self.bodyBudget = BodyBudget(
             memoryLimit: config.bodyMemoryMax, spoolLimit: config.bodySpoolMax,
             spoolDirectory: config.bodySpoolDirectory, floor: config.bodySpoolMinFree)
@@ -108,14 +118,15 @@ public final class WorkerProcess {
                 self.accessLog?.flush()
                 self.recountDescriptorsIfNeeded()
                 self.publishAdmissionLimit()
+                self.checkMemory()
             })
         watchers.append(
             Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
-                self.startDrain()
+                self.startDrain(.shutdown)
             })
         watchers.append(
             Watcher(loop: loop, kind: .signal(Posix.SIGINT), persist: true) { [unowned self] _ in
-                self.startDrain()
+                self.startDrain(.shutdown)
             })
         watchers[0].arm()
         watchers[1].arm(timeout: 1)
@@ -152,7 +163,7 @@ public final class WorkerProcess {
                 result = try DescriptorChannel.receive(WorkerContract.Descriptor.channel)
             } catch {
                 log("control channel failed: \(error)")
-                startDrain()
+                startDrain(.shutdown)
                 return
             }
             switch result {
@@ -161,17 +172,18 @@ public final class WorkerProcess {
             case .closed:
                 // The master is gone: nobody supervises this worker any more. Finish and exit.
                 watchers[0].disarm()
-                startDrain()
+                startDrain(.shutdown)
                 return
             case .message(let message):
-                switch ControlMessage(rawValue: message.tag) {
-                case .connections where message.truncated:
+                let kind = ControlMessage(rawValue: message.tag)
+                switch kind {
+                case .connections where message.truncated, .keptAlive where message.truncated:
                     // The master counted them as handed off: counted as received, or its window
                     // for this worker would shrink for good.
                     let sent = ControlMessage.connectionCount(message) ?? message.discarded
                     taken += UInt64(sent)
                     handOffTruncated(sent: sent, arrived: message.discarded)
-                case .connections:
+                case .connections, .keptAlive:
                     guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
                         taken += UInt64(message.descriptors.count)
                         log("malformed connection message from the master")
@@ -182,11 +194,14 @@ public final class WorkerProcess {
                         // Counted before the connection exists: one that closes at once publishes
                         // an admission limit that counts its descriptor once.
                         taken += 1
-                        accept(OwnedFD(fd), listener: listener, peer: peer)
+                        accept(OwnedFD(fd), listener: listener, peer: peer, keptAlive: kind == .keptAlive)
                     }
                 case .drain:
                     for fd in message.descriptors { Posix.close(fd) }
-                    startDrain()
+                    startDrain(.shutdown)
+                case .retire:
+                    for fd in message.descriptors { Posix.close(fd) }
+                    startDrain(.handOver)
                 default:
                     for fd in message.descriptors { Posix.close(fd) }
                     log("unexpected control message \(message.tag)")
@@ -198,7 +213,8 @@ public final class WorkerProcess {
     /// SERVER_NAME and SERVER_PORT by listener index: each listener's address is asked once.
     var localNames: [Int: (name: String, port: String)] = [:]
 
-    func accept(_ fd: consuming OwnedFD, listener: Int, peer: PeerAddress) {
+    /// `keptAlive`: an idle keep-alive connection another worker handed over.
+    func accept(_ fd: consuming OwnedFD, listener: Int, peer: PeerAddress, keptAlive: Bool) {
         let local: (name: String, port: String)
         if let known = localNames[listener] {
             local = known
@@ -212,11 +228,14 @@ public final class WorkerProcess {
             remoteAddr: peer.family == 0 ? "127.0.0.1" : peer.host,
             remotePort: peer.family == 0 ? "0" : String(peer.port)
         )
-        let connection = Connection(fd: fd, worker: self, info: info)
+        let connection = Connection(
+            fd: fd, worker: self, info: info, listener: listener, peer: peer, keptAlive: keptAlive)
         connections[ObjectIdentifier(connection)] = connection
+        // One handed over while this worker leaves too goes on (a retiring worker's, to the next).
+        if let leaving { connection.drain(leaving) }
         // Bytes are usually waiting already (a client sends its request right after connecting):
         // read first, and register with the loop only if the connection stays.
-        connection.onReadable([])
+        if !connection.isClosed { connection.onReadable([]) }
     }
 
     func flushDirty() {
@@ -230,18 +249,16 @@ public final class WorkerProcess {
     func connectionClosed(_ connection: Connection) {
         connections[ObjectIdentifier(connection)] = nil
         publishAdmissionLimit()
-        if draining && connections.isEmpty { loop.stop() }
+        if leaving != nil && connections.isEmpty { loop.stop() }
     }
 
-    func startDrain() {
-        guard !draining else { return }
-        draining = true
-        for connection in Array(connections.values) { connection.drain() }
-        if connections.isEmpty { loop.stop() }
-    }
+    /// The master asked for a drain (the message may not have been read yet): responses say
+    /// `Connection: close`. A retiring worker's do not: its connections go on elsewhere.
+    var drainRequested: Bool { leaving == .shutdown || scoreboard.isDraining(config.slot) }
 
-    /// The master asked for a drain (the message may not have been read yet).
-    var drainRequested: Bool { draining || scoreboard.isDraining(config.slot) }
+    func log(_ message: String) {
+        ServerLog.write(.worker, message)
+    }
 
     func enterApplication(_ now: UInt64) {
         scoreboard.setBusySince(config.slot, now)
@@ -249,9 +266,5 @@ public final class WorkerProcess {
 
     func leaveApplication() {
         scoreboard.setBusySince(config.slot, 0)
-    }
-
-    func log(_ message: String) {
-        ServerLog.write(.worker, message)
     }
 }

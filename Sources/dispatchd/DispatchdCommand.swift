@@ -64,6 +64,50 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "seconds"))
     var gracefulTimeout: Double?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds SIGTERM keeps accepting before it drains, for load balancers that take time to notice (default: \(Default.of(\.workers.shutdownDelay))).",
+            valueName: "seconds"))
+    var shutdownDelay: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Workers a rolling reload (SIGHUP) replaces at once; each old worker retires once its replacement is ready (default: \(Default.of(\.workers.reloadBatch))).",
+            valueName: "count"))
+    var reloadBatch: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Replace a worker after this many HTTP requests, 0 for never (default: \(Default.of(\.workers.maxRequests))).",
+            valueName: "count"))
+    var maxRequests: Int?
+
+    @Option(
+        name: [.customLong("max-requests-jitter"), .customLong("max-requests-delta")],
+        help: ArgumentHelp(
+            "Up to this many more requests, drawn per worker, so that workers do not recycle together (default: \(Default.of(\.workers.maxRequestsJitter)); --max-requests-delta is uWSGI's name).",
+            valueName: "count"))
+    var maxRequestsJitter: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Replace a worker after this many seconds, 0 for never (default: \(Default.of(\.workers.maxLifetime))).",
+            valueName: "seconds"))
+    var maxWorkerLifetime: Double?
+
+    @Option(
+        name: [.customLong("max-worker-lifetime-jitter"), .customLong("max-worker-lifetime-delta")],
+        help: ArgumentHelp(
+            "Up to this many seconds more, drawn per worker (default: \(Default.of(\.workers.maxLifetimeJitter)); --max-worker-lifetime-delta is uWSGI's name).",
+            valueName: "seconds"))
+    var maxWorkerLifetimeJitter: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Replace a worker whose resident memory passes this many MiB, checked once a second between requests; 0 for never (default: \(Default.of(\.workers.reloadOnRSS))).",
+            valueName: "MiB"))
+    var reloadOnRss: Int?
+
     @Flag(help: "Do not write an access log line per request to stdout.")
     var noAccessLog = false
 
@@ -166,6 +210,12 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "seconds"))
     var websocketPingTimeout: Double?
 
+    @Option(
+        help: ArgumentHelp(
+            "Seconds the WebSockets of a replaced worker keep running before they are closed with 1001 (default: \(Default.of(\.webSocket.drainTimeout))).",
+            valueName: "seconds"))
+    var websocketDrainTimeout: Double?
+
     @Flag(help: "Make 'import uwsgi' give dispatchd's module (uWSGI's websocket_* API).")
     var uwsgiCompat = false
 
@@ -218,6 +268,14 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.listeners.backlog, backlog)
         b.set(\.workers.count, workers)
         b.set(\.workers.gracefulTimeout, gracefulTimeout)
+        b.set(\.workers.shutdownDelay, shutdownDelay)
+        b.set(\.workers.reloadBatch, reloadBatch)
+        b.set(\.workers.maxRequests, maxRequests)
+        b.set(\.workers.maxRequestsJitter, maxRequestsJitter)
+        b.set(\.workers.maxLifetime, maxWorkerLifetime)
+        b.set(\.workers.maxLifetimeJitter, maxWorkerLifetimeJitter)
+        b.set(\.workers.reloadOnRSS, reloadOnRss)
+        b.set(\.webSocket.drainTimeout, websocketDrainTimeout)
         b.set(\.logging.accessLog, noAccessLog ? false : nil)
         b.set(\.limits.requestLine, limitRequestLine)
         b.set(\.limits.fieldSize, limitRequestFieldSize)

@@ -93,24 +93,56 @@ import Testing
         check(m.next(outputPending: false, partialHead: false, now: 0), .linger(timeout: 2))
     }
 
-    /// A drain closes an idle connection at once; a request under way finishes with a
-    /// response that does not keep the connection, and a new head is not offered keep-alive.
-    @Test func drain() {
+    /// A shutdown drain: an idle keep-alive connection waits briefly (drainIdle) for one more
+    /// request, answered with `Connection: close`; a request under way finishes with a response
+    /// that does not keep the connection; a new one waits for its first request as usual.
+    @Test func shutdownDrain() {
         var idle = machine()
-        check(idle.drain(), .close)
+        check(idle.receivedHead(keepAlive: true, hasBody: false), true)
+        check(idle.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(idle.drain(.shutdown), .wait)
+        check(idle.next(outputPending: false, partialHead: false, now: 0), .read(timeout: 2))
+        check(idle.receivedHead(keepAlive: true, hasBody: false), false)
+        check(idle.respondedCompletely(keepAlive: true, unreadInput: false), false)
+        check(idle.next(outputPending: false, partialHead: false, now: 0), .close)
+
+        var quiet = machine()
+        check(quiet.receivedHead(keepAlive: true, hasBody: false), true)
+        check(quiet.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(quiet.drain(.shutdown), .wait)
+        check(quiet.readTimedOut(now: 0), .close)
 
         var busy = machine()
         check(busy.receivedHead(keepAlive: true, hasBody: false), true)
-        check(busy.drain(), .finishCurrent)
+        check(busy.drain(.shutdown), .wait)
         check(busy.respondedCompletely(keepAlive: true, unreadInput: false), false)
         check(busy.next(outputPending: false, partialHead: false, now: 0), .close)
 
-        var late = machine()
-        check(late.drain(), .close)
-        var partial = machine()
-        _ = partial.next(outputPending: false, partialHead: true, now: 0)
-        check(partial.drain(), .finishCurrent)
-        check(partial.receivedHead(keepAlive: true, hasBody: false), false)
+        var fresh = machine()
+        check(fresh.drain(.shutdown), .wait)
+        check(fresh.next(outputPending: false, partialHead: false, now: 0), .read(timeout: 10))
+    }
+
+    /// A retirement (hand-over drain): an idle connection goes to another worker at once; a
+    /// request under way is answered with keep-alive, then the connection is handed over; one
+    /// with part of its next request buffered is answered first.
+    @Test func handOverDrain() {
+        var idle = machine()
+        check(idle.drain(.handOver), .handOver)
+
+        var busy = machine()
+        check(busy.receivedHead(keepAlive: true, hasBody: false), true)
+        check(busy.drain(.handOver), .wait)
+        check(busy.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(busy.next(outputPending: true, partialHead: false, now: 0), .write(timeout: 30))
+        check(busy.next(outputPending: false, partialHead: true, now: 0), .read(timeout: 10))
+        check(busy.receivedHead(keepAlive: true, hasBody: false), true)
+        check(busy.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(busy.next(outputPending: false, partialHead: false, now: 0), .handOver)
+
+        // One handed over arrives kept alive: it waits with the keep-alive timeout.
+        var kept = Machine(timeouts: Self.timeouts, keptAlive: true)
+        check(kept.next(outputPending: false, partialHead: false, now: 0), .read(timeout: 75))
     }
 
     /// A WebSocket: its own rules decide what to wait for; a drain asks it to close with
@@ -120,7 +152,8 @@ import Testing
         _ = m.receivedHead(keepAlive: false, hasBody: false)
         m.upgraded()
         check(m.next(outputPending: true, partialHead: false, now: 0), .webSocket)
-        check(m.drain(), .closeWebSocket)
+        check(m.drain(.handOver), .keepWebSocket)
+        check(m.drain(.shutdown), .closeWebSocket)
         m.webSocketFinished()
         check(m.next(outputPending: false, partialHead: false, now: 0), .linger(timeout: 2))
     }

@@ -6,13 +6,23 @@ import Testing
     /// A worker with descriptors to spare: only the window limits it.
     let unlimited: (Int) -> UInt64 = { _ in .max }
 
-    func readyPool(_ n: Int, window: Int = 4) -> WorkerPool {
-        var pool = WorkerPool(workers: n, window: window, stuckAfter: 50)
+    func readyPool(_ n: Int, window: Int = 4, surge: Int = 1) -> WorkerPool {
+        var pool = WorkerPool(workers: n, surge: surge, window: window, stuckAfter: 50)
+        #expect(pool.start() == (0..<n).map { .spawn(slot: $0, delay: 0) })
         for i in 0..<n {
             pool.spawned(slot: i, pid: Int32(100 + i), now: 0)
-            pool.ready(slot: i)
+            #expect(pool.ready(slot: i) == [])
         }
         return pool
+    }
+
+    /// `#expect` cannot take a mutating call: the events are checked through this.
+    func check<T: Equatable>(_ value: T, _ expected: T, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(value == expected, sourceLocation: sourceLocation)
+    }
+
+    func next(_ pool: inout WorkerPool) -> Int? {
+        pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000)
     }
 
     /// Round-robin among ready workers.
@@ -100,18 +110,26 @@ import Testing
 
     @Test func startingWorkersGetNothing() {
         var pool = WorkerPool(workers: 2)
+        _ = pool.start()
         pool.spawned(slot: 0, pid: 1, now: 0)
         #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == nil)
-        pool.ready(slot: 0)
+        check(pool.ready(slot: 0), [])
         #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == 0)
     }
 
-    /// An app that cannot load stops the server with the worker's status.
-    @Test func appLoadFailureIsFatal() {
+    /// An app that cannot load stops the server with the worker's status, at the first start;
+    /// later (a worker of that position has served) it is retried with a back-off instead.
+    @Test func appLoadFailureIsFatalOnlyAtFirstStart() {
         var pool = WorkerPool(workers: 2)
+        _ = pool.start()
         pool.spawned(slot: 0, pid: 7, now: 0)
-        #expect(
-            pool.exited(pid: 7, exitStatus: 4, now: 10) == .fatal(reason: "the application failed to load", status: 4))
+        check(
+            pool.exited(pid: 7, exitStatus: 4, now: 10), [.fatal(reason: "the application failed to load", status: 4)])
+
+        var served = readyPool(2)
+        check(served.exited(pid: 100, exitStatus: nil, now: 60_000_000_000), [.spawn(slot: 0, delay: 0)])
+        served.spawned(slot: 0, pid: 7, now: 61_000_000_000)
+        check(served.exited(pid: 7, exitStatus: 4, now: 61_100_000_000), [.spawn(slot: 0, delay: 100_000_000)])
     }
 
     /// A worker that ran a long time is respawned at once; crashes at start-up back off
@@ -119,27 +137,128 @@ import Testing
     @Test func respawnBackoffAndCrashLoop() {
         var pool = readyPool(1)
         let second: UInt64 = 1_000_000_000
-        #expect(pool.exited(pid: 100, exitStatus: nil, now: 60 * second) == .respawn(slot: 0, delay: 0))
+        check(pool.exited(pid: 100, exitStatus: nil, now: 60 * second), [.spawn(slot: 0, delay: 0)])
         var now = 61 * second
         var delays: [UInt64] = []
         var pid: Int32 = 200
-        var last = WorkerPool.ExitAction.none
+        var last: [WorkerPool.Action] = []
         for _ in 0..<pool.maxFailures {
             pool.spawned(slot: 0, pid: pid, now: now)
             last = pool.exited(pid: pid, exitStatus: 1, now: now + 1000)
-            if case .respawn(_, let d) = last { delays.append(d) }
+            if case .spawn(_, let d)? = last.first { delays.append(d) }
             pid += 1
             now += 20 * second
         }
         #expect(delays.prefix(3) == [100_000_000, 200_000_000, 400_000_000])
-        #expect(last == .fatal(reason: "worker 0 failed 8 times in a row at start-up", status: 1))
+        #expect(last == [.fatal(reason: "worker 0 failed 8 times in a row at start-up", status: 1)])
     }
 
     @Test func shutdownDrainsThenCompletes() {
         var pool = readyPool(2)
         #expect(pool.beginShutdown() == [0, 1])
         #expect(pool.nextWorker(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1) == nil)
-        #expect(pool.exited(pid: 100, exitStatus: 0, now: 5) == .none)
-        #expect(pool.exited(pid: 101, exitStatus: 0, now: 5) == .shutdownComplete)
+        check(pool.exited(pid: 100, exitStatus: 0, now: 5), [])
+        check(pool.exited(pid: 101, exitStatus: 0, now: 5), [.shutdownComplete])
+    }
+
+    // MARK: - Replacing workers
+
+    /// The one way to replace a worker: its replacement starts in a free slot while it serves
+    /// on; once the replacement is ready, the old one retires (no more connections) and the new
+    /// one serves its position; the old one's exit starts nothing.
+    @Test func replacementStartsBesideAndTakesOver() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 0), [.spawn(slot: 2, delay: 0)])
+        #expect(pool.position(2) == 0 && pool.replacing(2) == 0)
+        check(pool.replace(slot: 0), [])  // a second request changes nothing
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        var served = Set<Int>()
+        for _ in 0..<4 { if let w = next(&pool) { served.insert(w) } }
+        #expect(served == [0, 1], "the old worker serves until its replacement is ready")
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        #expect(pool.state(0) == .retiring(pid: 100))
+        served = []
+        for _ in 0..<4 { if let w = next(&pool) { served.insert(w) } }
+        #expect(served == [1, 2], "the retiring worker gets nothing")
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [])
+        #expect(pool.state(0) == .empty)
+    }
+
+    /// Replacements asked for while no slot is free wait for one.
+    @Test func replacementsWaitForAFreeSlot() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 0), [.spawn(slot: 2, delay: 0)])
+        check(pool.replace(slot: 1), [])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [.spawn(slot: 0, delay: 0)])
+        #expect(pool.position(0) == 1 && pool.replacing(0) == 1)
+    }
+
+    /// A rolling reload replaces every position, a batch at a time, each old worker retiring
+    /// once its replacement is ready; it reports how many it replaced.
+    @Test func rollingReload() {
+        var pool = readyPool(2)
+        check(pool.beginReload(), [.spawn(slot: 2, delay: 0)])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        // The next one needs a free slot: when the retiring one has exited.
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [.spawn(slot: 0, delay: 0)])
+        #expect(pool.position(0) == 1)
+        pool.spawned(slot: 0, pid: 301, now: 30)
+        check(pool.ready(slot: 0), [.retire(slot: 1), .reloadFinished(replaced: 2)])
+        #expect(!pool.isReloading)
+
+        // With a batch of 2 (two surge slots), both start at once.
+        var wide = readyPool(2, surge: 2)
+        check(wide.beginReload(), [.spawn(slot: 2, delay: 0), .spawn(slot: 3, delay: 0)])
+    }
+
+    /// New code that fails to load abandons the reload: the old workers keep serving, nothing
+    /// else is replaced, and the next reload tries again.
+    @Test func reloadAbandonedWhenTheNewCodeFails() {
+        var pool = readyPool(2)
+        check(pool.beginReload(), [.spawn(slot: 2, delay: 0)])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.exited(pid: 300, exitStatus: 4, now: 20), [.reloadAbandoned(position: 0, status: 4)])
+        #expect(!pool.isReloading)
+        #expect(pool.isReady(0) && pool.isReady(1))
+        check(pool.beginReload(), [.spawn(slot: 2, delay: 0)])
+    }
+
+    /// Outside a reload, a replacement that fails to start leaves the old worker serving, and
+    /// another attempt follows after a back-off.
+    @Test func failedReplacementIsRetried() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 1), [.spawn(slot: 2, delay: 0)])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(
+            pool.exited(pid: 300, exitStatus: 4, now: 20),
+            [.replacementFailed(position: 1, status: 4), .spawn(slot: 2, delay: 100_000_000)])
+        #expect(pool.isReady(1) && pool.replacing(2) == 1)
+    }
+
+    /// A worker that dies while its replacement starts is not restarted: the replacement takes
+    /// its position over (nothing to retire).
+    @Test func crashDuringReplacement() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 0), [.spawn(slot: 2, delay: 0)])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.exited(pid: 100, exitStatus: nil, now: 60_000_000_000), [])
+        check(pool.ready(slot: 2), [])
+        #expect(pool.isReady(2) && pool.position(2) == 0)
+    }
+
+    /// A shutdown during a reload: the reload stops, retiring workers drain with the rest.
+    @Test func shutdownDuringReload() {
+        var pool = readyPool(2)
+        _ = pool.beginReload()
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        #expect(pool.beginShutdown() == [1, 2])
+        #expect(!pool.isReloading)
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [])
+        check(pool.exited(pid: 101, exitStatus: 0, now: 20), [])
+        check(pool.exited(pid: 300, exitStatus: 0, now: 20), [.shutdownComplete])
     }
 }

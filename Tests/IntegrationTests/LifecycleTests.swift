@@ -125,7 +125,8 @@ extension IntegrationSuite {
             #expect(help.waitForExit(timeout: 10) == 0)
             let text = help.stdout.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             for setting in Setting.allCases where setting != .app {
-                #expect(text.contains("--\(setting.rawValue) "), "--help documents --\(setting.rawValue)")
+                let name = "--\(setting.rawValue)"
+                #expect(text.contains(name + " ") || text.contains(name + ","), "--help documents \(name)")
             }
             #expect(
                 text.contains(

@@ -5,12 +5,16 @@ import Testing
 final class OutputCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
+    private var ended = false
 
     init(_ pipe: Pipe) {
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let chunk = handle.availableData
             guard let self, !chunk.isEmpty else {
                 handle.readabilityHandler = nil
+                self?.lock.lock()
+                self?.ended = true
+                self?.lock.unlock()
                 return
             }
             self.lock.lock()
@@ -23,6 +27,13 @@ final class OutputCollector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Whether the writer closed the pipe and everything it wrote has been read.
+    var isComplete: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return ended
     }
 }
 
@@ -135,6 +146,9 @@ final class ServerProcess {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         if process.isRunning { return nil }
+        // What it wrote last may still be on its way through the pipes.
+        let drained = Date().addingTimeInterval(2)
+        while !(stdout.isComplete && stderr.isComplete) && Date() < drained { Thread.sleep(forTimeInterval: 0.005) }
         return process.terminationStatus
     }
 
@@ -151,9 +165,19 @@ final class ServerProcess {
         return pids
     }
 
-    /// The master's "worker N (pid P) exited: ..." lines so far.
+    /// The master's "worker N (pid P) exited: ..." lines so far, but for workers that were
+    /// replaced and retired cleanly (exit status 0 after "retiring").
     var workerExits: [String] {
-        stderr.text.split(separator: "\n").filter { $0.contains(") exited: ") }.map(String.init)
+        let lines = stderr.text.split(separator: "\n")
+        let retired = Set(
+            lines.filter { $0.hasSuffix(") retiring") }.compactMap { line in
+                line.range(of: #"\(pid \d+\)"#, options: .regularExpression).map { String(line[$0]) }
+            })
+        return lines.filter { line in
+            guard line.contains(") exited: ") else { return false }
+            let pid = line.range(of: #"\(pid \d+\)"#, options: .regularExpression).map { String(line[$0]) }
+            return !(line.hasSuffix("exited: exit status 0") && pid.map(retired.contains) == true)
+        }.map(String.init)
     }
 
     /// SIGTERM, then expects a clean exit 0 within `timeout`, with no worker left behind. A

@@ -10,6 +10,7 @@ import wsgiref.validate
 
 CLOSE_LOG = os.environ.get('DISPATCHD_TEST_CLOSE_LOG')
 PROGRESS_LOG = os.environ.get('DISPATCHD_TEST_PROGRESS_LOG')
+GROWN = []
 # Descriptors /fill-fds holds until /release-fds.
 HELD_FDS = []
 
@@ -188,6 +189,10 @@ def application(environ, start_response):
     if path == '/sleep':
         time.sleep(float(qs or '1'))
         return text(start_response, 'slept')
+    if path == '/grow':
+        # Holds N MiB more for the life of the worker (touched, so it is resident).
+        GROWN.append(bytearray(b'g' * (int(qs or '1') << 20)))
+        return text(start_response, str(os.getpid()))
     if path == '/pid':
         return text(start_response, str(os.getpid()))
     if path == '/fill-fds':

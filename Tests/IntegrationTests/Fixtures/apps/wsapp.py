@@ -58,6 +58,17 @@ def echo(client):
         client.send(m)
 
 
+@ws.route('/ws/pidecho')
+def pidecho(client):
+    """Says which worker runs it, then echoes."""
+    client.send(str(os.getpid()))
+    while True:
+        m = client.receive()
+        if m is None:
+            return
+        client.send(m)
+
+
 @ws.route('/ws/aecho')
 async def aecho(client):
     while True:
