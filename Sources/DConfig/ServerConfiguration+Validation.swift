@@ -74,6 +74,8 @@ extension ServerConfiguration {
         if let chdir = application.chdir { _ = directory(.chdir, chdir) }
         if let venv = application.virtualenv { _ = directory(.virtualenv, venv) }
         if let spool = directory(.bodySpoolDir, bodies.spoolDirectory) { bodies.spoolDirectory = spool }
+        // Watched from the master after its --chdir: made absolute here.
+        development.reloadExtraFiles = development.reloadExtraFiles.map { host.realpath($0) ?? $0 }
         for i in statics.maps.indices {
             if let real = directory(.staticMap, statics.maps[i].directory) { statics.maps[i].directory = real }
         }

@@ -12,6 +12,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var statics = Statics()
     public var logging = Logging()
     public var compatibility = Compatibility()
+    public var development = Development()
 
     /// The defaults. Three depend on the machine: a worker per CPU, temporary files in
     /// $TMPDIR (else /tmp), and the virtualenv that is active ($VIRTUAL_ENV).
@@ -143,6 +144,15 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public struct Logging: Codable, Equatable, Sendable {
         /// An access log line per request on stdout.
         public var accessLog = true
+        public init() {}
+    }
+
+    /// For development.
+    public struct Development: Codable, Equatable, Sendable {
+        /// A rolling reload when a source file of the application (or an extra file) changes.
+        public var reload = false
+        /// More files whose changes reload (templates, configuration).
+        public var reloadExtraFiles: [String] = []
         public init() {}
     }
 

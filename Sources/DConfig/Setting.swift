@@ -22,6 +22,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxWorkerLifetimeJitter = "max-worker-lifetime-jitter"
     case reloadOnRSS = "reload-on-rss"
     case websocketDrainTimeout = "websocket-drain-timeout"
+    case reload
+    case reloadExtraFile = "reload-extra-file"
     case noAccessLog = "no-access-log"
     case limitRequestLine = "limit-request-line"
     case limitRequestFieldSize = "limit-request-field-size"

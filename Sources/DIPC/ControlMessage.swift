@@ -21,6 +21,30 @@ public enum ControlMessage: UInt8, Sendable {
     case recycle = 0x59  // "Y"
     /// worker → master: the application is loaded; the worker takes connections.
     case ready = 0x52  // "R"
+    /// worker → master (--reload): source files of the application, NUL-separated.
+    case watchFiles = 0x57  // "W"
+
+    /// Sends `paths` in as many messages as they need, without blocking; false when the channel
+    /// could not take them all.
+    public static func sendWatchFiles(on channel: CInt, paths: [String]) -> Bool {
+        var payload: [UInt8] = [watchFiles.rawValue]
+        for path in paths {
+            let bytes = Array(path.utf8)
+            guard bytes.count + 2 <= DescriptorChannel.maxPayload, !bytes.contains(0) else { continue }
+            if payload.count + bytes.count + 1 > DescriptorChannel.maxPayload {
+                guard DescriptorChannel.send(channel, payload: payload, fds: []) == .sent else { return false }
+                payload = [watchFiles.rawValue]
+            }
+            payload += bytes + [0]
+        }
+        return payload.count == 1 || DescriptorChannel.send(channel, payload: payload, fds: []) == .sent
+    }
+
+    /// The paths of a `watchFiles` message; nil for another message.
+    public static func watchedFiles(_ message: DescriptorChannel.Message) -> [String]? {
+        guard message.payload.first == watchFiles.rawValue else { return nil }
+        return message.payload.dropFirst().split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
 
     /// Why a worker asks to be replaced.
     public enum RecycleReason: UInt8, Sendable, CustomStringConvertible {

@@ -133,6 +133,8 @@ extension Supervisor {
                 if let reason = ControlMessage.recycleReason(message) { replace(slot, because: "\(reason)") }
             case .handBack:
                 takeHandedBack(message)
+            case .watchFiles:
+                watch(ControlMessage.watchedFiles(message) ?? [])
             default:
                 for fd in message.descriptors { Posix.close(fd) }
             }

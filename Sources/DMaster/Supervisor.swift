@@ -37,6 +37,12 @@ public final class Supervisor {
     var shutdownDelayTimer: Watcher? = nil
     /// When the current reload began (for its log line).
     var reloadStarted: UInt64 = 0
+    /// --reload: the application's files, watched; the changes seen, and the short wait that
+    /// gathers the writes of one save before the reload starts.
+    var fileWatcher: FileWatcher? = nil
+    var fileWatcherEvent: Watcher? = nil
+    var changedFiles: Set<String> = []
+    var reloadSettle: Watcher? = nil
     /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
     /// descriptors) and when the first was: logged when they start and when accepting works
     /// again, not on every retry.
@@ -101,6 +107,7 @@ public final class Supervisor {
             watchers.append(w)
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
+        if config.development.reload { startWatchingFiles() }
         execute(pool.start())
         loop.run()
         for path in unixPaths { Socket.unlink(path) }

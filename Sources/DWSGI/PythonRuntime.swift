@@ -132,6 +132,30 @@ public final class PythonRuntime {
         return WSGIApplication(runtime: self, app: app)
     }
 
+    /// The source files of the application's modules (not the standard library's, installed
+    /// packages' or dispatchd's own), for --reload; the GIL must not be held.
+    public func applicationFiles() -> [String] {
+        acquireGIL()
+        defer { releaseGIL() }
+        let dict = PyModule_GetDict(module)!
+        guard let list = PyObject_CallNoArgs(PyDict_GetItemString(dict, "_app_files")!) else {
+            PyErr_PrintEx(0)
+            return []
+        }
+        defer { Py_DECREF(list) }
+        return (0..<CDPy_ListSize(list)).compactMap { i in
+            PyUnicode_AsUTF8(CDPy_ListGet(list, i)!).map { String(cString: $0) }
+        }
+    }
+
+    /// How many modules are imported (cheap: a module imported later changes it); the GIL must
+    /// not be held.
+    public func importedModuleCount() -> Int {
+        acquireGIL()
+        defer { releaseGIL() }
+        return PyDict_Size(PySys_GetObject("modules")!)
+    }
+
     /// Gives up the GIL (the worker is about to wait in its event loop).
     public func releaseGIL() {
         precondition(threadState == nil, "Internal inconsistency: GIL released twice")

@@ -3,6 +3,7 @@ internal import DEventLoop
 internal import DHTTP1
 internal import DIPC
 internal import DPosix
+internal import DWSGI
 
 /// How a worker leaves: a drain (the server stops), a retirement (a replacement took over), and
 /// asking to be replaced (recycling after --max-requests, or past --reload-on-rss).
@@ -66,6 +67,16 @@ extension WorkerProcess {
         guard !recycleAsked, leaving == nil else { return }
         recycleAsked = true
         _ = ControlMessage.sendRecycle(on: WorkerContract.Descriptor.channel, reason: reason)
+    }
+
+    /// --reload: the master watches the application's source files; they are reported once it is
+    /// loaded, and again when it has imported more since (checked once a second).
+    func reportNewModules() {
+        guard config.server.development.reload else { return }
+        let count = runtime.importedModuleCount()
+        guard count != reportedModules else { return }
+        reportedModules = count
+        _ = ControlMessage.sendWatchFiles(on: WorkerContract.Descriptor.channel, paths: runtime.applicationFiles())
     }
 
     /// --max-requests plus a share of --max-requests-jitter drawn for this worker, so that

@@ -26,6 +26,8 @@ public final class WorkerProcess {
     var requestsAnswered = 0
     var requestLimit = 0
     var recycleAsked = false
+    /// --reload: how many modules were imported when their files were last reported.
+    var reportedModules = 0
     var watchers: [Watcher] = []
     /// WebSocket handler tasks.
     lazy var tasks = TaskRunner(worker: self)
@@ -119,6 +121,7 @@ public final class WorkerProcess {
                 self.recountDescriptorsIfNeeded()
                 self.publishAdmissionLimit()
                 self.checkMemory()
+                self.reportNewModules()
             })
         watchers.append(
             Watcher(loop: loop, kind: .signal(Posix.SIGTERM), persist: true) { [unowned self] _ in
@@ -140,6 +143,7 @@ public final class WorkerProcess {
             ServerLog.write(.worker, "the master is gone")
             return WorkerContract.ExitStatus.setupFailed.rawValue
         }
+        reportNewModules()
         loop.run()
         accessLog?.flush()
         runtime.acquireGIL()

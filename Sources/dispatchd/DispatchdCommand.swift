@@ -216,6 +216,18 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "seconds"))
     var websocketDrainTimeout: Double?
 
+    @Flag(
+        help:
+            "Development: a rolling reload when a source file of the application changes (a change that breaks the import keeps the old code serving)."
+    )
+    var reload = false
+
+    @Option(
+        help: ArgumentHelp(
+            "With --reload, also reload when this file changes (repeatable): templates, configuration.",
+            valueName: "path"))
+    var reloadExtraFile: [String] = []
+
     @Flag(help: "Make 'import uwsgi' give dispatchd's module (uWSGI's websocket_* API).")
     var uwsgiCompat = false
 
@@ -276,6 +288,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.workers.maxLifetimeJitter, maxWorkerLifetimeJitter)
         b.set(\.workers.reloadOnRSS, reloadOnRss)
         b.set(\.webSocket.drainTimeout, websocketDrainTimeout)
+        b.set(\.development.reload, reload ? true : nil)
+        b.set(\.development.reloadExtraFiles, reloadExtraFile.isEmpty ? nil : reloadExtraFile)
         b.set(\.logging.accessLog, noAccessLog ? false : nil)
         b.set(\.limits.requestLine, limitRequestLine)
         b.set(\.limits.fieldSize, limitRequestFieldSize)

@@ -167,6 +167,39 @@ extension IntegrationSuite {
             }
         }
 
+        /// --reload: editing a module the running app imports reloads it; a save that breaks the
+        /// import keeps the old version serving (the traceback is logged); the next good save
+        /// reloads.
+        @Test func reloadOnCodeChange() throws {
+            let dir = try AppDirectory(
+                """
+                import os, helper
+                def application(environ, start_response):
+                    body = helper.VERSION.encode()
+                    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
+                    return [body]
+                """)
+            let helper = dir.path + "/helper.py"
+            try "VERSION = 'v1'\n".write(toFile: helper, atomically: true, encoding: .utf8)
+            try withServer(
+                ["--reload", "--pythonpath", dir.path, "editable:application"], workers: 1, allowWorkerExits: true
+            ) { s in
+                #expect(Self.waitFor(s, "--reload: watching 2 files for changes"), "\(s.stderr.text)")
+                #expect(try RawClient.get(s.port, "/").text == "v1")
+                try "VERSION = 'v2'\n".write(toFile: helper, atomically: true, encoding: .utf8)
+                #expect(Self.waitFor(s, "reload complete: 1 worker replaced"), "\(s.stderr.text)")
+                #expect(s.stderr.text.contains("--reload: \(helper) changed"))
+                #expect(try RawClient.get(s.port, "/").text == "v2")
+                try "VERSION = 'v3\n".write(toFile: helper, atomically: true, encoding: .utf8)
+                #expect(Self.waitFor(s, "reload abandoned"), "\(s.stderr.text)")
+                #expect(s.stderr.text.contains("SyntaxError"))
+                #expect(try RawClient.get(s.port, "/").text == "v2")
+                try "VERSION = 'v3'\n".write(toFile: helper, atomically: true, encoding: .utf8)
+                #expect(Self.waitFor(s, "reload complete: 1 worker replaced", count: 2), "\(s.stderr.text)")
+                #expect(try RawClient.get(s.port, "/").text == "v3")
+            }
+        }
+
         /// --shutdown-delay: SIGTERM keeps accepting (and answering) for that long, then drains.
         @Test func shutdownDelay() throws {
             let s = try ServerProcess(["--shutdown-delay", "1", "testapp:application"], workers: 1)

@@ -50,3 +50,20 @@ def _load_app(module, callable_name, wsgi_file):
     if not callable(obj):
         raise TypeError('%r in %s is not callable (it is %s)' % (callable_name, where, type(obj).__name__))
     return obj
+
+
+def _app_files():
+    # The source files of the application's modules, for --reload: every imported module with a
+    # file, except the standard library's, installed packages' and dispatchd's own.
+    import os
+    import sysconfig
+    skip = tuple(p for p in {sysconfig.get_path(n) for n in ('stdlib', 'platstdlib', 'purelib', 'platlib')} if p)
+    files = set()
+    for name, module in list(_sys.modules.items()):
+        path = getattr(module, '__file__', None)
+        if not path or name == 'dispatchd' or name.startswith('dispatchd.') or not path.endswith('.py'):
+            continue
+        path = os.path.abspath(path)
+        if not path.startswith(skip):
+            files.add(path)
+    return sorted(files)
