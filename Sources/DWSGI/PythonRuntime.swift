@@ -13,6 +13,11 @@ public final class PythonRuntime {
     let module: PyObj
     let fileWrapperType: PyObj
     let clientDisconnected: PyObj
+    /// `dispatchd.RequestTimeout`, raised in a request that ran past --timeout.
+    let requestTimeout: PyObj
+    /// With --timeout: the time the current request has run, when it is past the timeout
+    /// (PythonRuntime+Timeout).
+    var overdue: (() -> Double?)? = nil
     let inputType: PyObj
     var startResponseDef: UnsafeMutablePointer<PyMethodDef>
     var writeDef: UnsafeMutablePointer<PyMethodDef>
@@ -62,8 +67,10 @@ public final class PythonRuntime {
         }
         fileWrapperType = PyDict_GetItemString(dict, "FileWrapper")!
         clientDisconnected = PyDict_GetItemString(dict, "ClientDisconnected")!
+        requestTimeout = PyDict_GetItemString(dict, "RequestTimeout")!
         Py_INCREF(fileWrapperType)
         Py_INCREF(clientDisconnected)
+        Py_INCREF(requestTimeout)
         inputType = InputStream.makeType()
         socketType = SocketObject.makeType()
         PyDict_SetItemString(dict, "_Socket", socketType)
