@@ -12,6 +12,14 @@ extension ServerConfiguration {
                 errors.append(ConfigError(setting, .notPositiveSeconds(got: String(value))))
             }
         }
+        /// A duration where 0 means something (at once, or off).
+        func nonNegativeSeconds(_ setting: Setting, _ value: Double) {
+            if !value.isFinite {
+                errors.append(ConfigError(setting, .invalid(String(value), reason: "is not a number of seconds")))
+            } else if value < 0 {
+                errors.append(ConfigError(setting, .tooSmall(minimum: "0", got: String(value))))
+            }
+        }
         switch (application.module, application.wsgiFile) {
         case (nil, nil): errors.append(ConfigError(.app, .missing(alternative: .wsgiFile)))
         case (_?, _?): errors.append(ConfigError(.app, .conflicts(with: .wsgiFile)))
@@ -20,13 +28,7 @@ extension ServerConfiguration {
         if application.callable.isEmpty { errors.append(ConfigError(.callable, .invalid("", reason: "is not a name"))) }
         atLeast(1, .workers, workers.count)
         atLeast(1, .backlog, listeners.backlog)
-        if !workers.gracefulTimeout.isFinite {
-            errors.append(
-                ConfigError(
-                    .gracefulTimeout, .invalid(String(workers.gracefulTimeout), reason: "is not a number of seconds")))
-        } else if workers.gracefulTimeout < 0 {
-            errors.append(ConfigError(.gracefulTimeout, .tooSmall(minimum: "0", got: String(workers.gracefulTimeout))))
-        }
+        nonNegativeSeconds(.gracefulTimeout, workers.gracefulTimeout)
         atLeast(1, .limitRequestLine, limits.requestLine)
         atLeast(1, .limitRequestFieldSize, limits.fieldSize)
         atLeast(1, .limitRequestFields, limits.fieldCount)
@@ -39,6 +41,8 @@ extension ServerConfiguration {
         positiveSeconds(.headerTimeout, timeouts.header)
         positiveSeconds(.bodyTimeout, timeouts.body)
         positiveSeconds(.writeTimeout, timeouts.write)
+        if let request = timeouts.request { nonNegativeSeconds(.timeout, request) }
+        nonNegativeSeconds(.timeoutGrace, timeouts.requestGrace)
         atLeast(1, .websocketMaxMessage, webSocket.maxMessage)
         positiveSeconds(.websocketPingInterval, webSocket.pingInterval)
         positiveSeconds(.websocketPingTimeout, webSocket.pingTimeout)
