@@ -29,6 +29,10 @@ public final class Supervisor {
     var retryTimer: Watcher! = nil
     var respawnTimers: [Int: Watcher] = [:]
     var killTimer: Watcher? = nil
+    /// --timeout: what has been done about requests running too long, and the check's timer
+    /// (Supervisor+Timeouts); nil without it.
+    var requestTimeouts: RequestTimeouts? = nil
+    var requestTimeoutTimer: Watcher? = nil
     /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
     /// descriptors) and when the first was: logged when they start and when accepting works
     /// again, not on every retry.
@@ -93,6 +97,7 @@ public final class Supervisor {
             watchers.append(w)
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
+        startRequestTimeouts()
         for slot in 0..<config.workers.count { spawn(slot) }
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
@@ -202,7 +207,7 @@ public final class Supervisor {
     func reap() {
         while let (pid, status) = Posix.reapChild() {
             guard let slot = pool.slot(ofPid: pid) else { continue }
-            log("worker \(slot) (pid \(pid)) exited: \(Posix.describeWaitStatus(status))")
+            log("worker \(slot) (pid \(pid)) exited: \(describeExit(pid: pid, status: status))")
             if let channel = channels[slot] {
                 channel.watcher.disarm()
                 takeBack(slot, channel)
