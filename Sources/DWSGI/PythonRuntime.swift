@@ -26,7 +26,6 @@ public final class PythonRuntime {
     let socketType: PyObj
     let nothing: PyObj
     let webSocketClosed: PyObj
-    let taskSocket: PyObj
     let startUpgrade: PyObj
     let resumeTask: PyObj
     /// Timers for `dispatchd.sleep`, provided by the worker.
@@ -96,7 +95,6 @@ public final class PythonRuntime {
         }
         nothing = retained("_NOTHING")
         webSocketClosed = retained("WebSocketClosed")
-        taskSocket = retained("_task_socket")
         startUpgrade = retained("_start")
         resumeTask = retained("_resume")
         startResponseDef = StartResponse.makeStartResponseDef()
