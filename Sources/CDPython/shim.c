@@ -10,7 +10,8 @@
 // faulthandler installs its handler with SA_RESTART, and its `chain` re-installs it so after
 // every signal: a blocking read without a timeout would then be restarted by the kernel, never
 // returning to Python. This handler is installed without SA_RESTART, so the read fails with
-// EINTR, Python checks its signals, and the request's exception is raised.
+// EINTR, Python checks its signals, and the request's exception is raised (Docs/platform-notes.md,
+// "Signals").
 static void (*timeout_dump)(int);
 static void (*timeout_python)(int);
 
