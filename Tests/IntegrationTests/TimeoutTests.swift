@@ -197,6 +197,33 @@ extension IntegrationSuite {
             }
         }
 
+        /// The signal alone does not interrupt. Sent by hand to a worker (to see its stacks), while
+        /// it is idle or in a request under the timeout, it logs the stacks and nothing else: the
+        /// Python handler, run at the next bytecode (of the next request, or of the sleeping one
+        /// once its sleep is interrupted), finds no request past the timeout and lets it be. The
+        /// same guard keeps a signal that arrives just after its request ended off the next one.
+        @Test func signalAloneOnlyDumpsStacks() throws {
+            try withServer(["--timeout", "5", "testapp:application"], workers: 1) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                kill(worker, SIGUSR2)
+                #expect(s.stderrContains("Current thread 0x"))
+                let r = try RawClient.get(s.port, "/pid")
+                #expect(r.status == 200 && r.text == String(worker))
+                let c = try RawClient(port: s.port)
+                let start = Date()
+                try c.send("GET /sleep?1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.3)
+                kill(worker, SIGUSR2)
+                let slept = try c.readResponse()
+                #expect(slept.status == 200 && slept.text == "slept")
+                #expect(Date().timeIntervalSince(start) >= 1, "the sleep was cut short")
+                let log = s.stderr.text
+                #expect(log.components(separatedBy: "Current thread 0x").count == 3, "\(log)")
+                #expect(log.contains(try Self.dumped("time.sleep(float(qs", in: "testapp.py", function: "application")))
+                #expect(!log.contains("interrupted by the request timeout") && !log.contains("has run for"), "\(log)")
+            }
+        }
+
         /// `--harakiri` is the same option (uWSGI's name).
         @Test func harakiriIsAnAlias() throws {
             try withServer(["--harakiri", "1", "testapp:application"], workers: 1) { s in
