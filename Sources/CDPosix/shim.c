@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <sys/socket.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,3 +25,6 @@ int CDPosix_open_tmpfile(const char *dir) {
     if (fd >= 0) unlink(path);
     return fd;
 }
+
+// A signal to one thread of a process (glibc has a tgkill wrapper only since 2.30).
+int CDPosix_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }

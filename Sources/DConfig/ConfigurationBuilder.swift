@@ -66,6 +66,13 @@ public struct ConfigurationBuilder {
         configuration.bodies.limit = bytes == 0 ? nil : bytes
     }
 
+    /// The request timeout in seconds, where 0 means none (as uWSGI's harakiri 0 does); nil
+    /// keeps the default.
+    public mutating func setRequestTimeout(_ seconds: Double?) {
+        guard let seconds else { return }
+        configuration.timeouts.request = seconds == 0 ? nil : seconds
+    }
+
     /// `BYTES` or `PERCENT%`; nil keeps the default.
     public mutating func setSpoolMinFree(_ text: String?) {
         guard let text, let floor = parse(text, FreeSpace.parse) else { return }

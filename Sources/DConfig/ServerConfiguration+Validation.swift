@@ -12,6 +12,14 @@ extension ServerConfiguration {
                 errors.append(ConfigError(setting, .notPositiveSeconds(got: String(value))))
             }
         }
+        /// A duration where 0 means something (at once, or off).
+        func nonNegativeSeconds(_ setting: Setting, _ value: Double) {
+            if !value.isFinite {
+                errors.append(ConfigError(setting, .invalid(String(value), reason: "is not a number of seconds")))
+            } else if value < 0 {
+                errors.append(ConfigError(setting, .tooSmall(minimum: "0", got: String(value))))
+            }
+        }
         switch (application.module, application.wsgiFile) {
         case (nil, nil): errors.append(ConfigError(.app, .missing(alternative: .wsgiFile)))
         case (_?, _?): errors.append(ConfigError(.app, .conflicts(with: .wsgiFile)))
@@ -24,20 +32,11 @@ extension ServerConfiguration {
         atLeast(0, .maxRequests, workers.maxRequests)
         atLeast(0, .maxRequestsJitter, workers.maxRequestsJitter)
         atLeast(0, .reloadOnRSS, workers.reloadOnRSS)
-        for (setting, seconds) in [
-            (Setting.shutdownDelay, workers.shutdownDelay), (.maxWorkerLifetime, workers.maxLifetime),
-            (.maxWorkerLifetimeJitter, workers.maxLifetimeJitter),
-        ] where !(seconds >= 0 && seconds.isFinite) {
-            errors.append(ConfigError(setting, .invalid(String(seconds), reason: "is not a number of seconds from 0")))
-        }
+        nonNegativeSeconds(.shutdownDelay, workers.shutdownDelay)
+        nonNegativeSeconds(.maxWorkerLifetime, workers.maxLifetime)
+        nonNegativeSeconds(.maxWorkerLifetimeJitter, workers.maxLifetimeJitter)
         positiveSeconds(.websocketDrainTimeout, webSocket.drainTimeout)
-        if !workers.gracefulTimeout.isFinite {
-            errors.append(
-                ConfigError(
-                    .gracefulTimeout, .invalid(String(workers.gracefulTimeout), reason: "is not a number of seconds")))
-        } else if workers.gracefulTimeout < 0 {
-            errors.append(ConfigError(.gracefulTimeout, .tooSmall(minimum: "0", got: String(workers.gracefulTimeout))))
-        }
+        nonNegativeSeconds(.gracefulTimeout, workers.gracefulTimeout)
         atLeast(1, .limitRequestLine, limits.requestLine)
         atLeast(1, .limitRequestFieldSize, limits.fieldSize)
         atLeast(1, .limitRequestFields, limits.fieldCount)
@@ -50,6 +49,8 @@ extension ServerConfiguration {
         positiveSeconds(.headerTimeout, timeouts.header)
         positiveSeconds(.bodyTimeout, timeouts.body)
         positiveSeconds(.writeTimeout, timeouts.write)
+        if let request = timeouts.request { nonNegativeSeconds(.timeout, request) }
+        nonNegativeSeconds(.timeoutGrace, timeouts.requestGrace)
         atLeast(1, .websocketMaxMessage, webSocket.maxMessage)
         positiveSeconds(.websocketPingInterval, webSocket.pingInterval)
         positiveSeconds(.websocketPingTimeout, webSocket.pingTimeout)

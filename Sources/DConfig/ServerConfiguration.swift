@@ -90,6 +90,15 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var body: Double = 30
         /// A client may leave its response unread for this long.
         public var write: Double = 30
+        /// A request, or a WebSocket handler step, that has been inside the application for
+        /// this long is interrupted: its stacks are logged, and an exception raised in it
+        /// answers 504 when nothing was sent. nil: no limit (the master then runs no timer and
+        /// the workers install no signal handler).
+        public var request: Double? = nil
+        /// An interrupted request that has not returned this long after the interruption
+        /// (Python code that catches the exception, or C code that never returns) has its
+        /// worker killed and replaced.
+        public var requestGrace: Double = 5
         public init() {}
     }
 

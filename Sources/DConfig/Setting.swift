@@ -34,6 +34,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case headerTimeout = "header-timeout"
     case bodyTimeout = "body-timeout"
     case writeTimeout = "write-timeout"
+    /// Also spelled `--harakiri` on the command line (uWSGI's name).
+    case timeout
+    case timeoutGrace = "timeout-grace"
     case bodyBufferSize = "body-buffer-size"
     case bodySpoolDir = "body-spool-dir"
     case bodyMemoryMax = "body-memory-max"

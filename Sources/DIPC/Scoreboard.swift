@@ -4,14 +4,19 @@ public import DPosix
 /// message: how many handed-off connections a worker has taken off its channel (so the master
 /// knows how many are still in flight), how many it has descriptors for (so the master never
 /// hands it more than its descriptor limit lets it hold), and since when it has been inside the
-/// application (so a worker stuck in a slow request gets no new connections).
+/// application (so a worker stuck in a slow request gets no new connections), and which request
+/// that is (so the master can name a request that runs past --timeout).
 public final class Scoreboard: @unchecked Sendable {
-    /// 64 bytes per slot (one cache line), so workers never share a line.
-    static let slotSize = 64
+    /// 192 bytes per slot (three cache lines), so workers never share a line.
+    static let slotSize = 192
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let drainingOffset = 16
     static let admissionLimitOffset = 24
+    /// The request line's length (as the request has it, before truncation), then its first
+    /// `requestCapacity` bytes, in 8-byte words.
+    static let requestOffset = 64
+    public static let requestCapacity = 120
 
     public let memory: SharedMemory
     public let slots: Int
@@ -57,5 +62,50 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.busySinceOffset), 0)
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
+        memory.store(offset(slot, Self.requestOffset), 0)
+    }
+
+    /// Publishes `METHOD TARGET` of the request the worker in `slot` is about to run, truncated
+    /// to `requestCapacity` bytes. Call it only while the slot's `busySince` is 0, before
+    /// setting it: that is what lets `request(_:busySince:)` tell a line from a half-written one.
+    public func setRequest(_ slot: Int, method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
+        let length = method.count + 1 + target.count
+        let kept = min(length, Self.requestCapacity)
+        let base = offset(slot, Self.requestOffset) + 8
+        withUnsafeTemporaryAllocation(byteCount: Self.requestCapacity, alignment: 8) { line in
+            let m = min(method.count, kept)
+            if m > 0 { line.baseAddress!.copyMemory(from: method.baseAddress!, byteCount: m) }
+            if kept > m { line[m] = 0x20 }
+            let t = kept - m - 1
+            if t > 0 { (line.baseAddress! + m + 1).copyMemory(from: target.baseAddress!, byteCount: t) }
+            // Word by word with the board's atomic stores: the master may read the words at any
+            // time, and its check of busySince afterwards says whether they belong together.
+            let words = (kept + 7) / 8
+            if kept % 8 != 0 {
+                (line.baseAddress! + kept).initializeMemory(as: UInt8.self, repeating: 0, count: 8 - kept % 8)
+            }
+            for w in 0..<words { memory.store(base + w * 8, line.load(fromByteOffset: w * 8, as: UInt64.self)) }
+        }
+        memory.store(offset(slot, Self.requestOffset), UInt64(length))
+    }
+
+    /// The request line the worker in `slot` published for the time in the application that
+    /// began at `busySince` (read from `busySince(slot)` before this call), with "..." when it
+    /// was truncated; nil when the worker has left that request since (the line may then be
+    /// the next one's, half written).
+    public func request(_ slot: Int, busySince: UInt64) -> String? {
+        guard busySince != 0 else { return nil }
+        let length = Int(memory.load(offset(slot, Self.requestOffset)))
+        let kept = min(length, Self.requestCapacity)
+        let base = offset(slot, Self.requestOffset) + 8
+        let bytes = [UInt8](unsafeUninitializedCapacity: (kept + 7) / 8 * 8) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            for w in 0..<(kept + 7) / 8 {
+                raw.storeBytes(of: memory.load(base + w * 8), toByteOffset: w * 8, as: UInt64.self)
+            }
+            count = kept
+        }
+        guard self.busySince(slot) == busySince else { return nil }
+        return String(decoding: bytes, as: UTF8.self) + (length > kept ? "..." : "")
     }
 }

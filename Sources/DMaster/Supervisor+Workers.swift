@@ -158,7 +158,7 @@ extension Supervisor {
     func reap() {
         while let (pid, status) = Posix.reapChild() {
             guard let slot = pool.slot(ofPid: pid) else { continue }
-            log("worker \(pool.position(slot)) (pid \(pid)) exited: \(Posix.describeWaitStatus(status))")
+            log("worker \(pool.position(slot)) (pid \(pid)) exited: \(describeExit(pid: pid, status: status))")
             slotTimers[slot] = nil
             if let channel = channels[slot] {
                 channel.watcher.disarm()

@@ -43,6 +43,10 @@ public final class Supervisor {
     var fileWatcherEvent: Watcher? = nil
     var changedFiles: Set<String> = []
     var reloadSettle: Watcher? = nil
+    /// --timeout: what has been done about requests running too long, and the check's timer
+    /// (Supervisor+Timeouts); nil without it.
+    var requestTimeouts: RequestTimeouts? = nil
+    var requestTimeoutTimer: Watcher? = nil
     /// Accept failures in a row (EMFILE, ENFILE: the master or the whole system is out of
     /// descriptors) and when the first was: logged when they start and when accepting works
     /// again, not on every retry.
@@ -108,6 +112,7 @@ public final class Supervisor {
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
         if config.development.reload { startWatchingFiles() }
+        startRequestTimeouts()
         execute(pool.start())
         loop.run()
         for path in unixPaths { Socket.unlink(path) }

@@ -168,6 +168,11 @@ public enum Posix {
 
     public static func kill(_ pid: CInt, _ signal: CInt) { _ = Glibc.kill(pid, signal) }
 
+    /// Sends `signal` to the main thread of process `pid` (its thread id is the pid): a signal
+    /// for the whole process goes to any thread that does not block it, and only the thread
+    /// it reaches has its blocking call interrupted.
+    public static func signalMainThread(_ pid: CInt, _ signal: CInt) { _ = CDPosix_tgkill(pid, pid, signal) }
+
     /// Reaps one exited child without blocking: (pid, wait status), or nil when none is left.
     public static func reapChild() -> (pid: CInt, status: CInt)? {
         var status: CInt = 0
@@ -193,6 +198,11 @@ public enum Posix {
         CDPosix_WIFEXITED(status) != 0 ? CDPosix_WEXITSTATUS(status) : nil
     }
 
+    /// The signal that ended a process, from its wait status; nil when it exited by itself.
+    public static func terminatingSignal(ofWaitStatus status: CInt) -> CInt? {
+        CDPosix_WIFSIGNALED(status) != 0 ? CDPosix_WTERMSIG(status) : nil
+    }
+
     public static func signalName(_ sig: CInt) -> String {
         switch sig {
         case SIGKILL: "SIGKILL"
@@ -204,6 +214,7 @@ public enum Posix {
         case SIGBUS: "SIGBUS"
         case SIGHUP: "SIGHUP"
         case SIGPIPE: "SIGPIPE"
+        case SIGUSR2: "SIGUSR2"
         default: "SIG\(sig)"
         }
     }
@@ -223,6 +234,8 @@ public enum Posix {
     public static let SIGHUP = Glibc.SIGHUP
     // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGPIPE = Glibc.SIGPIPE
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    public static let SIGUSR2 = Glibc.SIGUSR2
 
     /// Unblocks the signals the server handles: a parent may have started us with them blocked
     /// (the mask is inherited across exec), and a blocked SIGTERM would never stop us.

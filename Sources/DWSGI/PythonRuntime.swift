@@ -13,6 +13,11 @@ public final class PythonRuntime {
     let module: PyObj
     let fileWrapperType: PyObj
     let clientDisconnected: PyObj
+    /// `dispatchd.RequestTimeout`, raised in a request that ran past --timeout.
+    let requestTimeout: PyObj
+    /// With --timeout: the time the current request has run, when it is past the timeout
+    /// (PythonRuntime+Timeout).
+    var overdue: (() -> Double?)? = nil
     let inputType: PyObj
     var startResponseDef: UnsafeMutablePointer<PyMethodDef>
     var writeDef: UnsafeMutablePointer<PyMethodDef>
@@ -21,7 +26,6 @@ public final class PythonRuntime {
     let socketType: PyObj
     let nothing: PyObj
     let webSocketClosed: PyObj
-    let taskSocket: PyObj
     let startUpgrade: PyObj
     let resumeTask: PyObj
     /// Timers for `dispatchd.sleep`, provided by the worker.
@@ -62,8 +66,10 @@ public final class PythonRuntime {
         }
         fileWrapperType = PyDict_GetItemString(dict, "FileWrapper")!
         clientDisconnected = PyDict_GetItemString(dict, "ClientDisconnected")!
+        requestTimeout = PyDict_GetItemString(dict, "RequestTimeout")!
         Py_INCREF(fileWrapperType)
         Py_INCREF(clientDisconnected)
+        Py_INCREF(requestTimeout)
         inputType = InputStream.makeType()
         socketType = SocketObject.makeType()
         PyDict_SetItemString(dict, "_Socket", socketType)
@@ -89,7 +95,6 @@ public final class PythonRuntime {
         }
         nothing = retained("_NOTHING")
         webSocketClosed = retained("WebSocketClosed")
-        taskSocket = retained("_task_socket")
         startUpgrade = retained("_start")
         resumeTask = retained("_resume")
         startResponseDef = StartResponse.makeStartResponseDef()

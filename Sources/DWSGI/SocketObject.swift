@@ -25,9 +25,11 @@ enum SocketObject {
         return CDPy_BoxAlloc(UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self), retained)!
     }
 
-    /// The endpoint of a task's socket (`task.sock`), if the connection still exists.
+    /// The endpoint of a task's socket (`task.sock`), if the connection still exists. An
+    /// attribute read runs no Python code, so no pending signal handler runs here: the request
+    /// timeout's exception must be raised in a handler step, not lost in this lookup.
     static func endpoint(ofTask task: PyObj, runtime: PythonRuntime) -> WebSocketEndpoint? {
-        guard let sock = PyObject_CallOneArg(runtime.taskSocket, task) else {
+        guard let sock = PyObject_GetAttrString(task, "sock") else {
             PyErr_Clear()
             return nil
         }

@@ -66,13 +66,17 @@ extension WSGIApplication {
 
     /// Continues suspended handler tasks (the GIL is taken once for all): `true` when what
     /// they waited for happened, `false` on a timeout. Returns each task's connection (if it
-    /// still exists) and its state.
-    public func resume(_ tasks: [(PythonTask, Bool)]) -> [(WebSocketEndpoint?, TaskState)] {
+    /// still exists) and its state. `beforeEach`, if given, is told each task's connection (if
+    /// it still exists) before its step: --timeout times and names each step on its own.
+    public func resume(
+        _ tasks: [(PythonTask, Bool)], beforeEach: ((WebSocketEndpoint?) -> Void)? = nil
+    ) -> [(WebSocketEndpoint?, TaskState)] {
         runtime.acquireGIL()
         defer { runtime.releaseGIL() }
         var results: [(WebSocketEndpoint?, TaskState)] = []
         results.reserveCapacity(tasks.count)
         for (task, value) in tasks {
+            if let beforeEach { beforeEach(SocketObject.endpoint(ofTask: task.object, runtime: runtime)) }
             let outcome = call(runtime.resumeTask, task.object, value ? CDPy_True() : CDPy_False())
             let state = taskState(outcome, what: "a WebSocket handler of")
             results.append(
@@ -89,6 +93,12 @@ extension WSGIApplication {
                 // uWSGI-style code ends this way when its client leaves: not an error.
                 PyErr_Clear()
                 return .finished
+            }
+            if PyErr_ExceptionMatches(runtime.requestTimeout) != 0 {
+                // Its stacks were logged when it was interrupted.
+                PyErr_Clear()
+                log("a WebSocket handler was interrupted by the request timeout: its WebSocket closes with 1011")
+                return .failed
             }
             log("error in \(what) a WebSocket:")
             PyErr_PrintEx(0)

@@ -219,21 +219,31 @@ public final class WSGIApplication {
     }
 
     /// The application raised: log the traceback; answer 500 if nothing was sent yet,
-    /// otherwise the connection is cut so the client sees an incomplete response.
+    /// otherwise the connection is cut so the client sees an incomplete response. A request
+    /// interrupted by the timeout (`RequestTimeout`) answers 504 instead, and is logged in one
+    /// line: its stacks were logged when it was interrupted.
     func fail(_ ctx: RequestContext, _ head: RequestHead, _ buffer: UnsafeRawBufferPointer) {
         let method = String(decoding: buffer[head.method], as: UTF8.self)
         let target = String(decoding: buffer[head.target], as: UTF8.self)
-        log("error handling \(method) \(target):")
-        PyErr_PrintEx(0)
+        let timedOut = PyErr_ExceptionMatches(runtime.requestTimeout) != 0
+        if timedOut {
+            PyErr_Clear()
+            log(
+                "\(method) \(target) interrupted by the request timeout: "
+                    + (ctx.headersSent ? "its response is cut" : "answered 504"))
+        } else {
+            log("error handling \(method) \(target):")
+            PyErr_PrintEx(0)
+        }
         if ctx.headersSent {
             ctx.failed = true
             ctx.keepAlive = false
             return
         }
-        let status = 500
+        let status = timedOut ? 504 : 500
         let bytes = ServerResponse.appendText(
-            &ctx.output.bytes, status: status, text: "Internal Server Error\n", isHead: ctx.isHead,
-            keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date)
+            &ctx.output.bytes, status: status, text: timedOut ? "Gateway Timeout\n" : "Internal Server Error\n",
+            isHead: ctx.isHead, keepAlive: ctx.keepAlive, versionMinor: ctx.versionMinor, date: ctx.date)
         ctx.headersSent = true
         ctx.framing = .noBody
         ctx.statusCode = status

@@ -176,7 +176,7 @@ extension Connection {
 
     /// Calls the application for the current request, whose body (if any) is all here.
     func callApplication() {
-        worker.enterApplication(MonotonicClock.nanoseconds())
+        worker.enterApplication(MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))
         let progress = worker.app.handle(
             head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
             keepAlive: request.keepAlive, date: worker.date.imfFixdate
@@ -204,7 +204,8 @@ extension Connection {
     func continueResponse() {
         guard sendFile() else { return }
         if let response = request.response {
-            worker.enterApplication(MonotonicClock.nanoseconds())
+            worker.enterApplication(
+                MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))
             let progress = response.resume(head, input.bytes(start..<request.headEnd))
             worker.leaveApplication()
             advance(progress)

@@ -40,7 +40,7 @@ extension Connection {
             connection: self, handshake: handshake, maxMessage: worker.config.webSocketMaxMessage)
         webSocket = channel
         beginRequest(keepAlive: false, hasBody: false)
-        worker.enterApplication(request.began)
+        worker.enterApplication(request.began, head: head, buffer: input.bytes(start..<request.headEnd))
         let result = worker.app.handleUpgrade(
             head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
             date: worker.date.imfFixdate, endpoint: channel

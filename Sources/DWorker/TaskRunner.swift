@@ -39,8 +39,13 @@ final class TaskRunner: TaskScheduler {
         while !ready.isEmpty {
             let batch = ready
             ready = []
-            worker.enterApplication(MonotonicClock.nanoseconds())
-            let results = worker.app.resume(batch)
+            let results: [(WebSocketEndpoint?, TaskState)]
+            if worker.timesRequests {
+                results = worker.app.resume(batch) { [unowned worker] in worker.enterHandlerStep($0) }
+            } else {
+                worker.enterApplication(MonotonicClock.nanoseconds())
+                results = worker.app.resume(batch)
+            }
             worker.leaveApplication()
             for (endpoint, state) in results where state != .suspended {
                 (endpoint as? WebSocketChannel)?.handlerEnded(failed: state == .failed)

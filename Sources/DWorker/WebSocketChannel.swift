@@ -25,6 +25,9 @@ final class WebSocketChannel: WebSocketEndpoint {
     var flushQueued = false
     /// permessage-deflate, when negotiated.
     var deflate: PerMessageDeflate? = nil
+    /// With --timeout: the handshake request's `METHOD TARGET`, which names the handler's steps
+    /// on the scoreboard (WorkerProcess.enterHandlerStep).
+    let requestLine: [UInt8]
     /// Messages shorter than this are sent uncompressed (deflate would make them longer).
     static let compressMinimum = 64
 
@@ -36,6 +39,14 @@ final class WebSocketChannel: WebSocketEndpoint {
         self.connection = connection
         self.handshake = handshake
         self.session = WebSocketSession(maxMessage: maxMessage)
+        if connection.worker.timesRequests {
+            // The connection's current head is the handshake's (ranges from `start`).
+            let buffer = connection.input.bytes(connection.start..<connection.input.count)
+            let head = connection.head
+            requestLine = Array(buffer[head.method]) + [0x20] + Array(buffer[head.target])
+        } else {
+            requestLine = []
+        }
     }
 
     var worker: WorkerProcess { connection.worker }

@@ -26,6 +26,9 @@ struct WorkerConfiguration: Sendable {
     var bodyTimeout: Double { server.timeouts.body }
     /// Seconds a response write may wait for the client to read.
     var writeTimeout: Double { server.timeouts.write }
+    /// Seconds a request (or a WebSocket handler step) may run in the application before it is
+    /// interrupted; nil: no limit.
+    var requestTimeout: Double? { server.timeouts.request.flatMap { $0 > 0 ? $0 : nil } }
     /// Largest request body (nil: unlimited); larger gets 413.
     var maxRequestBody: Int? { server.bodies.limit }
     /// Request bodies up to this size are kept in memory; larger ones go to a temporary file.

@@ -44,6 +44,9 @@ public final class WorkerProcess {
     var taken: UInt64 = 0
     /// What the worker's descriptors allow; room for nothing until serve() measures them.
     var budget = DescriptorBudget(limit: 0, baseline: 0)
+    /// --timeout is set: each request's line is published on the scoreboard, for the master's
+    /// log, and each WebSocket handler step is timed on its own (WorkerProcess+Timeouts).
+    let timesRequests: Bool
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -87,6 +90,7 @@ public final class WorkerProcess {
         }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         runtime.scheduler = worker.tasks
+        guard worker.startRequestTimeouts() else { return WorkerContract.ExitStatus.setupFailed.rawValue }
         return worker.serve()
     }
 
@@ -95,6 +99,7 @@ public final class WorkerProcess {
         self.runtime = runtime
         self.app = app
         self.scoreboard = scoreboard
+        self.timesRequests = config.requestTimeout != nil
         self.accessLog = config.accessLog ? AccessLog() : nil
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
         self.requestLimit = Self.drawRequestLimit(

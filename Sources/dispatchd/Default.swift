@@ -7,11 +7,14 @@ enum Default {
 
     static func of(_ field: KeyPath<ServerConfiguration, Int>) -> String { String(value[keyPath: field]) }
 
+    static func of(_ field: KeyPath<ServerConfiguration, Double>) -> String { seconds(value[keyPath: field]) }
+
     /// Whole seconds without a trailing ".0".
-    static func of(_ field: KeyPath<ServerConfiguration, Double>) -> String {
-        let seconds = value[keyPath: field]
-        return seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    static func seconds(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
+
+    static var requestTimeout: String { value.timeouts.request.map(seconds) ?? "none" }
 
     static var binds: String { value.listeners.binds.map(\.description).joined(separator: ", ") }
 

@@ -166,6 +166,19 @@ struct DispatchdCommand: ParsableCommand {
     var writeTimeout: Double?
 
     @Option(
+        name: [.customLong("timeout"), .customLong("harakiri")],
+        help: ArgumentHelp(
+            "Seconds a request (or a WebSocket handler step) may run in the application, 0 for no limit (default: \(Default.requestTimeout)). Past it, the log gets the request, the worker and the stacks of its Python threads, and the request is interrupted (an exception raised in it; 504 when nothing was sent). --harakiri is the same option (uWSGI's name).",
+            valueName: "seconds"))
+    var timeout: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Seconds an interrupted request has to end (Python code that catches the exception, or C code that never returns) before its worker is killed and replaced (default: \(Default.of(\.timeouts.requestGrace))).",
+            valueName: "seconds"))
+    var timeoutGrace: Double?
+
+    @Option(
         help: ArgumentHelp(
             "Request bodies up to this size are held in memory; larger ones are received into a temporary file before the application runs (default: \(Default.of(\.bodies.bufferSize))).",
             valueName: "bytes"))
@@ -300,6 +313,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.timeouts.header, headerTimeout)
         b.set(\.timeouts.body, bodyTimeout)
         b.set(\.timeouts.write, writeTimeout)
+        b.setRequestTimeout(timeout)
+        b.set(\.timeouts.requestGrace, timeoutGrace)
         b.set(\.bodies.bufferSize, bodyBufferSize)
         b.set(\.bodies.spoolDirectory, bodySpoolDir)
         b.set(\.bodies.memoryMax, bodyMemoryMax)

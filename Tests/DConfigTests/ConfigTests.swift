@@ -56,6 +56,7 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
                 && c.limits.headSize == 65536)
         #expect(
             c.timeouts.keepAlive == 75 && c.timeouts.header == 10 && c.timeouts.body == 30 && c.timeouts.write == 30)
+        #expect(c.timeouts.request == nil && c.timeouts.requestGrace == 5)
         #expect(c.bodies.limit == 104_857_600)
         #expect(c.bodies.bufferSize == 1 << 20)
         #expect(c.bodies.spoolDirectory == "/tmp")
@@ -174,6 +175,19 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
             ({ $0.set(\.timeouts.header, -2) }, ConfigError(.headerTimeout, .notPositiveSeconds(got: "-2.0"))),
             ({ $0.set(\.timeouts.body, .nan) }, ConfigError(.bodyTimeout, .notPositiveSeconds(got: "nan"))),
             ({ $0.set(\.timeouts.write, .infinity) }, ConfigError(.writeTimeout, .notPositiveSeconds(got: "inf"))),
+            ({ $0.setRequestTimeout(-1) }, ConfigError(.timeout, .tooSmall(minimum: "0", got: "-1.0"))),
+            (
+                { $0.setRequestTimeout(.nan) },
+                ConfigError(.timeout, .invalid("nan", reason: "is not a number of seconds"))
+            ),
+            (
+                { $0.set(\.timeouts.requestGrace, -0.5) },
+                ConfigError(.timeoutGrace, .tooSmall(minimum: "0", got: "-0.5"))
+            ),
+            (
+                { $0.set(\.timeouts.requestGrace, .infinity) },
+                ConfigError(.timeoutGrace, .invalid("inf", reason: "is not a number of seconds"))
+            ),
             (
                 { $0.set(\.webSocket.maxMessage, 0) },
                 ConfigError(.websocketMaxMessage, .tooSmall(minimum: "1", got: "0"))
@@ -200,7 +214,25 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         b.set(\.workers.gracefulTimeout, 0)
         b.set(\.bodies.bufferSize, 0)
         b.set(\.timeouts.keepAlive, 0.001)
+        b.set(\.timeouts.requestGrace, 0)
         _ = try build(&b)
+    }
+
+    /// --timeout 0 means none (uWSGI's harakiri 0 does); any other number is the limit, in
+    /// seconds, fractions allowed.
+    @Test func requestTimeout() throws {
+        var b = builder()
+        b.setRequestTimeout(0)
+        #expect(try build(&b).timeouts.request == nil)
+        b = builder()
+        b.setRequestTimeout(2.5)
+        b.set(\.timeouts.requestGrace, 1)
+        let c = try build(&b)
+        #expect(c.timeouts.request == 2.5 && c.timeouts.requestGrace == 1)
+        #expect(try ServerConfiguration(encoded: c.encoded()) == c)
+        b = builder()
+        b.setRequestTimeout(nil)
+        #expect(try build(&b).timeouts.request == nil)
     }
 
     /// --limit-request-body 0 means unlimited; any other number is the limit.

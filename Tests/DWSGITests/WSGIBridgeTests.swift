@@ -68,6 +68,23 @@ import Testing
         #expect(r.text == Self.internalError.replacingOccurrences(of: "Internal Server Error\n", with: ""))
     }
 
+    /// `dispatchd.RequestTimeout` (what --timeout raises in a request) answers 504 when nothing
+    /// was sent, and the connection is kept; once the head is out it cuts the response. It is a
+    /// BaseException: `except Exception` lets it through.
+    @Test func requestTimeoutIs504() async throws {
+        let gatewayTimeout =
+            "HTTP/1.1 504 Gateway Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            + "Date: \(Exchange.date)\r\nServer: dispatchd\r\nContent-Length: 16\r\n\r\nGateway Timeout\n"
+        for target in ["/times-out", "/catches-exception"] {
+            let r = try await host.exchange("GET \(target) HTTP/1.1\r\nHost: test\r\n\r\n")
+            #expect(r.text == gatewayTimeout, "\(target)")
+            #expect(r.status == 504 && r.keepAlive, "\(target)")
+        }
+        let late = try await host.exchange("GET /times-out-late HTTP/1.1\r\nHost: test\r\n\r\n")
+        #expect(late.text == head(framing: "Transfer-Encoding: chunked") + "7\r\npartial\r\n")
+        #expect(late.status == 200 && !late.keepAlive)
+    }
+
     /// Once the head is out, a failure can only cut the response: no last chunk, no keep-alive.
     @Test func exceptionAfterTheHeadCutsTheResponse() async throws {
         let r = try await host.exchange("GET /raise-late HTTP/1.1\r\nHost: test\r\n\r\n")

@@ -57,6 +57,12 @@ extension IntegrationSuite {
                     ["--keep-alive", "0", "testapp:application"],
                     "Error: --keep-alive must be a positive number of seconds (got 0.0)"
                 ),
+                (["--timeout=-1", "testapp:application"], "Error: --timeout must be at least 0 (got -1.0)"),
+                (["--harakiri=-2", "testapp:application"], "Error: --timeout must be at least 0 (got -2.0)"),
+                (
+                    ["--timeout-grace", "nan", "testapp:application"],
+                    "Error: --timeout-grace: 'nan' is not a number of seconds"
+                ),
                 (["app/module.py"], "Error: MODULE:CALLABLE: 'app/module.py' is a path, not a module name"),
                 ([], "Error: missing the application: give MODULE:CALLABLE or --wsgi-file"),
             ] {
@@ -119,15 +125,22 @@ extension IntegrationSuite {
         }
 
         /// --help names every setting and shows the defaults the configuration has: keep-alive
-        /// outlasts the 60 s idle timeout of common proxies; request bodies stop at 100 MiB.
+        /// outlasts the 60 s idle timeout of common proxies; request bodies stop at 100 MiB; no
+        /// request timeout (and --harakiri is its other name).
         @Test func helpShowsSettingsAndDefaults() throws {
             let help = try ServerProcess(["--help"], workers: 1, bind: nil, waitReady: false)
             #expect(help.waitForExit(timeout: 10) == 0)
             let text = help.stdout.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             for setting in Setting.allCases where setting != .app {
-                let name = "--\(setting.rawValue)"
-                #expect(text.contains(name + " ") || text.contains(name + ","), "--help documents \(name)")
+                // "--name <value>", "--flag Help...", or "--name, --alias <value>".
+                let named = text.contains("--\(setting.rawValue) ") || text.contains("--\(setting.rawValue), --")
+                #expect(named, "--help documents --\(setting.rawValue)")
             }
+            #expect(
+                text.contains(
+                    "--timeout, --harakiri <seconds> Seconds a request (or a WebSocket handler step) may run in the application, 0 for no limit (default: none)."
+                ))
+            #expect(text.contains("before its worker is killed and replaced (default: 5)."))
             #expect(
                 text.contains(
                     "--keep-alive <seconds> Seconds an idle keep-alive connection is kept open (default: 75, longer than the 60 s"

@@ -73,5 +73,6 @@ static inline int CDPosix_errno(void) { return errno; }
 int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int CDPosix_memfd_create(const char *name);
 int CDPosix_open_tmpfile(const char *dir);
+int CDPosix_tgkill(int tgid, int tid, int sig);
 
 #endif

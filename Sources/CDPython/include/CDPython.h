@@ -117,4 +117,11 @@ static inline int CDPy_LookupAttr(PyObject *obj, PyObject *name, PyObject **out)
 
 static inline PyObject *CDPy_SelfIter(PyObject *o) { Py_INCREF(o); return o; }
 
+// The timeout signal's handler (shim.c): take the plain handler now installed for `signum` as
+// the dump half (faulthandler's, dump = 1) or the Python half (dump = 0); then install the one
+// that runs both, without SA_RESTART. -1 when the installed handler is not a plain function, or
+// a half is missing.
+int CDPy_TimeoutTakeHandler(int signum, int dump);
+int CDPy_TimeoutInstall(int signum);
+
 #endif

@@ -29,6 +29,40 @@ class ClientDisconnected(OSError):
     """Raised by write() when the client has gone or stopped reading."""
 
 
+class RequestTimeout(BaseException):
+    """Raised in a request, or a WebSocket handler step, that has run past the server's
+    --timeout. A BaseException, as KeyboardInterrupt is, so that `except Exception` does not
+    swallow it; an application may catch it to clean up, and should raise it again."""
+
+
+# The two halves of the timeout signal (--timeout). PythonRuntime+Timeout.swift installs them one
+# after the other and takes each from the signal's disposition, then installs one C handler that
+# runs both: faulthandler's dump first, then Python's own handler, which runs on_timeout in the
+# main thread at its next bytecode (or when its blocking call is interrupted).
+
+def _install_timeout_handler(signum, overdue, timeout):
+    """Raises RequestTimeout in the main thread if the request that ran too long is still
+    running: overdue() is its time so far, or None (the signal arrived after it ended, or it was
+    meant for another); this one must not hit the next request. Returns whether it replaced a
+    handler the application had installed."""
+    import signal
+
+    def on_timeout(signum, frame):
+        elapsed = overdue()
+        if elapsed is not None:
+            raise RequestTimeout('the request has run for %.1f s (timeout %g s)' % (elapsed, timeout))
+
+    previous = signal.signal(signum, on_timeout)
+    return previous not in (signal.SIG_DFL, None)
+
+
+def _install_timeout_dump(signum):
+    """Writes the stack of every thread to stderr from the signal handler itself, so that it
+    also works while the main thread is inside C (time.sleep, a socket read, an extension)."""
+    import faulthandler
+    faulthandler.register(signum, file=2, all_threads=True, chain=False)
+
+
 def _load_app(module, callable_name, wsgi_file):
     if wsgi_file:
         spec = _iutil.spec_from_file_location('dispatchd_wsgi_file', wsgi_file)

@@ -99,10 +99,6 @@ def _resume(task, value):
     return (task.dead, None if result is _SUSPEND else result)
 
 
-def _task_socket(task):
-    return task.sock
-
-
 def _current_task():
     """The running WebSocket handler task, or None: before its handshake a request is an
     ordinary one (dispatchd.sleep then sleeps the worker, as time.sleep would)."""

@@ -66,6 +66,26 @@ def raises_late(environ, start_response):
     raise ValueError('the app failed after its head was out')
 
 
+def times_out(environ, start_response):
+    """As if --timeout interrupted it before its head (the exception the signal handler raises)."""
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    raise dispatchd.RequestTimeout('the request has run for 1.0 s (timeout 1 s)')
+
+
+def times_out_late(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    yield b'partial'
+    raise dispatchd.RequestTimeout('the request has run for 1.0 s (timeout 1 s)')
+
+
+def catches_exception(environ, start_response):
+    """`except Exception` in an application does not swallow the timeout."""
+    try:
+        raise dispatchd.RequestTimeout('interrupted')
+    except Exception:
+        return text(start_response, 'swallowed')
+
+
 def str_body(environ, start_response):
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return ['not bytes']
@@ -172,6 +192,7 @@ def flask_module(environ, start_response):
 ROUTES = {
     '/list': list_response, '/generator': generator, '/declared': declared_length, '/big': big,
     '/raise': raises, '/raise-late': raises_late, '/str-body': str_body, '/no-start': no_start,
+    '/times-out': times_out, '/times-out-late': times_out_late, '/catches-exception': catches_exception,
     '/write': write, '/write-large': write_large, '/write-gone': write_gone,
     '/echo': echo, '/lines': lines, '/iterate': iterate,
     '/closing': closing, '/closing-fails': closing_fails, '/closing-big': closing_big, '/closed': was_closed,

@@ -2,6 +2,8 @@
 import errno
 import json
 import os
+import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -195,6 +197,36 @@ def application(environ, start_response):
         return text(start_response, str(os.getpid()))
     if path == '/pid':
         return text(start_response, str(os.getpid()))
+    # --timeout: requests stuck in Python, in C, or past their interruption. The tests find the
+    # line of each by its comment, in the stacks the worker logs.
+    if path == '/spin':
+        while True: pass  # spin: pure Python
+    if path == '/sleep-long':
+        time.sleep(60)  # sleep-long: in C, interrupted (EINTR)
+    if path == '/read-forever':
+        a, b = socket.socketpair()
+        a.recv(1)  # read-forever: a blocking read without a timeout, interrupted too
+    if path == '/spin-stubborn':
+        # (A loop with a body: CPython 3.11 does not catch an exception raised in the jump of a
+        # bare `while True: pass` with the try around it.)
+        n = 0
+        try:
+            while True:
+                n += 1  # spin-stubborn: interrupted
+        except BaseException:
+            while True:
+                n += 1  # spin-stubborn: ignores the exception
+    if path == '/stuck-in-c':
+        signal.sigwait([signal.SIGUSR1])  # stuck-in-c: glibc retries it after EINTR, never returns
+    if path == '/timeout-after-head':
+        def slow():
+            yield b'head;'
+            time.sleep(60)  # timeout-after-head: the response has begun
+            yield b'never'
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return slow()
+    if path == '/sigusr2':
+        return text(start_response, str(signal.getsignal(signal.SIGUSR2)))
     if path == '/fill-fds':
         # Takes every free descriptor, as an app that leaks files would: the worker's next
         # hand-off finds none, though its count of connections says it has room.

@@ -131,6 +131,28 @@ def broadcast():
     return 'sent to %d' % len(ROOM)
 
 
+@app.route('/spin')
+def spin_http():
+    while True: pass  # http-spin: an ordinary request of this app, stuck
+
+
+@app.route('/pid')
+def pid():
+    return str(os.getpid())
+
+
+@ws.route('/ws/spin')
+def ws_spin(client):
+    client.receive()
+    while True: pass  # ws-spin: a blocking-style handler's step, stuck
+
+
+@ws.route('/ws/aspin')
+async def ws_aspin(client):
+    await client.receive()
+    while True: pass  # ws-aspin: an async handler's step, stuck
+
+
 @ws.route('/ws/fail')
 def fail(client):
     client.receive()

@@ -1,0 +1,60 @@
+internal import DHTTP1
+internal import DIPC
+internal import DPosix
+internal import DWSGI
+
+/// --timeout in the worker: the master watches `busySince` on the scoreboard and signals a
+/// request that runs too long (Supervisor+Timeouts). The worker names each request there for the
+/// master's log, and handles the signal (PythonRuntime+Timeout): its stacks, then an exception in
+/// the request if it is still the one that ran too long.
+extension WorkerProcess {
+    /// The handler of the master's signal, when --timeout is set (GIL held). False when it
+    /// cannot be installed: the worker must not run, as a signal would then end it.
+    func startRequestTimeouts() -> Bool {
+        guard let timeout = config.requestTimeout else { return true }
+        let nanoseconds = UInt64(timeout * 1e9)
+        let slot = config.slot
+        let scoreboard = self.scoreboard
+        do {
+            let replaced = try runtime.installRequestTimeout(signal: Posix.SIGUSR2, seconds: timeout) {
+                // The request the master found past the timeout, if the worker is still in it;
+                // a later one that is past it as well deserves the exception just the same.
+                let since = scoreboard.busySince(slot)
+                let now = MonotonicClock.nanoseconds()
+                guard since != 0, now > since, now - since >= nanoseconds else { return nil }
+                return Double(now - since) / 1e9
+            }
+            if replaced { log("--timeout replaces the application's handler of SIGUSR2") }
+            return true
+        } catch {
+            log("cannot handle --timeout: \(error)")
+            return false
+        }
+    }
+
+    /// Entering the application for a request whose head is `head` in `buffer`: with --timeout,
+    /// its `METHOD TARGET` is published first (only while busySince is 0, which is what lets the
+    /// master tell a whole line from one being written).
+    func enterApplication(_ now: UInt64, head: RequestHead, buffer: UnsafeRawBufferPointer) {
+        if timesRequests {
+            scoreboard.setRequest(
+                config.slot, method: UnsafeRawBufferPointer(rebasing: buffer[head.method]),
+                target: UnsafeRawBufferPointer(rebasing: buffer[head.target]))
+        }
+        enterApplication(now)
+    }
+
+    /// With --timeout, before each WebSocket handler step of a batch (GIL held): the step is
+    /// timed on its own, and named after the handshake request of its connection.
+    func enterHandlerStep(_ endpoint: WebSocketEndpoint?) {
+        leaveApplication()
+        let line = (endpoint as? WebSocketChannel)?.requestLine ?? Self.closedConnection
+        Self.webSocket.withUnsafeBytes { kind in
+            line.withUnsafeBytes { scoreboard.setRequest(config.slot, method: kind, target: $0) }
+        }
+        enterApplication(MonotonicClock.nanoseconds())
+    }
+
+    static let webSocket = Array("WebSocket".utf8)
+    static let closedConnection = Array("handler (connection closed)".utf8)
+}

@@ -1,0 +1,67 @@
+import DIPC
+import Testing
+
+/// The request line a worker publishes for --timeout: what the master reads back, and when it
+/// refuses a line that may be another request's.
+@Suite struct ScoreboardTests {
+    func publish(_ board: Scoreboard, _ slot: Int, _ method: String, _ target: String) {
+        Array(method.utf8).withUnsafeBytes { m in
+            Array(target.utf8).withUnsafeBytes { t in board.setRequest(slot, method: m, target: t) }
+        }
+    }
+
+    @Test func requestLineRoundTrips() throws {
+        let board = try Scoreboard(slots: 3)
+        publish(board, 1, "GET", "/spin?x=1")
+        board.setBusySince(1, 42)
+        #expect(board.request(1, busySince: 42) == "GET /spin?x=1")
+        // Whole words, and a line that ends on a word's end.
+        publish(board, 2, "POST", "/abc")
+        board.setBusySince(2, 7)
+        #expect(board.request(2, busySince: 7) == "POST /abc")
+        #expect(board.request(0, busySince: 0) == nil, "not in a request")
+        // A shorter line after a longer one leaves nothing of the longer.
+        board.setBusySince(1, 0)
+        publish(board, 1, "GET", "/")
+        board.setBusySince(1, 43)
+        #expect(board.request(1, busySince: 43) == "GET /")
+    }
+
+    /// Lines longer than the capacity are cut there, and say so.
+    @Test func longLinesAreTruncated() throws {
+        let board = try Scoreboard(slots: 1)
+        let target = "/" + String(repeating: "a", count: 300)
+        publish(board, 0, "GET", target)
+        board.setBusySince(0, 1)
+        let line = try #require(board.request(0, busySince: 1))
+        #expect(line == String(("GET " + target).prefix(Scoreboard.requestCapacity)) + "...")
+        board.setBusySince(0, 0)
+        let exact = "/" + String(repeating: "b", count: Scoreboard.requestCapacity - 5)
+        publish(board, 0, "GET", exact)
+        board.setBusySince(0, 2)
+        #expect(board.request(0, busySince: 2) == "GET " + exact)
+    }
+
+    /// The master reads busySince, then the line: if busySince is no longer what it read, the
+    /// worker has moved on and the line may be the next request's, so none is given.
+    @Test func aLineOfAnotherRequestIsRefused() throws {
+        let board = try Scoreboard(slots: 1)
+        publish(board, 0, "GET", "/first")
+        board.setBusySince(0, 10)
+        board.setBusySince(0, 0)
+        publish(board, 0, "GET", "/second")
+        #expect(board.request(0, busySince: 10) == nil)
+        board.setBusySince(0, 11)
+        #expect(board.request(0, busySince: 10) == nil)
+        #expect(board.request(0, busySince: 11) == "GET /second")
+    }
+
+    /// A new worker's slot has no line.
+    @Test func resetClearsTheLine() throws {
+        let board = try Scoreboard(slots: 1)
+        publish(board, 0, "GET", "/x")
+        board.reset(0)
+        board.setBusySince(0, 5)
+        #expect(board.request(0, busySince: 5) == "")
+    }
+}
