@@ -8,7 +8,8 @@ dispatchd, gunicorn, uWSGI, granian):
     close      GET /echo with Connection: close, one request per connection
     slow       GET /echo on a kept-alive connection, the request written in pieces with pauses
     post       POST /post, a body of a few KiB whose length and SHA-256 the app must echo
-    long       GET /sleep, the app sleeps (0.5 to 2 s by default) before it answers
+    long       GET /sleep, the app sleeps (0.5 to 2 s by default) before it answers, then the
+               client waits (1 to 3 s) before its next one
 
 Every request carries a token unique to this run, client and request; a response counts as
 answered only if it is complete, has status 200 and its body names that token (and, for a POST,
@@ -262,7 +263,7 @@ class Client(threading.Thread):
         try:
             while not self.gen.stop.is_set():
                 self.perform(self.next_request())
-                think = self.rng.uniform(*args.think)
+                think = self.rng.uniform(*(args.long_think if self.kind == 'long' else args.think))
                 if think:
                     self.gen.stop.wait(think)
         finally:
@@ -569,6 +570,9 @@ def parse_args(argv):
                       help='seconds between pieces (0.02,0.1)')
     load.add_argument('--think', type=pair(float), default=(0.0, 0.01), metavar='MIN,MAX',
                       help="seconds a client waits between its requests (0,0.01)")
+    load.add_argument('--long-think', type=pair(float), default=(1.0, 3.0), metavar='MIN,MAX',
+                      help='the same for the clients of long requests (1,3), so that they do not hold every '
+                           'worker of a server that runs one request at a time per worker')
     load.add_argument('--timeout', type=float, default=30.0, help='seconds for a whole request (30)')
     load.add_argument('--seed', help='make the tokens, sizes and pauses reproducible')
     stop = ap.add_argument_group('stopping')
