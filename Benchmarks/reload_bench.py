@@ -62,7 +62,9 @@ def server_command(name, port, binary, max_requests):
                 f'`-k gthread --threads 1 -w 2 {" ".join(recycle)}`')
     if name in ('uwsgi', 'uwsgi-lazy-apps'):
         lazy = ['--lazy-apps'] if name == 'uwsgi-lazy-apps' else []
-        recycle = ['--max-requests', str(max_requests)]
+        # --max-requests waits until a worker is --min-worker-lifetime old (default 10 s), which
+        # no worker reaches between SIGHUPs that come every few seconds: 0 makes it recycle.
+        recycle = ['--max-requests', str(max_requests), '--min-worker-lifetime', '0']
         return ([f'{VBIN}/uwsgi', '--http-socket', addr, '--master', '--processes', '2', '--module', APP, '--need-app',
                  '--disable-logging', '--die-on-term', '--listen', '1024', '--add-header', 'Connection: close',
                  *recycle, *lazy],

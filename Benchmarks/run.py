@@ -98,8 +98,9 @@ def static_command(server, command):
 
 
 def sh(cmd, **kw):
+    """Runs a setup command; its output goes to stderr, so that stdout carries only the report."""
     print('+', ' '.join(cmd), file=sys.stderr)
-    subprocess.run(cmd, check=True, **kw)
+    subprocess.run(cmd, check=True, stdout=sys.stderr, **kw)
 
 
 def build_dispatchd():
