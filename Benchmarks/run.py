@@ -98,26 +98,37 @@ def static_command(server, command):
 
 
 def sh(cmd, **kw):
+    """Runs a setup command; its output goes to stderr, so that stdout carries only the report."""
     print('+', ' '.join(cmd), file=sys.stderr)
-    subprocess.run(cmd, check=True, **kw)
+    subprocess.run(cmd, check=True, stdout=sys.stderr, **kw)
+
+
+def build_dispatchd():
+    """Builds dispatchd in release; its path."""
+    sh(['swift', 'build', '-c', 'release', '--product', 'dispatchd'], cwd=ROOT)
+    return os.path.join(ROOT, '.build', 'release', 'dispatchd')
+
+
+def venv_install(modules, executables=()):
+    """Creates Benchmarks/.venv if missing, and pip-installs into it those of `modules` that do
+    not import and those of `executables` that are not in its bin (each named as on PyPI)."""
+    if not os.path.exists(VBIN):
+        sh([sys.executable, '-m', 'venv', '--system-site-packages', VENV])
+    need = [m for m in modules if subprocess.run([f'{VBIN}/python', '-c', f'import {m}'], capture_output=True).returncode]
+    need += [e for e in executables if not os.path.exists(f'{VBIN}/{e}')]
+    if need:
+        sh([f'{VBIN}/pip', 'install', '-q'] + need)
 
 
 def setup():
-    sh(['swift', 'build', '-c', 'release', '--product', 'dispatchd'], cwd=ROOT)
+    binary = build_dispatchd()
     missing = [t for t in ('wrk', 'nginx') if subprocess.run(['which', t], capture_output=True).returncode]
     if subprocess.run(['dpkg', '-s', 'libev-dev'], capture_output=True).returncode:  # bjoern builds against it
         missing.append('libev-dev')
     if missing:
         sh(['apt-get', 'install', '-y', '-qq'] + missing)
-    if not os.path.exists(VBIN):
-        sh([sys.executable, '-m', 'venv', '--system-site-packages', VENV])
-    need = [p for p in ('gunicorn', 'bjoern', 'flask', 'websockets', 'greenlet')
-            if subprocess.run([f'{VBIN}/python', '-c', f'import {p}'], capture_output=True).returncode]
-    if not os.path.exists(f'{VBIN}/uwsgi'):
-        need.append('uwsgi')
-    if need:
-        sh([f'{VBIN}/pip', 'install', '-q'] + need)
-    return os.path.join(ROOT, '.build', 'release', 'dispatchd')
+    venv_install(('gunicorn', 'bjoern', 'flask', 'websockets', 'greenlet'), ('uwsgi',))
+    return binary
 
 
 def free_port():
@@ -172,11 +183,16 @@ def stop(p):
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     # dispatchd's workers are in their own process groups (same session): sweep the session.
+    kill_session(p.pid)
+
+
+def kill_session(sid):
+    """SIGKILL to every process left in session `sid`."""
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
                 with open(f'/proc/{pid}/stat') as f:
-                    if int(f.read().rsplit(')', 1)[1].split()[3]) == p.pid:
+                    if int(f.read().rsplit(')', 1)[1].split()[3]) == sid:
                         os.kill(int(pid), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
