@@ -53,6 +53,32 @@ extension Supervisor {
         if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
     }
 
+    /// During the drain, connections that come back to the master (a retiring worker's idle
+    /// keep-alive ones, handed over just before it heard of the drain; those a worker left
+    /// unread when it exited) go to a worker still draining, which answers their next request
+    /// with `Connection: close`. A worker reads its channel before it exits, and what it never
+    /// read comes back here when it is reaped, for the next one. Closed only when no worker is
+    /// left.
+    func deliverWhileStopping() {
+        var closed = 0
+        for batch in pending {
+            let slot = (0..<pool.count).first { slot in
+                channels[slot] != nil && pool.isDraining(slot) && pool.pid(slot) != nil
+            }
+            if let slot, let channel = channels[slot],
+                ControlMessage.sendConnections(
+                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind)
+                    == .sent
+            {
+                pool.handedOff(slot: slot, count: batch.count)
+            } else {
+                closed += batch.count
+            }
+        }
+        pending.removeAll()
+        if closed > 0 { log("closed \(closed) connections that no worker was left to answer") }
+    }
+
     /// SIGTERM, SIGINT: after --shutdown-delay (still accepting, for load balancers that take
     /// that long to stop sending), the drain. A second signal during the delay drains at once.
     func stopGracefully() {

@@ -150,6 +150,11 @@ extension Supervisor {
         }
         let batch = ConnectionBatch(listener: listener, kind: .keptAlive)
         for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
+        if pool.shuttingDown {
+            pending.append(batch)
+            deliverWhileStopping()
+            return
+        }
         if pending.isEmpty && deliver(batch, preferred: nil) { return }
         pending.append(batch)
         pause()
@@ -168,6 +173,7 @@ extension Supervisor {
             execute(
                 pool.exited(
                     pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()))
+            if pool.shuttingDown && !pending.isEmpty { deliverWhileStopping() }
         }
     }
 

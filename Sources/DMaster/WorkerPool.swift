@@ -136,6 +136,12 @@ public struct WorkerPool: Sendable {
         return false
     }
 
+    /// A worker finishing its connections because the server stops.
+    public func isDraining(_ slot: Int) -> Bool {
+        if case .draining = slots[slot].state { return true }
+        return false
+    }
+
     public func slot(ofPid pid: Int32) -> Int? { slots.indices.first { self.pid($0) == pid } }
 
     public var liveWorkers: Int { slots.indices.filter { pid($0) != nil }.count }
@@ -373,7 +379,9 @@ public struct WorkerPool: Sendable {
                 slots[i].state = .draining(pid: pid)
                 toDrain.append(i)
             case .retiring(let pid):
+                // It stops handing its idle connections over and answers them instead.
                 slots[i].state = .draining(pid: pid)
+                toDrain.append(i)
             case .waiting:
                 slots[i].state = .empty
             case .draining, .empty: break

@@ -15,11 +15,18 @@ extension WorkerProcess {
         leaving = kind
         if kind == .handOver { log("retiring: handing idle connections to the new worker, finishing the rest") }
         for connection in Array(connections.values) { connection.drain(kind) }
-        if connections.isEmpty {
-            loop.stop()
-            return
-        }
-        if kind == .handOver { armWebSocketDrain() }
+        stopIfDone()
+        if kind == .handOver && leaving == .handOver { armWebSocketDrain() }
+    }
+
+    /// A leaving worker exits once it has no connection left, but only after reading what the
+    /// master has sent it meanwhile: during a shutdown the master hands the workers still
+    /// draining the connections that come back to it (a retiring worker's idle ones, those an
+    /// exited worker left unread), and they answer them.
+    func stopIfDone() {
+        guard leaving != nil, connections.isEmpty, !readingChannel else { return }
+        readChannel()
+        if connections.isEmpty { loop.stop() }
     }
 
     /// A retiring worker's WebSockets run on until they close, or until

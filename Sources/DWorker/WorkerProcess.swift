@@ -21,6 +21,8 @@ public final class WorkerProcess {
     var connections: [ObjectIdentifier: Connection] = [:]
     /// Why the worker is letting its connections go, once it is: it exits when none is left.
     var leaving: HTTP1ConnectionStateMachine.Drain? = nil
+    /// Inside `readChannel`: whether to exit is decided once the channel has been read.
+    var readingChannel = false
     /// Recycling: HTTP requests answered, the number after which the worker asks to be
     /// replaced (drawn once, with the jitter; 0: never), and whether it has asked.
     var requestsAnswered = 0
@@ -161,8 +163,16 @@ public final class WorkerProcess {
     }
 
     func onChannel() {
+        readChannel()
+        stopIfDone()
+    }
+
+    /// Everything the master has sent so far.
+    func readChannel() {
         let before = taken
+        readingChannel = true
         defer {
+            readingChannel = false
             if taken > before { scoreboard.addReceived(config.slot, Int(taken - before)) }
             publishAdmissionLimit()
         }
@@ -258,7 +268,7 @@ public final class WorkerProcess {
     func connectionClosed(_ connection: Connection) {
         connections[ObjectIdentifier(connection)] = nil
         publishAdmissionLimit()
-        if leaving != nil && connections.isEmpty { loop.stop() }
+        stopIfDone()
     }
 
     /// The master asked for a drain (the message may not have been read yet): responses say

@@ -41,5 +41,44 @@ extension IntegrationSuite {
                 #expect(summary.stoppedBy == "duration")
             }
         }
+
+        /// Issue 11's proof: the generator's mixed load (keep-alive, Connection: close, slow, POST
+        /// and long requests) while the server gets 20 SIGHUPs, recycles every 50 requests and
+        /// finally gets SIGTERM. Zero failed or reset requests, every answer correct (its own
+        /// token, length and checksum), answered == sent, requests still being sent at SIGTERM
+        /// answered too, and every worker that left exited cleanly.
+        @Test func nothingLostAcrossReloadsRecyclingAndSIGTERM() throws {
+            let s = try ServerProcess(["--max-requests", "50", "loadapp:application"], workers: 2)
+            let load = try LoadGenerator(
+                port: s.port,
+                arguments: ["--stop-on-refused=after-mark", "--long-seconds", "0.2,1", "--long-think", "0.2,0.6"])
+            defer { if load.process.isRunning { load.process.terminate() } }
+            for _ in 0..<20 {
+                Thread.sleep(forTimeInterval: 0.6)
+                kill(s.pid, SIGHUP)
+            }
+            #expect(
+                ReplacementTests.waitFor(s, "reload complete", timeout: 30), "no reload completed:\n\(s.stderr.text)")
+            Thread.sleep(forTimeInterval: 0.5)
+            kill(load.process.processIdentifier, SIGUSR1)
+            Thread.sleep(forTimeInterval: 0.05)
+            kill(s.pid, SIGTERM)
+            let summary = try load.summary(timeout: 60)
+            let exit = s.waitForExit(timeout: 20)
+            #expect(exit == 0, "\(s.stderr.text)")
+            #expect(summary.failed == 0, "\(summary.failures)\n\(load.log)")
+            #expect(summary.answered == summary.sent && summary.ok)
+            #expect(summary.stoppedBy == "refused")
+            #expect((summary.byPhase["stopping"]?.sent ?? 0) > 0, "no request was sent after SIGTERM")
+            let log = s.stderr.text
+            let recycled = log.components(separatedBy: "it has served --max-requests").count - 1
+            #expect(log.components(separatedBy: "reloading: replacing 2 workers").count - 1 == 20)
+            #expect(recycled > 10, "recycled \(recycled) times")
+            #expect(summary.workerPids > 20, "workers answering: \(summary.workerPids); recycled: \(recycled)")
+            let unclean = log.split(separator: "\n").filter {
+                $0.contains(") exited: ") && !$0.hasSuffix("exit status 0")
+            }
+            #expect(unclean.isEmpty, "\(unclean)")
+        }
     }
 }
