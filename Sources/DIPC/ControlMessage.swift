@@ -60,7 +60,14 @@ public enum ControlMessage: UInt8, Sendable {
     }
 
     /// The kinds that carry connections.
-    static let connectionKinds: Set<UInt8> = [connections.rawValue, keptAlive.rawValue, handBack.rawValue]
+    /// Whether a message of this tag carries connections (a switch: a Set would hash on every
+    /// hand-off).
+    static func carriesConnections(_ tag: UInt8) -> Bool {
+        switch ControlMessage(rawValue: tag) {
+        case .connections?, .keptAlive?, .handBack?: true
+        default: false
+        }
+    }
 
     /// Asks the master to replace this worker, without blocking.
     public static func sendRecycle(on channel: CInt, reason: RecycleReason) -> DescriptorChannel.SendResult {
@@ -88,7 +95,7 @@ public enum ControlMessage: UInt8, Sendable {
         on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections
     ) -> DescriptorChannel.SendResult {
         precondition(fds.count == peers.count && fds.count <= maxBatch && listener < 256)
-        precondition(connectionKinds.contains(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
+        precondition(carriesConnections(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
         var payload: [UInt8] = [kind.rawValue, UInt8(listener), UInt8(fds.count)]
         payload.reserveCapacity(3 + fds.count * PeerAddress.encodedSize)
         for peer in peers { peer.encode(into: &payload) }
@@ -100,7 +107,7 @@ public enum ControlMessage: UInt8, Sendable {
     /// message.
     public static func connectionCount(_ message: DescriptorChannel.Message) -> Int? {
         let p = message.payload
-        guard p.count >= 3, connectionKinds.contains(p[0]) else { return nil }
+        guard p.count >= 3, carriesConnections(p[0]) else { return nil }
         return Int(p[2])
     }
 
@@ -108,7 +115,7 @@ public enum ControlMessage: UInt8, Sendable {
     public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])?
     {
         let p = message.payload
-        guard p.count >= 3, connectionKinds.contains(p[0]), Int(p[2]) == message.descriptors.count,
+        guard p.count >= 3, carriesConnections(p[0]), Int(p[2]) == message.descriptors.count,
             p.count == 3 + Int(p[2]) * PeerAddress.encodedSize
         else { return nil }
         var peers: [PeerAddress] = []

@@ -107,6 +107,17 @@ public enum Socket {
 
     public static func localEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: true) }
 
+    /// A connected socket's peer, as accept() would have reported it (a unix socket's, or one
+    /// whose peer is gone: an empty address).
+    public static func peerAddress(_ fd: CInt) -> PeerAddress {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &len) }
+        }
+        return rc == 0 ? PeerAddress(&storage) : PeerAddress()
+    }
+
     static func endpoint(_ fd: CInt, local: Bool) -> Endpoint? {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)

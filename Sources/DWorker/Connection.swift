@@ -16,9 +16,9 @@ final class Connection {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
     let info: WSGIConnectionInfo
-    /// The listener it came in on and the client's address, for handing it to another worker.
+    /// The listener it came in on, for handing it to another worker (the client's address is
+    /// asked of the socket then: kept here, it would make every connection larger).
     let listener: Int
-    let peer: PeerAddress
     /// Allocated when bytes arrive, given back when the connection is idle; grows for large
     /// heads and bodies.
     let input = InputBuffer()
@@ -47,7 +47,7 @@ final class Connection {
 
     /// `keptAlive`: an idle keep-alive connection another worker handed over.
     init(
-        fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo, listener: Int, peer: PeerAddress,
+        fd: consuming OwnedFD, worker: WorkerProcess, info: WSGIConnectionInfo, listener: Int,
         keptAlive: Bool
     ) {
         let raw = fd.raw
@@ -55,7 +55,6 @@ final class Connection {
         self.worker = worker
         self.info = info
         self.listener = listener
-        self.peer = peer
         let config = worker.config
         machine = HTTP1ConnectionStateMachine(
             timeouts: .init(

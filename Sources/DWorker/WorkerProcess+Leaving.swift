@@ -46,7 +46,7 @@ extension WorkerProcess {
     func handOver(_ connection: Connection) {
         let sent = ControlMessage.sendConnections(
             on: WorkerContract.Descriptor.channel, listener: connection.listener, fds: [connection.fd.raw],
-            peers: [connection.peer], kind: .handBack)
+            peers: [Socket.peerAddress(connection.fd.raw)], kind: .handBack)
         guard sent == .sent else {
             connection.drain(.shutdown)
             return

@@ -248,7 +248,7 @@ public final class WorkerProcess {
             remotePort: peer.family == 0 ? "0" : String(peer.port)
         )
         let connection = Connection(
-            fd: fd, worker: self, info: info, listener: listener, peer: peer, keptAlive: keptAlive)
+            fd: fd, worker: self, info: info, listener: listener, keptAlive: keptAlive)
         connections[ObjectIdentifier(connection)] = connection
         // One handed over while this worker leaves too goes on (a retiring worker's, to the next).
         if let leaving { connection.drain(leaving) }
