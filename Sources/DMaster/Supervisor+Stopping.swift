@@ -33,38 +33,16 @@ extension Supervisor {
             }
             if batch.count > 0 { pending.append(batch) }
         }
-        var dropped = 0
-        for batch in pending {
-            let slot = (0..<pool.count).first { slot in
-                guard channels[slot] != nil, pool.isReady(slot) else { return false }
-                return room(slot) >= batch.count
-            }
-            if let slot, let channel = channels[slot],
-                ControlMessage.sendConnections(
-                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind)
-                    == .sent
-            {
-                pool.handedOff(slot: slot, count: batch.count)
-            } else {
-                dropped += batch.count
-            }
-        }
-        pending.removeAll()
+        let dropped = sendPending { slot, batch in pool.isReady(slot) && room(slot) >= batch.count }
         if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
     }
 
-    /// During the drain, connections that come back to the master (a retiring worker's idle
-    /// keep-alive ones, handed over just before it heard of the drain; those a worker left
-    /// unread when it exited) go to a worker still draining, which answers their next request
-    /// with `Connection: close`. A worker reads its channel before it exits, and what it never
-    /// read comes back here when it is reaped, for the next one. Closed only when no worker is
-    /// left.
-    func deliverWhileStopping() {
+    /// Sends each pending batch whole to the first worker `eligible` for it, and closes those
+    /// none is; how many connections were closed.
+    func sendPending(to eligible: (Int, ConnectionBatch) -> Bool) -> Int {
         var closed = 0
         for batch in pending {
-            let slot = (0..<pool.count).first { slot in
-                channels[slot] != nil && pool.isDraining(slot) && pool.pid(slot) != nil
-            }
+            let slot = (0..<pool.count).first { channels[$0] != nil && eligible($0, batch) }
             if let slot, let channel = channels[slot],
                 ControlMessage.sendConnections(
                     on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind)
@@ -76,6 +54,17 @@ extension Supervisor {
             }
         }
         pending.removeAll()
+        return closed
+    }
+
+    /// During the drain, connections that come back to the master (a retiring worker's idle
+    /// keep-alive ones, handed over just before it heard of the drain; those a worker left
+    /// unread when it exited) go to a worker still draining, which answers their next request
+    /// with `Connection: close`. A worker reads its channel before it exits, and what it never
+    /// read comes back here when it is reaped, for the next one. Closed only when no worker is
+    /// left.
+    func deliverWhileStopping() {
+        let closed = sendPending { slot, _ in pool.isDraining(slot) && pool.pid(slot) != nil }
         if closed > 0 { log("closed \(closed) connections that no worker was left to answer") }
     }
 
