@@ -23,6 +23,10 @@ public enum ControlMessage: UInt8, Sendable {
     case ready = 0x52  // "R"
     /// worker → master (--reload): source files of the application, NUL-separated.
     case watchFiles = 0x57  // "W"
+    /// worker → master: a leaving worker has no connection left; it exits once released.
+    case drained = 0x45  // "E"
+    /// master → worker: a drained worker may exit (nothing more will be sent to it).
+    case release = 0x58  // "X"
 
     /// Sends `paths` in as many messages as they need, without blocking; false when the channel
     /// could not take them all.

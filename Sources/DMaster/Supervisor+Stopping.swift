@@ -59,12 +59,11 @@ extension Supervisor {
 
     /// During the drain, connections that come back to the master (a retiring worker's idle
     /// keep-alive ones, handed over just before it heard of the drain; those a worker left
-    /// unread when it exited) go to a worker still draining, which answers their next request
-    /// with `Connection: close`. A worker reads its channel before it exits, and what it never
-    /// read comes back here when it is reaped, for the next one. Closed only when no worker is
-    /// left.
+    /// unread when it crashed) go to a worker still draining, which answers their next request
+    /// with `Connection: close`. No worker exits before every one has drained
+    /// (`WorkerPool.drained`), so one is there to take them; closed only if none is left.
     func deliverWhileStopping() {
-        let closed = sendPending { slot, _ in pool.isDraining(slot) && pool.pid(slot) != nil }
+        let closed = sendPending { slot, _ in pool.takesConnectionsWhileStopping(slot) && pool.pid(slot) != nil }
         if closed > 0 { log("closed \(closed) connections that no worker was left to answer") }
     }
 
@@ -104,8 +103,10 @@ extension Supervisor {
             return
         }
         let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
+            // Workers that have drained go; those still busy are killed.
+            self.execute(self.pool.releaseDrained())
             self.log("graceful timeout: killing the remaining workers")
-            self.killAll()
+            self.killAll(onlyBusy: true)
         }
         timer.arm(timeout: config.workers.gracefulTimeout)
         killTimer = timer
@@ -122,8 +123,8 @@ extension Supervisor {
         if pool.liveWorkers == 0 { loop.stop() }
     }
 
-    func killAll() {
-        for slot in 0..<pool.count {
+    func killAll(onlyBusy: Bool = false) {
+        for slot in 0..<pool.count where !onlyBusy || !pool.isReleased(slot) {
             if let pid = pool.pid(slot) { Posix.kill(pid, Posix.SIGKILL) }
         }
     }

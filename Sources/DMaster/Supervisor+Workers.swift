@@ -33,6 +33,10 @@ extension Supervisor {
                 log(
                     "the replacement for worker \(position) exited (\(Self.describe(status))) before it was ready; "
                         + "the old one keeps serving, and another replacement follows")
+            case .release(let slot):
+                // A drained worker reads everything; a channel that refuses it is one whose
+                // worker is gone (SIGCHLD follows), or, at worst, the graceful timeout ends it.
+                if let channel = channels[slot] { _ = ControlMessage.release.send(on: channel.fd.raw) }
             }
         }
     }
@@ -135,6 +139,8 @@ extension Supervisor {
                 takeHandedBack(message)
             case .watchFiles:
                 watch(ControlMessage.watchedFiles(message) ?? [])
+            case .drained:
+                execute(pool.drained(slot: slot))
             default:
                 for fd in message.descriptors { Posix.close(fd) }
             }

@@ -47,6 +47,8 @@ public struct WorkerPool: Sendable {
         /// A replacement asked for outside a reload exited before it was ready; the worker it
         /// was to replace keeps serving, and another attempt follows (the `spawn` with it).
         case replacementFailed(position: Int, status: Int32?)
+        /// The worker in `slot` said it has no connection left: it may exit now.
+        case release(slot: Int)
     }
 
     struct Slot: Sendable {
@@ -58,6 +60,7 @@ public struct WorkerPool: Sendable {
         /// Connections handed to this slot's current process.
         var sent: UInt64 = 0
         var startedAt: UInt64 = 0
+        var exit = WorkerExit.running
     }
 
     /// A rolling reload in progress.
@@ -154,6 +157,46 @@ public struct WorkerPool: Sendable {
         slots[slot].state = .starting(pid: pid)
         slots[slot].sent = 0
         slots[slot].startedAt = now
+        slots[slot].exit = .running
+    }
+
+    /// The worker in `slot` has no connection left (it is leaving). Outside a shutdown (a
+    /// retirement, or a worker told to stop by a signal of its own) it is released at once;
+    /// during one, every live worker is released together once all of them have drained.
+    public mutating func drained(slot: Int) -> [Action] {
+        guard pid(slot) != nil, slots[slot].exit != .released else { return [] }
+        slots[slot].exit = .drained
+        guard shuttingDown else {
+            slots[slot].exit = .released
+            return [.release(slot: slot)]
+        }
+        return releaseIfAllDrained()
+    }
+
+    mutating func releaseIfAllDrained() -> [Action] {
+        let live = slots.indices.filter { pid($0) != nil }
+        guard live.allSatisfy({ slots[$0].exit != .running }) else { return [] }
+        return live.filter { slots[$0].exit == .drained }.map { slot in
+            slots[slot].exit = .released
+            return .release(slot: slot)
+        }
+    }
+
+    /// The graceful timeout: the workers that have drained are released (the others are
+    /// killed).
+    public mutating func releaseDrained() -> [Action] {
+        slots.indices.filter { pid($0) != nil && slots[$0].exit == .drained }.map { slot in
+            slots[slot].exit = .released
+            return .release(slot: slot)
+        }
+    }
+
+    public func isReleased(_ slot: Int) -> Bool { slots[slot].exit == .released }
+
+    /// Whether `slot`'s worker may still be handed connections during a shutdown.
+    public func takesConnectionsWhileStopping(_ slot: Int) -> Bool {
+        guard case .draining = slots[slot].state else { return false }
+        return slots[slot].exit != .released
     }
 
     /// The worker in `slot` has loaded the application. A replacement takes over: the worker it
@@ -185,7 +228,7 @@ public struct WorkerPool: Sendable {
         slots[i].state = .empty
         slots[i].replacing = nil
         if shuttingDown {
-            return liveWorkers == 0 ? [.shutdownComplete] : []
+            return liveWorkers == 0 ? [.shutdownComplete] : releaseIfAllDrained()
         }
         switch previous {
         case .retiring:
@@ -319,7 +362,10 @@ public struct WorkerPool: Sendable {
 
     // MARK: - Connections
 
-    public mutating func handedOff(slot: Int, count: Int = 1) { slots[slot].sent += UInt64(count) }
+    public mutating func handedOff(slot: Int, count: Int = 1) {
+        slots[slot].sent += UInt64(count)
+        if slots[slot].exit == .drained { slots[slot].exit = .running }  // it has connections again
+    }
 
     /// How many more connections `slot` may be handed now: fewer than `window` in flight, and no
     /// more than its descriptors allow.

@@ -19,14 +19,19 @@ extension WorkerProcess {
         if kind == .handOver && leaving == .handOver { armWebSocketDrain() }
     }
 
-    /// A leaving worker exits once it has no connection left, but only after reading what the
-    /// master has sent it meanwhile: during a shutdown the master hands the workers still
-    /// draining the connections that come back to it (a retiring worker's idle ones, those an
-    /// exited worker left unread), and they answer them.
+    /// A leaving worker with no connection left (once it has read what the master sent it
+    /// meanwhile) says so, and exits when the master releases it: during a shutdown the
+    /// master hands the workers still draining the connections that come back to it (a
+    /// retiring worker's idle ones), and releases them all only once every one has drained.
     func stopIfDone() {
         guard leaving != nil, connections.isEmpty, !readingChannel else { return }
         readChannel()
-        if connections.isEmpty { loop.stop() }
+        guard connections.isEmpty else { return }
+        if exit == .running {
+            // Refused: the master is gone, nobody is left to release this worker.
+            exit = ControlMessage.drained.send(on: WorkerContract.Descriptor.channel) == .sent ? .drained : .released
+        }
+        if exit == .released { loop.stop() }
     }
 
     /// A retiring worker's WebSockets run on until they close, or until

@@ -23,6 +23,9 @@ public final class WorkerProcess {
     var leaving: HTTP1ConnectionStateMachine.Drain? = nil
     /// Inside `readChannel`: whether to exit is decided once the channel has been read.
     var readingChannel = false
+    /// A leaving worker's way out (`WorkerExit`): it says when it has nothing left, and
+    /// exits once the master releases it (or is gone).
+    var exit = WorkerExit.running
     /// Recycling: HTTP requests answered, the number after which the worker asks to be
     /// replaced (drawn once, with the jitter; 0: never), and whether it has asked.
     var requestsAnswered = 0
@@ -191,6 +194,7 @@ public final class WorkerProcess {
             case .closed:
                 // The master is gone: nobody supervises this worker any more. Finish and exit.
                 watchers[0].disarm()
+                exit = .released
                 startDrain(.shutdown)
                 return
             case .message(let message):
@@ -221,6 +225,9 @@ public final class WorkerProcess {
                 case .retire:
                     for fd in message.descriptors { Posix.close(fd) }
                     startDrain(.handOver)
+                case .release:
+                    for fd in message.descriptors { Posix.close(fd) }
+                    exit = .released
                 default:
                     for fd in message.descriptors { Posix.close(fd) }
                     log("unexpected control message \(message.tag)")
@@ -250,6 +257,7 @@ public final class WorkerProcess {
         let connection = Connection(
             fd: fd, worker: self, info: info, listener: listener, keptAlive: keptAlive)
         connections[ObjectIdentifier(connection)] = connection
+        if exit == .drained { exit = .running }  // the master counts it as having connections again
         // One handed over while this worker leaves too goes on (a retiring worker's, to the next).
         if let leaving { connection.drain(leaving) }
         // Bytes are usually waiting already (a client sends its request right after connecting):

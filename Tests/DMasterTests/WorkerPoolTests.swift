@@ -263,4 +263,52 @@ import Testing
         check(pool.exited(pid: 101, exitStatus: 0, now: 20), [])
         check(pool.exited(pid: 300, exitStatus: 0, now: 20), [.shutdownComplete])
     }
+
+    /// During a shutdown no worker exits while another could still hand connections back: all
+    /// are released together once every live one has drained; one that is handed connections
+    /// after saying it drained must say so again; a released one takes no more.
+    @Test func shutdownReleasesWorkersOnlyWhenAllHaveDrained() {
+        var pool = readyPool(2)
+        _ = pool.beginReload()
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        #expect(pool.beginShutdown() == [0, 1, 2])
+        check(pool.drained(slot: 1), [])
+        check(pool.drained(slot: 2), [])
+        // The retiring worker's hand-back goes to slot 1, which is busy again.
+        #expect(pool.takesConnectionsWhileStopping(1))
+        pool.handedOff(slot: 1)
+        check(pool.drained(slot: 0), [])
+        check(pool.drained(slot: 1), [.release(slot: 0), .release(slot: 1), .release(slot: 2)])
+        #expect(!(0..<3).contains(where: pool.takesConnectionsWhileStopping))
+        check(pool.drained(slot: 1), [])
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [])
+        check(pool.exited(pid: 101, exitStatus: 0, now: 20), [])
+        check(pool.exited(pid: 300, exitStatus: 0, now: 20), [.shutdownComplete])
+    }
+
+    /// A worker that exits (a crash) counts as drained for the others' release; outside a
+    /// shutdown a drained worker (a retired one) is released at once.
+    @Test func releaseAfterAnExitAndOutsideAShutdown() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 0), [.spawn(slot: 2, delay: 0)])
+        pool.spawned(slot: 2, pid: 300, now: 10)
+        check(pool.ready(slot: 2), [.retire(slot: 0)])
+        check(pool.drained(slot: 0), [.release(slot: 0)])
+        check(pool.exited(pid: 100, exitStatus: 0, now: 20), [])
+        _ = pool.beginShutdown()
+        check(pool.drained(slot: 2), [])
+        check(pool.exited(pid: 101, exitStatus: nil, now: 30), [.release(slot: 2)])
+        check(pool.exited(pid: 300, exitStatus: 0, now: 40), [.shutdownComplete])
+    }
+
+    /// At the graceful timeout the drained workers are released; the busy ones are not.
+    @Test func gracefulTimeoutReleasesTheDrained() {
+        var pool = readyPool(3)
+        _ = pool.beginShutdown()
+        check(pool.drained(slot: 0), [])
+        check(pool.drained(slot: 2), [])
+        check(pool.releaseDrained(), [.release(slot: 0), .release(slot: 2)])
+        #expect(pool.isReleased(0) && !pool.isReleased(1) && pool.isReleased(2))
+    }
 }

@@ -18,14 +18,31 @@ struct LoadSummary: Decodable {
     let reconnects: [String: Int]
     let workerPids: Int
     let stoppedBy: String?
+    /// Seconds into the run of the mark (SIGUSR1, just before the server's SIGTERM).
+    let markAt: Double?
     let stuckClients: [String]
+    /// The first failures one by one: when (seconds into the run), which client, the phase,
+    /// the kind and what the client saw.
+    let failureSamples: [Failure]
+
+    struct Failure: Decodable, CustomStringConvertible {
+        let t: Double
+        let client: String
+        let phase: String
+        let kind: String
+        let detail: String
+
+        var description: String { "\(t) s \(client) (\(phase)): \(kind): \(detail)" }
+    }
 
     enum CodingKeys: String, CodingKey {
         case ok, sent, answered, failed, failures, reconnects
         case byPhase = "by_phase"
         case workerPids = "worker_pids"
         case stoppedBy = "stopped_by"
+        case markAt = "mark_at"
         case stuckClients = "stuck_clients"
+        case failureSamples = "failure_samples"
     }
 }
 
