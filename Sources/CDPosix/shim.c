@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -24,6 +25,16 @@ int CDPosix_open_tmpfile(const char *dir) {
     fd = mkostemp(path, O_CLOEXEC);
     if (fd >= 0) unlink(path);
     return fd;
+}
+
+// A listening socket that drops every packet from now on: no new handshake completes (a SYN
+// is dropped; the client retries it, and finds the port closed), while the connections
+// already in the accept queue stay there to be accepted. Closing a listener resets the
+// connections in its queue; attaching this first and accepting until EAGAIN leaves none.
+int CDPosix_drop_new_connections(int fd) {
+    struct sock_filter drop[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+    struct sock_fprog program = {.len = 1, .filter = drop};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);
 }
 
 // A signal to one thread of a process (glibc has a tgkill wrapper only since 2.30).

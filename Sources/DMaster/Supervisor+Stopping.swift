@@ -18,6 +18,10 @@ extension Supervisor {
     /// go to any worker with room (a busy one answers them after its current request); those
     /// no worker can take are closed, and counted in the log.
     func handOffBeforeDrain() {
+        // First, no more handshakes complete: what is queued now is all there is to accept,
+        // and the close that follows resets nothing (a late SYN is dropped; its retry is
+        // refused, which a client or a load balancer takes as "try another server").
+        for listener in listeners { Socket.dropNewConnections(listener.fd.raw) }
         for index in listeners.indices {
             var peer = PeerAddress()
             var batch = ConnectionBatch(listener: index)

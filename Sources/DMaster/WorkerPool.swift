@@ -61,15 +61,22 @@ public struct WorkerPool: Sendable {
         var sent: UInt64 = 0
         var startedAt: UInt64 = 0
         var exit = WorkerExit.running
+        /// The reload generation when the process was spawned.
+        var generation = 0
     }
 
     /// A rolling reload in progress.
     struct Reload: Sendable {
         /// Positions still to replace, in order.
         var queue: [Int]
+        /// The slots of the reload's own replacements under way (at most `reloadBatch`;
+        /// recycling's replacements go on beside them).
+        var running: Set<Int> = []
         /// Replaced so far.
         var replaced = 0
     }
+    /// Counts reloads: a worker spawned since the last one began runs the current code.
+    var generation = 0
 
     var slots: [Slot]
     public let workers: Int
@@ -158,6 +165,7 @@ public struct WorkerPool: Sendable {
         slots[slot].sent = 0
         slots[slot].startedAt = now
         slots[slot].exit = .running
+        slots[slot].generation = generation
     }
 
     /// The worker in `slot` has no connection left (it is leaving). Outside a shutdown (a
@@ -213,7 +221,7 @@ public struct WorkerPool: Sendable {
         }
         slots[slot].replacing = nil
         if reload != nil {
-            reload!.replaced += 1
+            if reload!.running.remove(slot) != nil { reload!.replaced += 1 }
             actions += continueReload()
         }
         return actions
@@ -305,27 +313,50 @@ public struct WorkerPool: Sendable {
     /// starts over (the code may have changed again).
     public mutating func beginReload() -> [Action] {
         guard !shuttingDown else { return [] }
+        generation += 1
+        // Replacements of the reload that starts over are recycling's now: they may run the
+        // code of before.
         reload = Reload(queue: Array(0..<workers))
         return continueReload()
     }
 
     /// Starts the next replacements of the reload, up to `reloadBatch` at once; the reload ends
-    /// when none is left to start or running.
+    /// when every position runs a worker spawned since it began, and none of its own
+    /// replacements is under way. Recycling goes on meanwhile: a replacement it started since
+    /// the reload began counts for its position; one started before is waited for, then
+    /// replaced.
     mutating func continueReload() -> [Action] {
         guard var r = reload else { return [] }
         var actions: [Action] = []
-        var running = slots.indices.filter { slots[$0].replacing != nil }.count
-        while running < reloadBatch, let position = r.queue.first {
-            // No free slot: the next one comes when a retiring worker exits.
-            guard let free = freeSlot() else { break }
+        var later: [Int] = []
+        while r.running.count < reloadBatch, let position = r.queue.first {
             r.queue.removeFirst()
-            // A position being replaced for another reason already gets the new code.
-            guard let current = readySlot(of: position), !isBeingReplaced(current) else { continue }
+            // Counted as replaced: a position with no ready worker (the one that starts, a
+            // respawn, runs the current code), one whose worker started since the reload began,
+            // or one that recycling is replacing with a worker started since then.
+            guard let current = readySlot(of: position), slots[current].generation != generation else {
+                r.replaced += 1
+                continue
+            }
+            if let successor = slots.indices.first(where: { slots[$0].replacing == current }) {
+                if slots[successor].state == .waiting || slots[successor].generation == generation {
+                    r.replaced += 1
+                } else {
+                    later.append(position)  // started before the reload: replaced once it is ready
+                }
+                continue
+            }
+            // No free slot: the next one comes when a retiring worker exits.
+            guard let free = freeSlot() else {
+                r.queue.insert(position, at: 0)
+                break
+            }
             prepare(free, replacing: current)
+            r.running.insert(free)
             actions.append(.spawn(slot: free, delay: 0))
-            running += 1
         }
-        if r.queue.isEmpty && running == 0 {
+        r.queue = later + r.queue
+        if r.queue.isEmpty && r.running.isEmpty {
             reload = nil
             actions.append(.reloadFinished(replaced: r.replaced))
         } else {

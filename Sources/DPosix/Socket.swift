@@ -107,6 +107,12 @@ public enum Socket {
 
     public static func localEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: true) }
 
+    /// A TCP listener stops completing handshakes (a filter drops every packet); connections
+    /// already in its queue stay, to be accepted before it is closed, which would reset them.
+    public static func dropNewConnections(_ listener: CInt) {
+        _ = CDPosix_drop_new_connections(listener)
+    }
+
     /// A connected socket's peer, as accept() would have reported it (a unix socket's, or one
     /// whose peer is gone: an empty address).
     public static func peerAddress(_ fd: CInt) -> PeerAddress {

@@ -311,4 +311,22 @@ import Testing
         check(pool.releaseDrained(), [.release(slot: 0), .release(slot: 2)])
         #expect(pool.isReleased(0) && !pool.isReleased(1) && pool.isReleased(2))
     }
+
+    /// Recycling goes on during a reload without stalling it: a position that recycling is
+    /// replacing with a worker started since the reload began counts as reloaded; one whose
+    /// replacement started before is replaced again once that one is ready.
+    @Test func reloadFinishesWhileRecycling() {
+        var pool = readyPool(2)
+        check(pool.replace(slot: 1), [.spawn(slot: 2, delay: 0)])  // recycling, before the reload
+        pool.spawned(slot: 2, pid: 300, now: 5)
+        check(pool.beginReload(), [])  // no free slot
+        check(pool.ready(slot: 2), [.retire(slot: 1)])  // old code: position 1 is still due
+        check(pool.exited(pid: 101, exitStatus: 0, now: 20), [.spawn(slot: 1, delay: 0)])
+        pool.spawned(slot: 1, pid: 400, now: 21)  // the reload's, for position 0
+        check(pool.replace(slot: 2), [])  // recycling again: queued (no free slot)
+        check(pool.ready(slot: 1), [.retire(slot: 0)])
+        // Position 1 (slot 2) is replaced by recycling, with a worker spawned now: it counts.
+        check(pool.exited(pid: 100, exitStatus: 0, now: 30), [.spawn(slot: 0, delay: 0), .reloadFinished(replaced: 2)])
+        #expect(!pool.isReloading)
+    }
 }

@@ -71,6 +71,7 @@ static inline int CDPosix_errno(void) { return errno; }
 
 // Defined in shim.c, which alone sees the GNU declarations.
 int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int CDPosix_drop_new_connections(int fd);
 int CDPosix_memfd_create(const char *name);
 int CDPosix_open_tmpfile(const char *dir);
 int CDPosix_tgkill(int tgid, int tid, int sig);
