@@ -60,9 +60,12 @@ extension IntegrationSuite {
             #expect(
                 ReplacementTests.waitFor(s, "reload complete", timeout: 30), "no reload completed:\n\(s.stderr.text)")
             Thread.sleep(forTimeInterval: 0.5)
-            // The mark starts the generator's "stopping" phase; the pause lets its clients send
-            // in it even on a loaded machine, so that requests are in flight at SIGTERM.
+            // The mark starts the generator's "stopping" phase; once it has taken it, a pause
+            // lets its clients send in it even on a loaded machine, so that requests are in
+            // flight at SIGTERM.
             kill(load.process.processIdentifier, SIGUSR1)
+            let marked = Date().addingTimeInterval(10)
+            while !load.log.contains("loadgen: mark at") && Date() < marked { Thread.sleep(forTimeInterval: 0.01) }
             Thread.sleep(forTimeInterval: 0.2)
             kill(s.pid, SIGTERM)
             let summary = try load.summary(timeout: 60)

@@ -242,6 +242,7 @@ class Generator:
     def mark(self):
         if self.mark_at is None:
             self.mark_at = self.elapsed()
+            print(f'loadgen: mark at {self.mark_at:.3f} s', file=sys.stderr, flush=True)
 
     def refusal_ends_run(self):
         mode = self.args.stop_on_refused
