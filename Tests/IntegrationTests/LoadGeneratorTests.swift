@@ -51,7 +51,7 @@ extension IntegrationSuite {
             let s = try ServerProcess(["--max-requests", "50", "loadapp:application"], workers: 2)
             let load = try LoadGenerator(
                 port: s.port,
-                arguments: ["--stop-on-refused=after-mark", "--long-seconds", "0.2,1", "--long-think", "0.2,0.6"])
+                arguments: ["--stop-on-refused=after-mark", "--long-seconds", "0.2,0.5", "--long-think", "0.2,0.6"])
             defer { if load.process.isRunning { load.process.terminate() } }
             for _ in 0..<20 {
                 Thread.sleep(forTimeInterval: 0.6)
@@ -62,11 +62,12 @@ extension IntegrationSuite {
             Thread.sleep(forTimeInterval: 0.5)
             // The mark starts the generator's "stopping" phase; once it has taken it, a pause
             // lets its clients send in it even on a loaded machine, so that requests are in
-            // flight at SIGTERM.
+            // flight at SIGTERM (a long request holds a worker up to 0.5 s, and with both
+            // workers asleep every client waits).
             kill(load.process.processIdentifier, SIGUSR1)
             let marked = Date().addingTimeInterval(10)
             while !load.log.contains("loadgen: mark at") && Date() < marked { Thread.sleep(forTimeInterval: 0.01) }
-            Thread.sleep(forTimeInterval: 0.2)
+            Thread.sleep(forTimeInterval: 0.6)
             kill(s.pid, SIGTERM)
             let summary = try load.summary(timeout: 60)
             let exit = s.waitForExit(timeout: 20)
@@ -79,7 +80,9 @@ extension IntegrationSuite {
             #expect(summary.failed == 0, "\(detail)\(events.suffix(40).joined(separator: "\n"))")
             #expect(summary.answered == summary.sent && summary.ok)
             #expect(summary.stoppedBy == "refused")
-            #expect((summary.byPhase["stopping"]?.sent ?? 0) > 0, "no request was sent after SIGTERM")
+            #expect(
+                (summary.byPhase["stopping"]?.sent ?? 0) > 0,
+                "no request was sent after SIGTERM: \(summary.byPhase), mark at \(summary.markAt ?? -1)\n\(load.log)")
             let log = s.stderr.text
             let recycled = log.components(separatedBy: "it has served --max-requests").count - 1
             #expect(log.components(separatedBy: "reloading: replacing 2 workers").count - 1 == 20)
