@@ -126,22 +126,17 @@ extension IntegrationSuite {
         }
 
         /// --max-worker-lifetime: the worker is replaced after it, and serves until then.
-        @Test func maxWorkerLifetime() throws {
-            try withServer(["--max-worker-lifetime", "1", "testapp:application"], workers: 1) { s in
-                let first = try RawClient.get(s.port, "/pid").text
-                #expect(Self.waitFor(s, "it has run for --max-worker-lifetime", timeout: 10), "\(s.stderr.text)")
+        /// --reload-on-rss: a worker that grows past it is replaced (checked once a second).
+        @Test(arguments: [
+            (["--max-worker-lifetime", "1"], "/pid", "it has run for --max-worker-lifetime"),
+            (["--reload-on-rss", "200"], "/grow?250", "its memory passed --reload-on-rss"),
+        ])
+        func workerReplacedAtItsLimit(options: [String], path: String, reason: String) throws {
+            try withServer(options + ["testapp:application"], workers: 1) { s in
+                let first = try RawClient.get(s.port, path).text
+                #expect(Self.waitFor(s, reason, timeout: 10), "\(s.stderr.text)")
                 #expect(Self.waitFor(s, "exited: exit status 0", timeout: 10))
                 #expect(try RawClient.get(s.port, "/pid").text != first)
-            }
-        }
-
-        /// --reload-on-rss: a worker that grows past it is replaced (checked once a second).
-        @Test func reloadOnRss() throws {
-            try withServer(["--reload-on-rss", "200", "testapp:application"], workers: 1) { s in
-                let grown = try RawClient.get(s.port, "/grow?250").text
-                #expect(Self.waitFor(s, "its memory passed --reload-on-rss", timeout: 10), "\(s.stderr.text)")
-                #expect(Self.waitFor(s, "exited: exit status 0", timeout: 10))
-                #expect(try RawClient.get(s.port, "/pid").text != grown)
             }
         }
 
