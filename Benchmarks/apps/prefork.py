@@ -1,4 +1,5 @@
-"""Runs bjoern (which has no multi-process mode) as N forked processes on one socket."""
+"""Runs bjoern (which has no multi-process mode) as N forked processes on one socket; or waitress
+(--server waitress --threads T), whose own runner is one process too."""
 import argparse
 import importlib
 import os
@@ -10,12 +11,13 @@ p = argparse.ArgumentParser()
 p.add_argument('--host', default='127.0.0.1')
 p.add_argument('--port', type=int, required=True)
 p.add_argument('--workers', type=int, default=2)
+p.add_argument('--server', choices=('bjoern', 'waitress'), default='bjoern')
+p.add_argument('--threads', type=int, default=4, help='waitress threads per process')
 p.add_argument('app')
 a = p.parse_args()
 sys.path.insert(0, os.getcwd())
 module, name = a.app.split(':')
 app = getattr(importlib.import_module(module), name)
-import bjoern  # noqa: E402
 
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -26,7 +28,12 @@ children = []
 for _ in range(a.workers):
     pid = os.fork()
     if pid == 0:
-        bjoern.server_run(sock, app)
+        if a.server == 'waitress':
+            import waitress
+            waitress.serve(app, sockets=[sock], threads=a.threads, _quiet=True)
+        else:
+            import bjoern
+            bjoern.server_run(sock, app)
         os._exit(0)
     children.append(pid)
 

@@ -1,6 +1,8 @@
 // Most of the shim is header-only (static inline functions); what keeps state is here.
 #include <errno.h>
 #include <string.h>
+#include <stdint.h>
+#include <unistd.h>
 #include "CDPython.h"
 
 // The timeout signal (--timeout; PythonRuntime+Timeout.swift). One handler runs two: first
@@ -14,13 +16,24 @@
 // "Signals").
 static void (*timeout_dump)(int);
 static void (*timeout_python)(int);
+// --threads: an eventfd the handler also makes readable, so that the worker's event loop
+// interrupts the request threads past their time (Python runs signal handlers only in the main
+// thread). -1 without threads.
+static int timeout_wake = -1;
 
 static void timeout_handler(int signum) {
     int saved = errno;
     timeout_dump(signum);
     timeout_python(signum);
+    if (timeout_wake >= 0) {
+        uint64_t one = 1;
+        ssize_t written = write(timeout_wake, &one, sizeof one);
+        (void)written;
+    }
     errno = saved;
 }
+
+void CDPy_TimeoutWake(int fd) { timeout_wake = fd; }
 
 int CDPy_TimeoutTakeHandler(int signum, int dump) {
     struct sigaction current;

@@ -27,6 +27,7 @@ extension ServerConfiguration {
         }
         if application.callable.isEmpty { errors.append(ConfigError(.callable, .invalid("", reason: "is not a name"))) }
         atLeast(1, .workers, workers.count)
+        atLeast(1, .threads, workers.threads)
         atLeast(1, .backlog, listeners.backlog)
         atLeast(1, .reloadBatch, workers.reloadBatch)
         atLeast(0, .maxRequests, workers.maxRequests)

@@ -47,6 +47,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public struct Workers: Codable, Equatable, Sendable {
         /// Worker processes.
         public var count: Int
+        /// WSGI calls a worker runs at once, each on its own Python thread (1: on the worker's
+        /// event-loop thread, as a single-threaded worker does).
+        public var threads = 1
         /// Seconds that SIGTERM waits for in-flight requests before workers are killed.
         public var gracefulTimeout: Double = 30
         /// Seconds SIGTERM keeps accepting before the drain (for load balancers that take that

@@ -12,6 +12,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case virtualenv
     case bind
     case workers
+    case threads
     case backlog
     case gracefulTimeout = "graceful-timeout"
     case shutdownDelay = "shutdown-delay"

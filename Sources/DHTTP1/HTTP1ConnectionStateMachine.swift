@@ -49,6 +49,10 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case body(keepAlive: Bool)
         /// The request is being answered; later requests wait.
         case responding(keepAlive: Bool)
+        /// A request thread (--threads) is running the application for the request, or the
+        /// request waits for one: the thread has the request's input and output until it
+        /// returns, so the connection waits without reading or writing.
+        case inApplication(keepAlive: Bool)
         /// The connection is a WebSocket now: its own protocol decides.
         case upgraded
         /// The last response is going out; then the connection closes (`linger`: after
@@ -115,6 +119,25 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         _state = .closing(linger: true)
     }
 
+    /// The request goes to a request thread (--threads).
+    @inlinable
+    public mutating func applicationStarted() {
+        guard case .responding(let keepAlive) = _state else {
+            preconditionFailure("Internal inconsistency: the application started in state \(_state)")
+        }
+        _state = .inApplication(keepAlive: keepAlive)
+    }
+
+    /// The request thread is done with the request for now (the response is complete, or has
+    /// output for the client first).
+    @inlinable
+    public mutating func applicationReturned() {
+        guard case .inApplication(let keepAlive) = _state else {
+            preconditionFailure("Internal inconsistency: the application returned in state \(_state)")
+        }
+        _state = .responding(keepAlive: keepAlive)
+    }
+
     /// The application took the connection as a WebSocket.
     @inlinable
     public mutating func upgraded() {
@@ -166,6 +189,8 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case webSocket
         /// Idle while its worker retires: give the connection to a live worker.
         case handOver
+        /// A request thread has the request: nothing to wait for until it returns.
+        case application
         /// The connection is closed.
         case nothing
     }
@@ -179,6 +204,8 @@ public struct HTTP1ConnectionStateMachine: Sendable {
             return .nothing
         case .upgraded:
             return .webSocket
+        case .inApplication:
+            return .application
         case .lingering(let deadline):
             return .read(timeout: Self.seconds(until: deadline, from: now()))
         case _ where outputPending:

@@ -20,20 +20,43 @@ public final class Scoreboard: @unchecked Sendable {
 
     public let memory: SharedMemory
     public let slots: Int
+    /// --threads: with more than one, each slot's row is followed by a row per request thread
+    /// and one for the event loop's thread (`thread(threads, of:)`: WebSocket handler steps),
+    /// whose `busySince` and request line are that thread's (for --timeout), while the slot's
+    /// own `busySince` says since when none of its request threads has been free (for the
+    /// hand-off).
+    public let threads: Int
+    let rowsPerSlot: Int
 
-    /// Creates a zeroed board for `slots` workers (master side).
-    public init(slots: Int) throws(SystemError) {
-        self.memory = try SharedMemory(size: max(slots, 1) * Self.slotSize, name: "dispatchd-scoreboard")
+    /// Creates a zeroed board for `slots` workers of `threads` request threads (master side).
+    public init(slots: Int, threads: Int = 1) throws(SystemError) {
+        self.threads = threads
+        self.rowsPerSlot = threads > 1 ? 2 + threads : 1
+        self.memory = try SharedMemory(
+            size: max(slots, 1) * rowsPerSlot * Self.slotSize, name: "dispatchd-scoreboard")
         self.slots = slots
     }
 
-    /// Maps a board inherited as `fd` (worker side).
-    public init(mapping fd: CInt) throws(SystemError) {
+    /// Maps a board inherited as `fd` (worker side), made for `threads`.
+    public init(mapping fd: CInt, threads: Int = 1) throws(SystemError) {
         self.memory = try SharedMemory(mapping: fd)
-        self.slots = memory.size / Self.slotSize
+        self.threads = threads
+        self.rowsPerSlot = threads > 1 ? 2 + threads : 1
+        self.slots = memory.size / (Self.slotSize * rowsPerSlot)
     }
 
-    @inline(__always) func offset(_ slot: Int, _ field: Int) -> Int { slot * Self.slotSize + field }
+    @inline(__always) func offset(_ slot: Int, _ field: Int) -> Int { slot * rowsPerSlot * Self.slotSize + field }
+
+    /// The row of `thread` in `slot` (threads > 1; `threads` itself is the event loop's).
+    public func thread(_ thread: Int, of slot: Int) -> Row {
+        precondition(threads > 1 && thread <= threads, "Internal inconsistency: thread row \(thread) of \(threads)")
+        return Row(index: slot * rowsPerSlot + 1 + thread)
+    }
+
+    /// A row of the board: a slot's (`rowsPerSlot` apart) or one of its threads'.
+    public struct Row: Sendable, Equatable {
+        let index: Int
+    }
 
     /// Connections the worker in `slot` has received since the slot was reset.
     public func received(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.receivedOffset)) }
@@ -63,15 +86,40 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
         memory.store(offset(slot, Self.requestOffset), 0)
+        for t in 0..<(rowsPerSlot - 1) {
+            let row = thread(t, of: slot)
+            memory.store(row.index * Self.slotSize + Self.busySinceOffset, 0)
+            memory.store(row.index * Self.slotSize + Self.requestOffset, 0)
+        }
     }
 
     /// Publishes `METHOD TARGET` of the request the worker in `slot` is about to run, truncated
     /// to `requestCapacity` bytes. Call it only while the slot's `busySince` is 0, before
     /// setting it: that is what lets `request(_:busySince:)` tell a line from a half-written one.
     public func setRequest(_ slot: Int, method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
+        setRequest(row: slot * rowsPerSlot, method: method, target: target)
+    }
+
+    /// `setRequest` for a thread's row.
+    public func setRequest(_ row: Row, method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
+        setRequest(row: row.index, method: method, target: target)
+    }
+
+    /// A thread's `busySince` (threads > 1): when its current request entered the application.
+    public func busySince(_ row: Row) -> UInt64 { memory.load(row.index * Self.slotSize + Self.busySinceOffset) }
+    public func setBusySince(_ row: Row, _ t: UInt64) {
+        memory.store(row.index * Self.slotSize + Self.busySinceOffset, t)
+    }
+
+    /// `request(_:busySince:)` for a thread's row.
+    public func request(_ row: Row, busySince: UInt64) -> String? {
+        request(row: row.index, busySince: busySince) { self.busySince(row) }
+    }
+
+    func setRequest(row: Int, method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
         let length = method.count + 1 + target.count
         let kept = min(length, Self.requestCapacity)
-        let base = offset(slot, Self.requestOffset) + 8
+        let base = row * Self.slotSize + Self.requestOffset + 8
         withUnsafeTemporaryAllocation(byteCount: Self.requestCapacity, alignment: 8) { line in
             let m = min(method.count, kept)
             if m > 0 { line.baseAddress!.copyMemory(from: method.baseAddress!, byteCount: m) }
@@ -86,7 +134,7 @@ public final class Scoreboard: @unchecked Sendable {
             }
             for w in 0..<words { memory.store(base + w * 8, line.load(fromByteOffset: w * 8, as: UInt64.self)) }
         }
-        memory.store(offset(slot, Self.requestOffset), UInt64(length))
+        memory.store(row * Self.slotSize + Self.requestOffset, UInt64(length))
     }
 
     /// The request line the worker in `slot` published for the time in the application that
@@ -94,10 +142,14 @@ public final class Scoreboard: @unchecked Sendable {
     /// was truncated; nil when the worker has left that request since (the line may then be
     /// the next one's, half written).
     public func request(_ slot: Int, busySince: UInt64) -> String? {
+        request(row: slot * rowsPerSlot, busySince: busySince) { self.busySince(slot) }
+    }
+
+    func request(row: Int, busySince: UInt64, now current: () -> UInt64) -> String? {
         guard busySince != 0 else { return nil }
-        let length = Int(memory.load(offset(slot, Self.requestOffset)))
+        let length = Int(memory.load(row * Self.slotSize + Self.requestOffset))
         let kept = min(length, Self.requestCapacity)
-        let base = offset(slot, Self.requestOffset) + 8
+        let base = row * Self.slotSize + Self.requestOffset + 8
         let bytes = [UInt8](unsafeUninitializedCapacity: (kept + 7) / 8 * 8) { buffer, count in
             let raw = UnsafeMutableRawBufferPointer(buffer)
             for w in 0..<(kept + 7) / 8 {
@@ -105,7 +157,7 @@ public final class Scoreboard: @unchecked Sendable {
             }
             count = kept
         }
-        guard self.busySince(slot) == busySince else { return nil }
+        guard current() == busySince else { return nil }
         return String(decoding: bytes, as: UTF8.self) + (length > kept ? "..." : "")
     }
 }

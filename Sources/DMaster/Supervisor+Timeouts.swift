@@ -25,31 +25,47 @@ extension Supervisor {
     func checkRequestTimeouts() {
         guard requestTimeouts != nil else { return }
         let now = MonotonicClock.nanoseconds()
+        let threads = scoreboard.threads
         for slot in 0..<pool.count {
-            let action = requestTimeouts!.check(
-                slot: slot, pid: pool.pid(slot), busySince: scoreboard.busySince(slot), now: now)
-            switch action {
-            case .interrupt(let slot, let pid, let busySince)?:
-                // The request line is read after busySince; nil: the worker has left that
-                // request meanwhile, and the check forgets it next time.
-                guard let line = scoreboard.request(slot, busySince: busySince) else { continue }
-                let request = line.isEmpty ? "a request" : line
-                log(
-                    "worker \(pool.position(slot)) (pid \(pid)): \(request) has run for \(Self.tenths(now - busySince)) s "
-                        + "(timeout \(Self.seconds(config.timeouts.request!))); interrupting it, the stacks of its "
-                        + "Python threads follow")
-                // Its main thread runs the requests: only there is a blocking call interrupted.
-                Posix.signalMainThread(pid, Posix.SIGUSR2)
-            case .kill(let slot, let pid, let busySince)?:
-                let line = scoreboard.request(slot, busySince: busySince) ?? ""
-                let request = line.isEmpty ? "its request" : line
-                log(
-                    "worker \(pool.position(slot)) (pid \(pid)) killed: \(request) stuck for \(Self.tenths(now - busySince)) s "
-                        + "(timeout \(Self.seconds(config.timeouts.request!)), grace "
-                        + "\(Self.seconds(config.timeouts.requestGrace)))")
-                Posix.kill(pid, Posix.SIGKILL)
-            case nil:
-                break
+            // With --threads, each thread's request is timed on its own (key: slot × (threads +
+            // 1) + thread; the last row is the event loop's: WebSocket handler steps); the worker
+            // interrupts the one past its time (WorkerProcess+Timeouts).
+            let rows = threads > 1 ? threads + 1 : 1
+            for thread in 0..<rows {
+                let row = threads > 1 ? scoreboard.thread(thread, of: slot) : nil
+                let busySince = row.map { scoreboard.busySince($0) } ?? scoreboard.busySince(slot)
+                let action = requestTimeouts!.check(
+                    slot: slot * rows + thread, pid: pool.pid(slot), busySince: busySince, now: now)
+                let line: (UInt64) -> String? = { since in
+                    row.map { self.scoreboard.request($0, busySince: since) }
+                        ?? self.scoreboard.request(slot, busySince: since)
+                }
+                let who =
+                    "worker \(pool.position(slot))" + (row == nil || thread == threads ? "" : " thread \(thread + 1)")
+                switch action {
+                case .interrupt(_, let pid, let busySince)?:
+                    // The request line is read after busySince; nil: the worker has left that
+                    // request meanwhile, and the check forgets it next time.
+                    guard let line = line(busySince) else { continue }
+                    let request = line.isEmpty ? "a request" : line
+                    log(
+                        "\(who) (pid \(pid)): \(request) has run for \(Self.tenths(now - busySince)) s "
+                            + "(timeout \(Self.seconds(config.timeouts.request!))); interrupting it, the stacks of its "
+                            + "Python threads follow")
+                    // The worker's main thread handles the signal: only there is a blocking call
+                    // interrupted (a request thread gets its exception at its next bytecode).
+                    Posix.signalMainThread(pid, Posix.SIGUSR2)
+                case .kill(_, let pid, let busySince)?:
+                    let line = line(busySince) ?? ""
+                    let request = line.isEmpty ? "its request" : line
+                    log(
+                        "\(who) (pid \(pid)) killed: \(request) stuck for \(Self.tenths(now - busySince)) s "
+                            + "(timeout \(Self.seconds(config.timeouts.request!)), grace "
+                            + "\(Self.seconds(config.timeouts.requestGrace)))")
+                    Posix.kill(pid, Posix.SIGKILL)
+                case nil:
+                    break
+                }
             }
         }
     }

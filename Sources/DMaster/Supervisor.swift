@@ -82,7 +82,7 @@ public final class Supervisor {
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
         pool = WorkerPool(workers: config.workers.count, surge: config.workers.reloadBatch)
-        scoreboard = try Scoreboard(slots: pool.count)
+        scoreboard = try Scoreboard(slots: pool.count, threads: config.workers.threads)
         configurationFile = try Posix.moveAbove(
             MemoryFile.create(name: "dispatchd-config", contents: config.encoded()), minimum: 10)
         channels = Array(repeating: nil, count: pool.count)

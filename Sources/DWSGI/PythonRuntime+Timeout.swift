@@ -51,6 +51,12 @@ extension PythonRuntime {
         return replaced
     }
 
+    /// --threads: the timeout signal also makes `fd` (an eventfd) readable, for the event loop to
+    /// interrupt the request threads past their time.
+    public func wakeOnTimeout(_ fd: CInt) {
+        CDPy_TimeoutWake(fd)
+    }
+
     /// Prints the Python exception that is set; the error to throw.
     func failure(_ message: String) -> WSGIError {
         PyErr_PrintEx(0)

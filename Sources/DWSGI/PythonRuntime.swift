@@ -1,4 +1,5 @@
 internal import CDPython
+internal import DPosix
 
 #if canImport(Glibc)
     internal import Glibc
@@ -30,6 +31,11 @@ public final class PythonRuntime {
     let resumeTask: PyObj
     /// Timers for `dispatchd.sleep`, provided by the worker.
     public weak var scheduler: TaskScheduler?
+    /// Hands work to the event loop's thread (the worker's inbox): WebSocket calls made on
+    /// another thread (a request thread, or one the application started) run there.
+    public var loopPost: ((@escaping () -> Void) -> Void)? = nil
+    /// The thread that made the runtime: the event loop's.
+    let loopThread = pthread_self()
     /// The runtime of this process (native functions called from Python find it here).
     nonisolated(unsafe) static var shared: PythonRuntime?
 
@@ -118,8 +124,9 @@ public final class PythonRuntime {
     }
 
     /// Loads the WSGI callable. On failure the Python traceback is printed to stderr.
+    /// `multithread`: requests run on several threads at once (wsgi.multithread).
     public func loadApplication(
-        module: String?, callable: String, wsgiFile: String?
+        module: String?, callable: String, wsgiFile: String?, multithread: Bool = false
     ) throws(WSGIError) -> WSGIApplication {
         let dict = PyModule_GetDict(self.module)!
         let loader = PyDict_GetItemString(dict, "_load_app")!
@@ -134,7 +141,7 @@ public final class PythonRuntime {
             let what = wsgiFile ?? "\(module ?? "?"):\(callable)"
             throw WSGIError(.appLoad, "failed to load the WSGI application \(what)")
         }
-        return WSGIApplication(runtime: self, app: app)
+        return WSGIApplication(runtime: self, app: app, multithread: multithread)
     }
 
     /// The source files of the application's modules (not the standard library's, installed
@@ -174,6 +181,27 @@ public final class PythonRuntime {
         threadState = nil
     }
 
+    /// Whether the caller runs on a thread other than the event loop's.
+    var offLoop: Bool { loopPost != nil && pthread_equal(pthread_self(), loopThread) == 0 }
+
+    /// Runs `body` on the event loop's thread and returns its result; the caller (on another
+    /// thread, GIL held) waits for it without the GIL.
+    func onLoop<T>(_ body: @escaping () -> T) -> T {
+        let box = LoopResult<T>()
+        loopPost! {
+            let value = body()
+            box.lock.withLock { box.result = value }
+            box.lock.signal()
+        }
+        let state = PyEval_SaveThread()
+        box.lock.lock()
+        while box.result == nil { box.lock.wait() }
+        let result = box.result!
+        box.lock.unlock()
+        PyEval_RestoreThread(state)
+        return result
+    }
+
     /// Flushes Python's sys.stdout and sys.stderr (before the process exits).
     public func flushStdio() {
         for name in ["stdout", "stderr"] {
@@ -181,6 +209,12 @@ public final class PythonRuntime {
         }
         PyErr_Clear()
     }
+}
+
+/// What `onLoop` waits for.
+final class LoopResult<T>: @unchecked Sendable {
+    let lock = ConditionLock()
+    var result: T? = nil
 }
 
 /// Calls `obj.name()`; a new reference or nil with an exception set. (Named after the C API

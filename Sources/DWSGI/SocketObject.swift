@@ -40,6 +40,22 @@ enum SocketObject {
         return link(sock).endpoint
     }
 
+    /// A call that only the WebSocket's handler may make, made on another thread.
+    static func handlerOnly(_ what: String) -> PyObj? {
+        raise(CDPy_ExcRuntimeError(), "\(what) is only available in the WebSocket's handler")
+        return nil
+    }
+
+    /// A query made on a thread other than the loop's is answered there.
+    static func ask(_ obj: PyObj?, _ question: @escaping (WebSocketEndpoint) -> Bool) -> PyObj? {
+        let link = SocketObject.link(obj)
+        let runtime = PythonRuntime.shared!
+        let answer =
+            runtime.offLoop
+            ? runtime.onLoop { link.endpoint.map(question) ?? false } : link.endpoint.map(question) ?? false
+        return CDPy_NewBool(answer ? 1 : 0)
+    }
+
     static func closedError() -> PyObj? {
         raise(PythonRuntime.shared!.webSocketClosed, "the WebSocket is closed")
         return nil
@@ -47,6 +63,7 @@ enum SocketObject {
 
     static func makeType() -> PyObj {
         let handshake: PyCFunction = { obj, proto in
+            if PythonRuntime.shared!.offLoop { return SocketObject.handlerOnly("the handshake") }
             guard let endpoint = SocketObject.link(obj).endpoint else { return SocketObject.closedError() }
             var name: String? = nil
             if let proto, proto != CDPy_None() {
@@ -62,16 +79,11 @@ enum SocketObject {
             }
             return CDPy_NewNone()
         }
-        let upgraded: PyCFunction = { obj, _ in
-            CDPy_NewBool(SocketObject.link(obj).endpoint?.isUpgraded == true ? 1 : 0)
-        }
-        let connected: PyCFunction = { obj, _ in
-            CDPy_NewBool(SocketObject.link(obj).endpoint?.isConnected == true ? 1 : 0)
-        }
-        let backlogged: PyCFunction = { obj, _ in
-            CDPy_NewBool(SocketObject.link(obj).endpoint?.isBacklogged == true ? 1 : 0)
-        }
+        let upgraded: PyCFunction = { obj, _ in SocketObject.ask(obj) { $0.isUpgraded } }
+        let connected: PyCFunction = { obj, _ in SocketObject.ask(obj) { $0.isConnected } }
+        let backlogged: PyCFunction = { obj, _ in SocketObject.ask(obj) { $0.isBacklogged } }
         let recvNowait: PyCFunction = { obj, _ in
+            if PythonRuntime.shared!.offLoop { return SocketObject.handlerOnly("receiving") }
             guard let endpoint = SocketObject.link(obj).endpoint else { return CDPy_NewNone() }
             switch endpoint.receiveNow() {
             case .nothing:
@@ -90,6 +102,31 @@ enum SocketObject {
         }
         let send: PyCFunction = { obj, message in
             guard let message else { return nil }
+            let runtime = PythonRuntime.shared!
+            if runtime.offLoop {
+                // Another thread (a request's, as in a broadcast from an ordinary route): the
+                // message is copied and sent by the loop.
+                var payload: [UInt8]
+                let binary: Bool
+                if CDPy_UnicodeCheck(message) != 0 {
+                    var size = 0
+                    guard let utf8 = PyUnicode_AsUTF8AndSize(message, &size) else { return nil }
+                    payload = Array(UnsafeRawBufferPointer(start: utf8, count: size))
+                    binary = false
+                } else if CDPy_BytesCheck(message) != 0 {
+                    payload = Array(
+                        UnsafeRawBufferPointer(start: CDPy_BytesData(message), count: CDPy_BytesSize(message)))
+                    binary = true
+                } else {
+                    raise(CDPy_ExcTypeError(), "a WebSocket message is a str (text) or bytes (binary)")
+                    return nil
+                }
+                let link = SocketObject.link(obj)
+                let sent = runtime.onLoop {
+                    payload.withUnsafeBytes { link.endpoint?.send($0, binary: binary) ?? false }
+                }
+                return sent ? CDPy_NewNone() : SocketObject.closedError()
+            }
             guard let endpoint = SocketObject.link(obj).endpoint else { return SocketObject.closedError() }
             var sent: Bool
             if CDPy_UnicodeCheck(message) != 0 {
@@ -124,10 +161,16 @@ enum SocketObject {
                 raise(CDPy_ExcValueError(), "invalid close code \(code)")
                 return nil
             }
-            SocketObject.link(obj).endpoint?.close(code: UInt16(code), reason: reason)
+            let link = SocketObject.link(obj)
+            if PythonRuntime.shared!.offLoop {
+                PythonRuntime.shared!.onLoop { link.endpoint?.close(code: UInt16(code), reason: reason) }
+            } else {
+                link.endpoint?.close(code: UInt16(code), reason: reason)
+            }
             return CDPy_NewNone()
         }
         let wait: PyCFunction = { obj, args in
+            if PythonRuntime.shared!.offLoop { return SocketObject.handlerOnly("waiting") }
             guard let args, CDPy_TupleSize(args) == 3 else {
                 raise(CDPy_ExcTypeError(), "_wait(task, kind, timeout)")
                 return nil

@@ -37,7 +37,7 @@ public final class WSGIApplication {
     let baseEnviron: PyObj
     var scratch: [UInt8] = []
 
-    init(runtime: PythonRuntime, app: PyObj) {
+    init(runtime: PythonRuntime, app: PyObj, multithread: Bool) {
         self.runtime = runtime
         self.app = app
         let env = PyDict_New()!
@@ -56,7 +56,7 @@ public final class WSGIApplication {
                 Py_INCREF($0)
                 return $0
             } ?? CDPy_NewNone())
-        set("wsgi.multithread", CDPy_NewBool(0))
+        set("wsgi.multithread", CDPy_NewBool(multithread ? 1 : 0))
         set("wsgi.multiprocess", CDPy_NewBool(1))
         set("wsgi.run_once", CDPy_NewBool(0))
         set("wsgi.input_terminated", CDPy_NewBool(1))
@@ -74,7 +74,9 @@ public final class WSGIApplication {
     /// Calls the application for one request. `buffer` holds the request head (the ranges of
     /// `head` index it); the body comes from `transport`; the response goes to `output`. A
     /// response that is done at once (a list, an error) comes back `.done`; a larger one is
-    /// produced step by step as the client takes it (see `WSGIResponse`).
+    /// produced step by step as the client takes it (see `WSGIResponse`). `holdingGIL`: called
+    /// on a request thread (--threads), which holds the GIL already; else the event loop's
+    /// thread takes it for the call.
     public func handle(
         head: RequestHead,
         buffer: UnsafeRawBufferPointer,
@@ -82,10 +84,11 @@ public final class WSGIApplication {
         transport: WSGITransport,
         output: OutputBuffer,
         keepAlive: Bool,
-        date: [UInt8]
+        date: [UInt8],
+        holdingGIL: Bool = false
     ) -> WSGIProgress {
-        runtime.acquireGIL()
-        defer { runtime.releaseGIL() }
+        if !holdingGIL { runtime.acquireGIL() }
+        defer { if !holdingGIL { runtime.releaseGIL() } }
 
         let request = makeRequest(
             head: head, buffer: buffer, info: info, transport: transport, output: output,

@@ -61,9 +61,11 @@ public final class WSGIResponse {
     }
 
     /// Produces more of the response. The head and buffer are the request's (for error logs).
-    public func resume(_ head: RequestHead, _ buffer: UnsafeRawBufferPointer) -> WSGIProgress {
-        app.runtime.acquireGIL()
-        defer { app.runtime.releaseGIL() }
+    /// `holdingGIL`: on the request's thread (--threads).
+    public func resume(_ head: RequestHead, _ buffer: UnsafeRawBufferPointer, holdingGIL: Bool = false) -> WSGIProgress
+    {
+        if !holdingGIL { app.runtime.acquireGIL() }
+        defer { if !holdingGIL { app.runtime.releaseGIL() } }
         return iterator == nil ? finish() : step(head, buffer)
     }
 
@@ -74,9 +76,9 @@ public final class WSGIResponse {
     }
 
     /// The client went away (or timed out) mid-response: calls close() and releases everything.
-    public func abort() -> WSGIOutcome {
-        app.runtime.acquireGIL()
-        defer { app.runtime.releaseGIL() }
+    public func abort(holdingGIL: Bool = false) -> WSGIOutcome {
+        if !holdingGIL { app.runtime.acquireGIL() }
+        defer { if !holdingGIL { app.runtime.releaseGIL() } }
         guard case .done(let outcome) = finish(clientGone: true) else { preconditionFailure("abort did not finish") }
         return outcome
     }

@@ -22,6 +22,9 @@ struct InFlight {
     var file: FileBody? = nil
     /// A static response whose file is being sent: what to log and keep once it is out.
     var staticEnding: (status: Int, bytes: Int, keepAlive: Bool)? = nil
+    /// --threads: the request thread that runs its application calls, from the first to its
+    /// response's close() (Connection+Threads).
+    var thread: Int? = nil
 }
 
 extension Connection {
@@ -106,6 +109,7 @@ extension Connection {
     /// a WebSocket).
     func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
         logRequest(status: status, bytes: bytes)
+        if let thread = request.thread { worker.releaseThread(thread) }
         start = request.body?.end ?? request.headEnd
         request = InFlight()
         parser.reset()
@@ -122,6 +126,11 @@ extension Connection {
     func abandonRequest() {
         if let response = request.response {
             if let file = request.file { response.fileSent(file.sent) }
+            if let thread = request.thread {
+                abandonOnThread(response, thread)
+                request = InFlight()
+                return
+            }
             let outcome = response.abort()
             logRequest(status: outcome.status, bytes: outcome.bodyBytes)
         } else if let ending = request.staticEnding {
@@ -132,11 +141,15 @@ extension Connection {
 
     /// The access log line of the current request (its head is `start ..< request.headEnd`).
     func logRequest(status: Int, bytes: Int) {
+        logRequest(status: status, bytes: bytes, began: request.began, headEnd: request.headEnd)
+    }
+
+    func logRequest(status: Int, bytes: Int, began: UInt64, headEnd: Int) {
         guard let log = worker.accessLog else { return }
-        let seconds = Double(MonotonicClock.nanoseconds() - request.began) / 1e9
+        let seconds = Double(MonotonicClock.nanoseconds() - began) / 1e9
         log.record(
             remote: info.remoteAddr, date: worker.date.commonLog, head: head,
-            request: input.bytes(start..<request.headEnd),
+            request: input.bytes(start..<headEnd),
             status: status, bytes: bytes, seconds: seconds)
     }
 
@@ -176,6 +189,10 @@ extension Connection {
 
     /// Calls the application for the current request, whose body (if any) is all here.
     func callApplication() {
+        if worker.threads != nil {
+            callApplicationOnThread()
+            return
+        }
         worker.enterApplication(MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))
         let progress = worker.app.handle(
             head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
@@ -204,6 +221,10 @@ extension Connection {
     func continueResponse() {
         guard sendFile() else { return }
         if let response = request.response {
+            if let thread = request.thread {
+                resumeOnThread(response, thread)
+                return
+            }
             worker.enterApplication(
                 MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))
             let progress = response.resume(head, input.bytes(start..<request.headEnd))

@@ -167,7 +167,7 @@ final class Connection {
                 guard receiveBody() else { break loop }
             case .idle, .head:
                 guard parseHead() else { break loop }
-            case .responding, .closing, .lingering, .closed:
+            case .responding, .inApplication, .closing, .lingering, .closed:
                 break loop
             }
         }
@@ -180,6 +180,8 @@ final class Connection {
     /// After a batch of work: write what the socket takes, then wait as the state machine says.
     func finishBatch() {
         guard !isClosed else { return }
+        // A request thread has the input and output (its watchers are off): nothing to do.
+        if case .inApplication = machine.state { return }
         // Between requests, what was answered leaves the buffer (a request in progress keeps
         // its offsets).
         switch machine.state {
@@ -216,7 +218,7 @@ final class Connection {
             finishWebSocketBatch()
         case .handOver:
             worker.handOver(self)
-        case .nothing:
+        case .application, .nothing:
             break
         }
     }

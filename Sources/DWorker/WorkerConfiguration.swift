@@ -18,6 +18,8 @@ struct WorkerConfiguration: Sendable {
     }
 
     var accessLog: Bool { server.logging.accessLog }
+    /// WSGI calls at once, each on its own request thread (1: on the loop's thread).
+    var threads: Int { server.workers.threads }
     /// Seconds an idle keep-alive connection is kept.
     var keepAliveTimeout: Double { server.timeouts.keepAlive }
     /// Seconds a client has to send a complete request head.

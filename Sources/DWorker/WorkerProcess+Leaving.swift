@@ -13,6 +13,7 @@ extension WorkerProcess {
     func startDrain(_ kind: HTTP1ConnectionStateMachine.Drain) {
         guard leaving != .shutdown, leaving != kind else { return }
         leaving = kind
+        if kind == .shutdown { scoreboard.setDraining(config.slot) }
         if kind == .handOver { log("retiring: handing idle connections to the new worker, finishing the rest") }
         for connection in Array(connections.values) { connection.drain(kind) }
         stopIfDone()
@@ -24,7 +25,8 @@ extension WorkerProcess {
     /// master hands the workers still draining the connections that come back to it (a
     /// retiring worker's idle ones), and releases them all only once every one has drained.
     func stopIfDone() {
-        guard leaving != nil, connections.isEmpty, !readingChannel else { return }
+        // A thread may still run the close() of a response whose client left (--threads).
+        guard leaving != nil, connections.isEmpty, !readingChannel, assignments.taken == 0 else { return }
         readChannel()
         guard connections.isEmpty else { return }
         if exit == .running {

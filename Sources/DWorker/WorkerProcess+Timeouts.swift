@@ -1,3 +1,4 @@
+internal import DEventLoop
 internal import DHTTP1
 internal import DIPC
 internal import DPosix
@@ -15,16 +16,18 @@ extension WorkerProcess {
         let nanoseconds = UInt64(timeout * 1e9)
         let slot = config.slot
         let scoreboard = self.scoreboard
+        let loopRow = self.loopRow
         do {
             let replaced = try runtime.installRequestTimeout(signal: Posix.SIGUSR2, seconds: timeout) {
                 // The request the master found past the timeout, if the worker is still in it;
                 // a later one that is past it as well deserves the exception just the same.
-                let since = scoreboard.busySince(slot)
+                let since = loopRow.map { scoreboard.busySince($0) } ?? scoreboard.busySince(slot)
                 let now = MonotonicClock.nanoseconds()
                 guard since != 0, now > since, now - since >= nanoseconds else { return nil }
                 return Double(now - since) / 1e9
             }
             if replaced { log("--timeout replaces the application's handler of SIGUSR2") }
+            if threads != nil { try wakeOnTimeout(nanoseconds) }
             return true
         } catch {
             log("cannot handle --timeout: \(error)")
@@ -37,8 +40,8 @@ extension WorkerProcess {
     /// master tell a whole line from one being written).
     func enterApplication(_ now: UInt64, head: RequestHead, buffer: UnsafeRawBufferPointer) {
         if timesRequests {
-            scoreboard.setRequest(
-                config.slot, method: UnsafeRawBufferPointer(rebasing: buffer[head.method]),
+            publishRequest(
+                method: UnsafeRawBufferPointer(rebasing: buffer[head.method]),
                 target: UnsafeRawBufferPointer(rebasing: buffer[head.target]))
         }
         enterApplication(now)
@@ -50,9 +53,41 @@ extension WorkerProcess {
         leaveApplication()
         let line = (endpoint as? WebSocketChannel)?.requestLine ?? Self.closedConnection
         Self.webSocket.withUnsafeBytes { kind in
-            line.withUnsafeBytes { scoreboard.setRequest(config.slot, method: kind, target: $0) }
+            line.withUnsafeBytes { publishRequest(method: kind, target: $0) }
         }
         enterApplication(MonotonicClock.nanoseconds())
+    }
+
+    /// The loop thread's request line (its own row with --threads).
+    func publishRequest(method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
+        if let loopRow {
+            scoreboard.setRequest(loopRow, method: method, target: target)
+        } else {
+            scoreboard.setRequest(config.slot, method: method, target: target)
+        }
+    }
+
+    /// --threads: the timeout signal also wakes the loop, which raises RequestTimeout in each
+    /// request thread past its time (Python runs signal handlers on the main thread only).
+    func wakeOnTimeout(_ timeout: UInt64) throws(SystemError) {
+        let wake = try WakeUp()
+        runtime.wakeOnTimeout(wake.fd.raw)
+        let watcher = Watcher(loop: loop, kind: .read(wake.fd.raw), persist: true) { [unowned self] _ in
+            wake.consume()
+            self.interruptOverdueThreads(timeout)
+        }
+        watcher.arm()
+        timeoutWatcher = watcher
+    }
+
+    func interruptOverdueThreads(_ timeout: UInt64) {
+        guard let threads else { return }
+        let now = MonotonicClock.nanoseconds()
+        for thread in 0..<threads.count {
+            let since = scoreboard.busySince(scoreboard.thread(thread, of: config.slot))
+            guard since != 0, now > since, now - since >= timeout else { continue }
+            threads.interruptForTimeout(thread, runtime: runtime)
+        }
     }
 
     static let webSocket = Array("WebSocket".utf8)

@@ -52,6 +52,15 @@ public final class WorkerProcess {
     /// --timeout is set: each request's line is published on the scoreboard, for the master's
     /// log, and each WebSocket handler step is timed on its own (WorkerProcess+Timeouts).
     let timesRequests: Bool
+    /// --threads N > 1 (WorkerProcess+Threads): the request threads, which thread runs what,
+    /// and the loop's inbox for what their jobs leave it; the scoreboard row where the loop's
+    /// own time in Python (WebSocket handlers) is published.
+    var threads: RequestThreads? = nil
+    var assignments = ThreadAssignments<Connection>(threads: 1)
+    var inbox: LoopInbox? = nil
+    let loopRow: Scoreboard.Row?
+    /// --threads with --timeout: the timeout signal's wake-up of the loop.
+    var timeoutWatcher: Watcher? = nil
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -69,7 +78,8 @@ public final class WorkerProcess {
         }
         let scoreboard: Scoreboard
         do {
-            scoreboard = try Scoreboard(mapping: WorkerContract.Descriptor.scoreboard)
+            scoreboard = try Scoreboard(
+                mapping: WorkerContract.Descriptor.scoreboard, threads: config.threads)
         } catch {
             ServerLog.write(.worker, "cannot map the scoreboard: \(error)")
             return WorkerContract.ExitStatus.setupFailed.rawValue
@@ -87,7 +97,9 @@ public final class WorkerProcess {
         let app: WSGIApplication
         do {
             let a = config.server.application
-            app = try runtime.loadApplication(module: a.module, callable: a.callable, wsgiFile: a.wsgiFile)
+            app = try runtime.loadApplication(
+                module: a.module, callable: a.callable, wsgiFile: a.wsgiFile,
+                multithread: config.threads > 1)
         } catch {
             runtime.flushStdio()
             ServerLog.write(.worker, error.message)
@@ -95,7 +107,9 @@ public final class WorkerProcess {
         }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         runtime.scheduler = worker.tasks
-        guard worker.startRequestTimeouts() else { return WorkerContract.ExitStatus.setupFailed.rawValue }
+        guard worker.startRequestThreads(), worker.startRequestTimeouts() else {
+            return WorkerContract.ExitStatus.setupFailed.rawValue
+        }
         return worker.serve()
     }
 
@@ -105,6 +119,8 @@ public final class WorkerProcess {
         self.app = app
         self.scoreboard = scoreboard
         self.timesRequests = config.requestTimeout != nil
+        let threads = config.threads
+        self.loopRow = threads > 1 ? scoreboard.thread(threads, of: config.slot) : nil
         self.accessLog = config.accessLog ? AccessLog() : nil
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
         self.requestLimit = Self.drawRequestLimit(
@@ -279,19 +295,23 @@ public final class WorkerProcess {
         stopIfDone()
     }
 
-    /// The master asked for a drain (the message may not have been read yet): responses say
-    /// `Connection: close`. A retiring worker's do not: its connections go on elsewhere.
-    var drainRequested: Bool { leaving == .shutdown || scoreboard.isDraining(config.slot) }
+    /// The master asked for a drain (the message may not have been read yet), or the worker
+    /// drains on its own (startDrain marks it there too): responses say `Connection: close`. A
+    /// retiring worker's do not: its connections go on elsewhere. Read on request threads too:
+    /// only the scoreboard's atomic word is read.
+    var drainRequested: Bool { scoreboard.isDraining(config.slot) }
 
     func log(_ message: String) {
         ServerLog.write(.worker, message)
     }
 
+    /// The loop's thread enters Python for a request or a WebSocket handler (with --threads, its
+    /// own row: the slot's says whether a request thread is free).
     func enterApplication(_ now: UInt64) {
-        scoreboard.setBusySince(config.slot, now)
+        if let loopRow { scoreboard.setBusySince(loopRow, now) } else { scoreboard.setBusySince(config.slot, now) }
     }
 
     func leaveApplication() {
-        scoreboard.setBusySince(config.slot, 0)
+        if let loopRow { scoreboard.setBusySince(loopRow, 0) } else { scoreboard.setBusySince(config.slot, 0) }
     }
 }

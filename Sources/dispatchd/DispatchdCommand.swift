@@ -53,6 +53,12 @@ struct DispatchdCommand: ParsableCommand {
     var workers: Int?
 
     @Option(
+        help: ArgumentHelp(
+            "WSGI calls each worker runs at once, each on its own Python thread, for apps that wait on databases and services; the event loop, static files and WebSockets stay on the worker's own thread (default: \(Default.of(\.workers.threads))).",
+            valueName: "count"))
+    var threads: Int?
+
+    @Option(
         help:
             "Length of the kernel's queue of connections not yet accepted (default: \(Default.of(\.listeners.backlog)))."
     )
@@ -292,6 +298,7 @@ struct DispatchdCommand: ParsableCommand {
         b.setBinds(bind)
         b.set(\.listeners.backlog, backlog)
         b.set(\.workers.count, workers)
+        b.set(\.workers.threads, threads)
         b.set(\.workers.gracefulTimeout, gracefulTimeout)
         b.set(\.workers.shutdownDelay, shutdownDelay)
         b.set(\.workers.reloadBatch, reloadBatch)

@@ -42,6 +42,25 @@ import Testing
 
     /// A request with a body: the body is awaited with the body timeout, then the request is
     /// answered; a keep-alive response returns the connection to idle.
+    /// --threads: while a request thread has the request the connection waits for nothing (no
+    /// read, no write, whatever output is pending: the thread owns it); a drain leaves it be;
+    /// back from the thread it responds as usual.
+    @Test func requestOnAThread() {
+        var m = machine()
+        check(m.receivedHead(keepAlive: true, hasBody: false), true)
+        m.applicationStarted()
+        check(m.next(outputPending: true, partialHead: true, now: 0), .application)
+        check(m.drain(.handOver), .wait)
+        check(m.next(outputPending: false, partialHead: false, now: 0), .application)
+        m.applicationReturned()
+        check(m.next(outputPending: true, partialHead: false, now: 0), .write(timeout: 30))
+        check(m.next(outputPending: false, partialHead: false, now: 0), .continueResponse)
+        m.applicationStarted()
+        m.applicationReturned()
+        check(m.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(m.next(outputPending: false, partialHead: false, now: 0), .handOver)
+    }
+
     @Test func requestWithBodyThenKeepAlive() {
         var m = machine()
         check(m.receivedHead(keepAlive: true, hasBody: true), true)

@@ -1,4 +1,5 @@
 import DIPC
+import DPosix
 import Testing
 
 /// The request line a worker publishes for --timeout: what the master reads back, and when it
@@ -25,6 +26,29 @@ import Testing
         publish(board, 1, "GET", "/")
         board.setBusySince(1, 43)
         #expect(board.request(1, busySince: 43) == "GET /")
+    }
+
+    /// --threads: each slot has a row per request thread and one for the loop's thread, apart
+    /// from the slot's own; a worker mapping the board with the same thread count finds the
+    /// same rows, and resetting a slot clears its threads' rows.
+    @Test func threadRows() throws {
+        let board = try Scoreboard(slots: 2, threads: 4)
+        let worker = try Scoreboard(mapping: board.memory.fd, threads: 4)
+        #expect(worker.slots == 2)
+        let row = worker.thread(2, of: 1)
+        Array("GET".utf8).withUnsafeBytes { m in
+            Array("/t".utf8).withUnsafeBytes { t in worker.setRequest(row, method: m, target: t) }
+        }
+        worker.setBusySince(row, 5)
+        worker.setBusySince(1, 9)
+        worker.setBusySince(worker.thread(4, of: 1), 11)
+        #expect(board.busySince(board.thread(2, of: 1)) == 5)
+        #expect(board.request(board.thread(2, of: 1), busySince: 5) == "GET /t")
+        #expect(board.busySince(1) == 9 && board.busySince(0) == 0)
+        #expect(board.busySince(board.thread(4, of: 1)) == 11, "the loop's row")
+        #expect((0..<4).allSatisfy { board.busySince(board.thread($0, of: 0)) == 0 })
+        board.reset(1)
+        #expect(board.busySince(board.thread(2, of: 1)) == 0 && board.busySince(board.thread(4, of: 1)) == 0)
     }
 
     /// Lines longer than the capacity are cut there, and say so.

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -74,6 +75,8 @@ int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int CDPosix_drop_new_connections(int fd);
 int CDPosix_memfd_create(const char *name);
 int CDPosix_open_tmpfile(const char *dir);
+// A non-blocking, close-on-exec eventfd (another thread's wake-up of an event loop).
+static inline int CDPosix_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int CDPosix_tgkill(int tgid, int tid, int sig);
 
 #endif

@@ -123,5 +123,6 @@ static inline PyObject *CDPy_SelfIter(PyObject *o) { Py_INCREF(o); return o; }
 // a half is missing.
 int CDPy_TimeoutTakeHandler(int signum, int dump);
 int CDPy_TimeoutInstall(int signum);
+void CDPy_TimeoutWake(int fd);
 
 #endif

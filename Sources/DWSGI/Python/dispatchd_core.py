@@ -101,3 +101,16 @@ def _app_files():
         if not path.startswith(skip):
             files.add(path)
     return sorted(files)
+
+
+def _start_request_threads(count, run):
+    """--threads: starts the worker's request threads, as threading.Thread objects (so that the
+    application's threading.local, the logging module and faulthandler see ordinary threads);
+    each runs run(index) for the worker's life. Returns their idents."""
+    import threading
+    started = []
+    for index in range(count):
+        thread = threading.Thread(target=run, args=(index,), name='dispatchd-request-%d' % (index + 1), daemon=True)
+        thread.start()
+        started.append(thread.ident)
+    return started
