@@ -27,9 +27,32 @@ public final class ConditionLock: @unchecked Sendable {
     public func wait() { pthread_cond_wait(condition, mutex) }
     public func signal() { pthread_cond_signal(condition) }
 
+    /// Another condition variable on this lock's mutex (to wake one chosen waiter).
+    public func makeCondition() -> Condition { Condition(lock: self) }
+
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {
         lock()
         defer { unlock() }
         return try body()
     }
+}
+
+/// A condition variable on a `ConditionLock`'s mutex.
+public final class Condition: @unchecked Sendable {
+    let lock: ConditionLock
+    let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init(lock: ConditionLock) {
+        self.lock = lock
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    /// Waits for `signal` (the lock is held, and held again on return; wake-ups may be spurious).
+    public func wait() { pthread_cond_wait(condition, lock.mutex) }
+    public func signal() { pthread_cond_signal(condition) }
 }

@@ -22,8 +22,8 @@ struct InFlight {
     var file: FileBody? = nil
     /// A static response whose file is being sent: what to log and keep once it is out.
     var staticEnding: (status: Int, bytes: Int, keepAlive: Bool)? = nil
-    /// --threads: the request thread that runs its application calls, from the first to its
-    /// response's close() (Connection+Threads).
+    /// --threads: the request thread its response in progress keeps until its close()
+    /// (Connection+Threads).
     var thread: Int? = nil
 }
 
@@ -109,7 +109,6 @@ extension Connection {
     /// a WebSocket).
     func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
         logRequest(status: status, bytes: bytes)
-        if let thread = request.thread { worker.releaseThread(thread) }
         start = request.body?.end ?? request.headEnd
         request = InFlight()
         parser.reset()
@@ -189,8 +188,8 @@ extension Connection {
 
     /// Calls the application for the current request, whose body (if any) is all here.
     func callApplication() {
-        if worker.threads != nil {
-            callApplicationOnThread()
+        if let threads = worker.threads {
+            callApplicationOnThread(threads)
             return
         }
         worker.enterApplication(MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))

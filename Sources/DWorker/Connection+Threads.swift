@@ -1,5 +1,6 @@
 internal import DEventLoop
 internal import DHTTP1
+internal import DPosix
 internal import DWSGI
 
 /// `--threads`: the application's part of a request runs on a request thread. While a job runs
@@ -9,15 +10,12 @@ internal import DWSGI
 extension Connection {
     /// The current request (its body all here) goes to a request thread, now or when one is
     /// free.
-    func callApplicationOnThread() {
+    func callApplicationOnThread(_ threads: RequestThreads) {
         machine.applicationStarted()
-        stopWatching()
-        worker.requestThread(for: self)
-    }
-
-    /// `thread` is this request's from now until its response ends.
-    func startApplication(on thread: Int) {
-        request.thread = thread
+        // The read watcher stays armed (a keep-alive client sends nothing until it is answered:
+        // disarming and arming it again would cost two epoll_ctl per request); if it fires
+        // meanwhile, it is disarmed then (`onReadable`).
+        writeWatcher?.disarm()
         let head = self.head
         let buffer = input.bytes(start..<request.headEnd)
         let info = self.info
@@ -25,32 +23,48 @@ extension Connection {
         let date = worker.date.imfFixdate
         let app = worker.app
         let output = self.output
-        worker.threadEntered(thread, head: head, buffer: buffer)
-        worker.threads!.run(on: thread) { [self] in
-            let progress = app.handle(
-                head: head, buffer: buffer, info: info, transport: self, output: output, keepAlive: keepAlive,
-                date: date, holdingGIL: true)
-            return { [self] in self.threadReturned(thread, progress) }
-        }
+        let worker = self.worker
+        threads.submit(
+            { [self] thread in
+                worker.threadEntered(thread, head: head, buffer: buffer)
+                let progress = app.handle(
+                    head: head, buffer: buffer, info: info, transport: self, output: output, keepAlive: keepAlive,
+                    date: date, holdingGIL: true)
+                worker.threadLeft(thread)
+                return Self.ended(progress) { [self] in self.threadReturned(thread, progress) }
+            }, now: MonotonicClock.nanoseconds())
     }
 
     /// The output is out: the response's next step, on its thread.
     func resumeOnThread(_ response: WSGIResponse, _ thread: Int) {
         machine.applicationStarted()
-        stopWatching()
+        readWatcher.disarm()
+        writeWatcher?.disarm()
         let head = self.head
         let buffer = input.bytes(start..<request.headEnd)
-        worker.threadEntered(thread, head: head, buffer: buffer)
-        worker.threads!.run(on: thread) { [self] in
+        let worker = self.worker
+        worker.threads!.run(on: thread) { [self] thread in
+            worker.threadEntered(thread, head: head, buffer: buffer)
             let progress = response.resume(head, buffer, holdingGIL: true)
-            return { [self] in self.threadReturned(thread, progress) }
+            worker.threadLeft(thread)
+            return Self.ended(progress) { [self] in self.threadReturned(thread, progress) }
         }
+    }
+
+    /// A finished response sets its thread free; one in progress keeps it.
+    static func ended(_ progress: WSGIProgress, _ onLoop: @escaping () -> Void) -> RequestThreads.JobEnd {
+        if case .done = progress { return RequestThreads.JobEnd(keepsThread: false, onLoop: onLoop) }
+        return RequestThreads.JobEnd(keepsThread: true, onLoop: onLoop)
     }
 
     /// A job ended (on the loop): its output is sent, and the connection goes on.
     func threadReturned(_ thread: Int, _ progress: WSGIProgress) {
-        worker.threadLeft(thread)
         machine.applicationReturned()
+        if case .done = progress {
+            request.thread = nil
+        } else {
+            request.thread = thread
+        }
         advance(progress)
         process()
     }
@@ -59,18 +73,13 @@ extension Connection {
     /// which is free after that.
     func abandonOnThread(_ response: WSGIResponse, _ thread: Int) {
         let ended = request
-        worker.threads!.run(on: thread) { [self] in
+        worker.threads!.run(on: thread) { [self] _ in
             let outcome = response.abort(holdingGIL: true)
-            return { [self] in
+            return RequestThreads.JobEnd(keepsThread: false) { [self] in
                 self.logRequest(
                     status: outcome.status, bytes: outcome.bodyBytes, began: ended.began, headEnd: ended.headEnd)
-                self.worker.releaseThread(thread)
+                self.worker.stopIfDone()
             }
         }
-    }
-
-    func stopWatching() {
-        readWatcher.disarm()
-        writeWatcher?.disarm()
     }
 }

@@ -75,6 +75,11 @@ final class Connection {
     // MARK: - Events from the loop
 
     func onReadable(_ what: Readiness) {
+        if case .inApplication = machine.state {
+            // A request thread has the input: what the client sends waits until it returns.
+            readWatcher.disarm()
+            return
+        }
         if what.contains(.timeout) {
             onReadTimeout()
             return

@@ -26,7 +26,7 @@ extension WorkerProcess {
     /// retiring worker's idle ones), and releases them all only once every one has drained.
     func stopIfDone() {
         // A thread may still run the close() of a response whose client left (--threads).
-        guard leaving != nil, connections.isEmpty, !readingChannel, assignments.taken == 0 else { return }
+        guard leaving != nil, connections.isEmpty, !readingChannel, (threads?.taken ?? 0) == 0 else { return }
         readChannel()
         guard connections.isEmpty else { return }
         if exit == .running {

@@ -6,7 +6,7 @@ internal import DWSGI
 /// `--threads N` (N > 1): the worker's WSGI calls run on N Python threads while the loop, the
 /// parsing, the bodies, static files and WebSockets stay on the main thread. A request whose
 /// head and body are complete takes a free thread or waits for one in arrival order
-/// (`ThreadAssignments`); the thread keeps it until its response ends. The scoreboard shows the
+/// (`RequestThreads`); the thread keeps it until its response ends. The scoreboard shows the
 /// master since when no thread has been free (it then hands this worker nothing new after a
 /// moment), and each thread's time in the application, for --timeout.
 extension WorkerProcess {
@@ -23,39 +23,21 @@ extension WorkerProcess {
             self.inbox = inbox
             runtime.loopPost = { inbox.post($0) }
             guard count > 1 else { return true }
-            threads = try RequestThreads(runtime: runtime, count: count) { inbox.post($0) }
+            let scoreboard = self.scoreboard
+            let slot = config.slot
+            threads = try RequestThreads(runtime: runtime, count: count, post: { inbox.post($0) }) {
+                // The master reads the slot's busySince as "no thread free since".
+                scoreboard.setBusySince(slot, $0)
+            }
         } catch {
             log("cannot start \(count) request threads: \(error)")
             return false
         }
-        assignments = ThreadAssignments(threads: count)
         return true
     }
 
-    /// `connection`'s request is ready for the application: on a free thread now, or when one
-    /// is free.
-    func requestThread(for connection: Connection) {
-        if let thread = assignments.request(connection, now: MonotonicClock.nanoseconds()) {
-            connection.startApplication(on: thread)
-        }
-        publishThreads()
-    }
-
-    /// `thread`'s request ended: the next waiting request takes it.
-    func releaseThread(_ thread: Int) {
-        if let next = assignments.release(thread) { next.startApplication(on: thread) }
-        publishThreads()
-        stopIfDone()
-    }
-
-    /// The master reads the slot's busySince as "no thread free since".
-    func publishThreads() {
-        let since = assignments.allBusySince
-        if scoreboard.busySince(config.slot) != since { scoreboard.setBusySince(config.slot, since) }
-    }
-
-    /// A job of the request whose head is `head` in `buffer` begins on `thread`: its time in the
-    /// application is published (and its request line, with --timeout).
+    /// A job of the request whose head is `head` in `buffer` begins on `thread` (called there):
+    /// its time in the application is published (and its request line, with --timeout).
     func threadEntered(_ thread: Int, head: RequestHead, buffer: UnsafeRawBufferPointer) {
         let row = scoreboard.thread(thread, of: config.slot)
         if timesRequests {
@@ -66,6 +48,7 @@ extension WorkerProcess {
         scoreboard.setBusySince(row, MonotonicClock.nanoseconds())
     }
 
+    /// The job ended (called on its thread).
     func threadLeft(_ thread: Int) {
         scoreboard.setBusySince(scoreboard.thread(thread, of: config.slot), 0)
     }

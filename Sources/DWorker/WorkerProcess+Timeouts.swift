@@ -83,10 +83,9 @@ extension WorkerProcess {
     func interruptOverdueThreads(_ timeout: UInt64) {
         guard let threads else { return }
         let now = MonotonicClock.nanoseconds()
-        for thread in 0..<threads.count {
+        threads.interruptOverdue(runtime: runtime) { thread in
             let since = scoreboard.busySince(scoreboard.thread(thread, of: config.slot))
-            guard since != 0, now > since, now - since >= timeout else { continue }
-            threads.interruptForTimeout(thread, runtime: runtime)
+            return since != 0 && now > since && now - since >= timeout
         }
     }
 

@@ -56,7 +56,6 @@ public final class WorkerProcess {
     /// and the loop's inbox for what their jobs leave it; the scoreboard row where the loop's
     /// own time in Python (WebSocket handlers) is published.
     var threads: RequestThreads? = nil
-    var assignments = ThreadAssignments<Connection>(threads: 1)
     var inbox: LoopInbox? = nil
     let loopRow: Scoreboard.Row?
     /// --threads with --timeout: the timeout signal's wake-up of the loop.
