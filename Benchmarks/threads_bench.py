@@ -10,9 +10,13 @@ request (user+sys of all its processes, from /proc). Servers, interleaved over t
     granian           --interface wsgi --workers 2 --blocking-threads 8
     waitress          threads=8 in each of 2 forked processes (apps/prefork.py)
 
+`--workload stream` serves apps/stream_app.py instead (1 MiB streamed in 64 KiB pieces), and
+`--also NAME=BINARY` adds another dispatchd build under NAME (to compare two designs).
+
 Not a test: the machine is shared. Uses run.py's setup, and installs granian and waitress.
 
     Benchmarks/threads_bench.py [--rounds 5] [--duration 10] [--servers ...] [--modes ka,close]
+                                [--workload io|stream] [--also NAME=BINARY]
 """
 import argparse
 import os
@@ -21,11 +25,11 @@ import sys
 
 import run as harness
 
-APP = 'io_app:app'
+APPS = {'io': 'io_app:app', 'stream': 'stream_app:app'}
 CEILING = 2 * 8 / 0.005
 
 
-def commands(binary):
+def commands(binary, APP):
     vbin = harness.VBIN
     return {
         'dispatchd': lambda port: [binary, '--workers', '2', '--threads', '8', '--bind', f'127.0.0.1:{port}',
@@ -49,11 +53,18 @@ def main():
     ap.add_argument('--servers', default='dispatchd,gunicorn-gthread,uwsgi,granian,waitress')
     ap.add_argument('--modes', default='ka', help='ka (-c64 keep-alive), close (-c64 Connection: close)')
     ap.add_argument('--binary', help='a dispatchd binary instead of building one')
+    ap.add_argument('--workload', choices=sorted(APPS), default='io')
+    ap.add_argument('--also', action='append', default=[], metavar='NAME=BINARY',
+                    help='another dispatchd binary, run with the same options as NAME')
     args = ap.parse_args()
     binary = os.path.abspath(args.binary) if args.binary else harness.setup()
     harness.venv_install(('gunicorn', 'granian', 'waitress'), ('uwsgi',))
-    cmds = commands(binary)
+    cmds = commands(binary, APPS[args.workload])
     servers = args.servers.split(',')
+    for extra in args.also:
+        name, path = extra.split('=', 1)
+        cmds[name] = commands(os.path.abspath(path), APPS[args.workload])['dispatchd']
+        servers.append(name)
     modes = args.modes.split(',')
     data = {}
     for rnd in range(args.rounds):
@@ -61,7 +72,8 @@ def main():
         for server in order:
             print(f'round {rnd + 1}: {server}', file=sys.stderr)
             try:
-                res = harness.measure(server, cmds[server], modes, args.duration)
+                res = harness.measure(server, cmds[server], modes, args.duration,
+                                      path='/' if args.workload == 'io' else '/stream')
             except Exception as e:  # report and go on with the other servers
                 print(f'  {server} failed: {e}', file=sys.stderr)
                 continue
@@ -69,8 +81,9 @@ def main():
                 data.setdefault((server, mode), []).append(r)
                 print(f'  {mode}: {r["rps"]:.0f} req/s p99 {r["p99"]:.2f} ms cpu {r["cpu_us"]:.1f} us/req '
                       f'errors {r["errors"]}', file=sys.stderr)
-    print(f'\n# 5 ms I/O-bound app, 2 processes x 8 threads: {args.rounds} rounds x {args.duration} s, wrk -t1 -c64 '
-          f'(ceiling {CEILING:,.0f} req/s)\n')
+    what = ('5 ms I/O-bound app' if args.workload == 'io' else '1 MiB streamed in 64 KiB pieces')
+    print(f'\n# {what}, 2 processes x 8 threads: {args.rounds} rounds x {args.duration} s, wrk -t1 -c64 '
+          f'(ceiling {CEILING:,.0f} req/s for the 5 ms app)\n')
     print('| server | mode | req/s (median [min-max]) | of the ceiling | p99 ms | CPU µs/req | errors | dispatchd CPU ratio |')
     print('|---|---|---|---|---|---|---|---|')
     for mode in modes:

@@ -25,10 +25,10 @@ extension WorkerProcess {
             guard count > 1 else { return true }
             let scoreboard = self.scoreboard
             let slot = config.slot
-            threads = try RequestThreads(runtime: runtime, count: count, post: { inbox.post($0) }) {
-                // The master reads the slot's busySince as "no thread free since".
-                scoreboard.setBusySince(slot, $0)
-            }
+            // The master reads the slot's busySince as "no thread free since".
+            threads = try RequestThreads(
+                runtime: runtime, count: count, post: { inbox.post($0) },
+                allBusy: { scoreboard.setBusySince(slot, $0) })
         } catch {
             log("cannot start \(count) request threads: \(error)")
             return false
