@@ -46,9 +46,12 @@ extension IntegrationSuite {
         /// and long requests) while the server gets 20 SIGHUPs, recycles every 50 requests and
         /// finally gets SIGTERM. Zero failed or reset requests, every answer correct (its own
         /// token, length and checksum), answered == sent, requests still being sent at SIGTERM
-        /// answered too, and every worker that left exited cleanly.
-        @Test func nothingLostAcrossReloadsRecyclingAndSIGTERM() throws {
-            let s = try ServerProcess(["--max-requests", "50", "loadapp:application"], workers: 2)
+        /// answered too, and every worker that left exited cleanly. With one thread per worker,
+        /// and with four (issue 12: a retiring worker's requests finish on their threads).
+        @Test(arguments: [1, 4])
+        func nothingLostAcrossReloadsRecyclingAndSIGTERM(threads: Int) throws {
+            let s = try ServerProcess(
+                ["--threads", String(threads), "--max-requests", "50", "loadapp:application"], workers: 2)
             let load = try LoadGenerator(
                 port: s.port,
                 arguments: ["--stop-on-refused=after-mark", "--long-seconds", "0.2,0.5", "--long-think", "0.2,0.6"])

@@ -28,6 +28,7 @@ import threading
 import time
 
 HOST = '127.0.0.1'
+CLOSE_WAIT = float(os.environ.get('STRESS_CLOSE_WAIT', '5'))
 
 
 class Failure(Exception):
@@ -125,11 +126,13 @@ def client(index, port, deadline, stats, lock):
                           'context %d answered %r' % (v, body[:80]))
                     if kind == 'close':
                         check(headers.get(b'connection') == b'close', 'no Connection: close')
-                        conn.sock.settimeout(5)
+                        conn.sock.settimeout(CLOSE_WAIT)
                         try:
                             check(conn.sock.recv(1) == b'', 'bytes after a closing response')
                         except ConnectionResetError:
                             pass
+                        except socket.timeout:
+                            raise Failure('no close within %g s of a closing response' % CLOSE_WAIT)
                         conn.close()
                         conn = None
                 elif kind == 'post':
