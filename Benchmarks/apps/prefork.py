@@ -29,7 +29,11 @@ for _ in range(a.workers):
     pid = os.fork()
     if pid == 0:
         if a.server == 'waitress':
+            import logging
             import waitress
+            # Its "Task queue depth is N" warnings would fill the harness's unread stderr pipe
+            # and stall it.
+            logging.getLogger('waitress').setLevel(logging.ERROR)
             waitress.serve(app, sockets=[sock], threads=a.threads, _quiet=True)
         else:
             import bjoern

@@ -7,7 +7,6 @@ import os
 import threading
 import time
 
-import dispatchd
 from flask import Flask, g, request, Response
 from dispatchd.flask import WebSocket
 
