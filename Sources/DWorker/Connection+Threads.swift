@@ -7,6 +7,11 @@ internal import DWSGI
 /// (`.inApplication`), the thread has the request's input, body and output, and the connection
 /// neither reads nor writes; the job's end comes back to the loop (`threadReturned`), which
 /// sends what the response produced and asks the same thread for more.
+///
+/// The closures a thread holds refer to the connection unretained (`this`): a thread that
+/// released the last reference would run its deinit there, and its watchers belong to the
+/// loop's thread. The loop keeps it alive meanwhile: in `connections` while a thread has its
+/// request, in `abandoned` while its response's close() runs after it closed.
 extension Connection {
     /// The current request (its body all here) goes to a request thread, now or when one is
     /// free.
@@ -24,14 +29,15 @@ extension Connection {
         let app = worker.app
         let output = self.output
         let worker = self.worker
+        let this = Unmanaged.passUnretained(self)
         threads.submit(
-            { [self] thread in
+            { thread in
                 worker.threadEntered(thread, head: head, buffer: buffer)
                 let progress = app.handle(
-                    head: head, buffer: buffer, info: info, transport: self, output: output, keepAlive: keepAlive,
-                    date: date, holdingGIL: true)
+                    head: head, buffer: buffer, info: info, transport: this.takeUnretainedValue(), output: output,
+                    keepAlive: keepAlive, date: date, holdingGIL: true)
                 worker.threadLeft(thread)
-                return Self.ended(progress) { [self] in self.threadReturned(thread, progress) }
+                return Self.ended(progress) { this.takeUnretainedValue().threadReturned(thread, progress) }
             }, now: MonotonicClock.nanoseconds())
     }
 
@@ -43,11 +49,12 @@ extension Connection {
         let head = self.head
         let buffer = input.bytes(start..<request.headEnd)
         let worker = self.worker
-        worker.threads!.run(on: thread) { [self] thread in
+        let this = Unmanaged.passUnretained(self)
+        worker.threads!.run(on: thread) { thread in
             worker.threadEntered(thread, head: head, buffer: buffer)
             let progress = response.resume(head, buffer, holdingGIL: true)
             worker.threadLeft(thread)
-            return Self.ended(progress) { [self] in self.threadReturned(thread, progress) }
+            return Self.ended(progress) { this.takeUnretainedValue().threadReturned(thread, progress) }
         }
     }
 
@@ -72,13 +79,20 @@ extension Connection {
     /// The connection closed under a response in progress: its close() runs on its thread,
     /// which is free after that.
     func abandonOnThread(_ response: WSGIResponse, _ thread: Int) {
-        let ended = request
-        worker.threads!.run(on: thread) { [self] _ in
+        // Only numbers cross to the thread: the request's body gives its budget back on the loop.
+        let began = request.began
+        let headEnd = request.headEnd
+        let id = ObjectIdentifier(self)
+        worker.abandoned[id] = self
+        let this = Unmanaged.passUnretained(self)
+        worker.threads!.run(on: thread) { _ in
             let outcome = response.abort(holdingGIL: true)
-            return RequestThreads.JobEnd(keepsThread: false) { [self] in
-                self.logRequest(
-                    status: outcome.status, bytes: outcome.bodyBytes, began: ended.began, headEnd: ended.headEnd)
-                self.worker.stopIfDone()
+            return RequestThreads.JobEnd(keepsThread: false) {
+                let connection = this.takeUnretainedValue()
+                connection.logRequest(status: outcome.status, bytes: outcome.bodyBytes, began: began, headEnd: headEnd)
+                let worker = connection.worker
+                worker.abandoned[id] = nil
+                worker.stopIfDone()
             }
         }
     }

@@ -56,6 +56,8 @@ public final class WorkerProcess {
     /// and the loop's inbox for what their jobs leave it; the scoreboard row where the loop's
     /// own time in Python (WebSocket handlers) is published.
     var threads: RequestThreads? = nil
+    /// Closed connections whose response's close() still runs on its thread (Connection+Threads).
+    var abandoned: [ObjectIdentifier: Connection] = [:]
     var inbox: LoopInbox? = nil
     let loopRow: Scoreboard.Row?
     /// --threads with --timeout: the timeout signal's wake-up of the loop.

@@ -361,12 +361,22 @@ extension IntegrationSuite {
             defer { try? FileManager.default.removeItem(atPath: events) }
             try withServer(["wsapp:app"], workers: 1, environment: ["DISPATCHD_TEST_EVENTS": events]) { s in
                 let flood = try WSClient(port: s.port, path: "/ws/flood", receiveBuffer: 65536)
-                Thread.sleep(forTimeInterval: 0.5)
                 // The handler records each message after send() returns; it is suspended inside
                 // the next one, which is queued already. What the kernel holds on both sides is
-                // not the server's queue.
-                let lines = ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")
-                let returned = lines.filter { $0.hasPrefix("flood sent ") }.count
+                // not the server's queue. Read once the handler has stopped (the kernel's buffers
+                // grow while they fill, so how long that takes varies).
+                func sent() -> Int {
+                    ((try? String(contentsOfFile: events, encoding: .utf8)) ?? "").split(separator: "\n")
+                        .filter { $0.hasPrefix("flood sent ") }.count
+                }
+                Thread.sleep(forTimeInterval: 0.5)
+                var returned = sent()
+                for _ in 0..<50 {
+                    Thread.sleep(forTimeInterval: 0.1)
+                    let now = sent()
+                    if now == returned { break }
+                    returned = now
+                }
                 let frame = 65536 + 10
                 let queued = (returned + 1) * frame
                 // (The client's buffer holds what arrived with the handshake's response.)
