@@ -117,10 +117,18 @@ public final class PythonRuntime {
         }
     }
 
-    /// `--uwsgi-compat`: `import uwsgi` gives the dispatchd module (its websocket_* functions).
-    public func installUWSGICompat() {
-        let modules = PySys_GetObject("modules")!
-        PyDict_SetItemString(modules, "uwsgi", module)
+    /// `import uwsgi` gives the dispatchd module (its websocket_* functions): with `force`
+    /// (--uwsgi-compat) always, otherwise when no real uwsgi module is importable. Call before
+    /// the application loads (GIL held).
+    public func installUWSGICompat(force: Bool) {
+        let dict = PyModule_GetDict(module)!
+        let flag = CDPy_NewBool(force ? 1 : 0)
+        defer { Py_DECREF(flag) }
+        if let r = PyObject_CallOneArg(PyDict_GetItemString(dict, "_install_uwsgi_compat")!, flag) {
+            Py_DECREF(r)
+        } else {
+            PyErr_PrintEx(0)
+        }
     }
 
     /// Loads the WSGI callable. On failure the Python traceback is printed to stderr.

@@ -94,7 +94,7 @@ public final class WorkerProcess {
             return WorkerContract.ExitStatus.interpreterFailed.rawValue
         }
         // Before the app loads: code written for uWSGI imports uwsgi at its top.
-        if config.uwsgiCompat { runtime.installUWSGICompat() }
+        runtime.installUWSGICompat(force: config.uwsgiCompat)
         let app: WSGIApplication
         do {
             let a = config.server.application

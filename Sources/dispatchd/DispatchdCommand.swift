@@ -44,6 +44,7 @@ struct DispatchdCommand: ParsableCommand {
     var virtualenv: String?
 
     @Option(
+        name: [.customLong("bind"), .customShort("b")],
         help: ArgumentHelp(
             "Listen on an address (repeatable): :8080, 0.0.0.0:8080, 127.0.0.1:8080, [::1]:8080, unix:/path.sock. Default \(Default.binds).",
             valueName: "address"))
@@ -277,6 +278,9 @@ struct DispatchdCommand: ParsableCommand {
     @Flag(help: "Serve files and directories whose names start with a dot.")
     var staticDotfiles = false
 
+    @OptionGroup(title: "uWSGI and gunicorn spellings")
+    var peers: PeerSpellings
+
     /// Set by the master only: run as the worker in this slot.
     @Option(name: .customLong(WorkerContract.option), help: .hidden)
     var worker: Int?
@@ -337,6 +341,7 @@ struct DispatchdCommand: ParsableCommand {
         b.setStaticExpires(staticExpires)
         b.set(\.statics.followSymlinks, staticFollowSymlinks ? true : nil)
         b.set(\.statics.dotfiles, staticDotfiles ? true : nil)
+        try peers.apply(to: &b, binds: bind, app: app)
         guard let config = b.build() else {
             // ArgumentParser prints "Error: " before the message: one line per problem.
             throw ValidationError(b.errors.map { $0.message(spelling: Self.spelling) }.joined(separator: "\nError: "))

@@ -75,15 +75,42 @@ def _load_app(module, callable_name, wsgi_file):
     else:
         mod = _importlib.import_module(module)
         where = 'module %r' % module
+    # MODULE:Factory() (uWSGI's and gunicorn's form): the factory is called once, without
+    # arguments, and returns the application.
+    factory = callable_name.endswith('()')
+    name = callable_name[:-2] if factory else callable_name
     obj = mod
-    for part in callable_name.split('.'):
+    for part in name.split('.'):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise AttributeError('%s has no attribute %r (the WSGI callable)' % (where, callable_name)) from None
+            raise AttributeError('%s has no attribute %r (the WSGI callable)' % (where, name)) from None
+    if factory:
+        if not callable(obj):
+            raise TypeError('%r in %s is not callable (it is %s)' % (name, where, type(obj).__name__))
+        made = obj()
+        if not callable(made):
+            raise TypeError('%s() in %s returned %s, not a WSGI callable' % (name, where, type(made).__name__))
+        return made
     if not callable(obj):
         raise TypeError('%r in %s is not callable (it is %s)' % (callable_name, where, type(obj).__name__))
     return obj
+
+
+def _install_uwsgi_compat(force):
+    """`import uwsgi` gives the dispatchd module (its websocket_* functions, uWSGI's API):
+    always with --uwsgi-compat, and otherwise when no real uwsgi module is importable, so that
+    code written for uWSGI runs unchanged. Returns whether it did."""
+    if 'uwsgi' in _sys.modules:
+        return False
+    if not force:
+        try:
+            if _iutil.find_spec('uwsgi') is not None:
+                return False
+        except (ImportError, ValueError):
+            pass
+    _sys.modules['uwsgi'] = _sys.modules['dispatchd']
+    return True
 
 
 def _app_files():
