@@ -49,13 +49,15 @@ public struct ConfigurationBuilder {
         configuration.listeners.binds = texts.compactMap { parse($0, BindAddress.parse) }
     }
 
-    /// `PREFIX=DIR` for each map.
+    /// `PREFIX=DIR` for each map; none keeps what an earlier source gave.
     public mutating func setStaticMaps(_ texts: [String]) {
+        if texts.isEmpty { return }
         configuration.statics.maps = texts.compactMap { parse($0, StaticMap.parse) }
     }
 
-    /// `SECONDS` or `PREFIX=SECONDS` each, applied in order.
+    /// `SECONDS` or `PREFIX=SECONDS` each, applied in order; none keeps an earlier source's.
     public mutating func setStaticExpires(_ texts: [String]) {
+        if texts.isEmpty { return }
         expiries = texts.compactMap { parse($0, StaticMap.Expiry.parse) }
     }
 

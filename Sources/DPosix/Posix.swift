@@ -285,9 +285,28 @@ public enum Posix {
         if Glibc.chdir(path) != 0 { throw SystemError(errno: errno, call: "chdir(\(path))") }
     }
 
+    public static func isFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Every environment variable, as NAME=VALUE pairs split at the first '='.
+    public static func environmentVariables() -> [(name: String, value: String)] {
+        var result: [(name: String, value: String)] = []
+        var entry = Glibc.environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            if let equals = text.firstIndex(of: "=") {
+                result.append((String(text[..<equals]), String(text[text.index(after: equals)...])))
+            }
+            entry += 1
+        }
+        return result
     }
 
     public static func getenv(_ name: String) -> String? {

@@ -290,9 +290,41 @@ struct DispatchdCommand: ParsableCommand {
         setting == .app ? "MODULE:CALLABLE" : "--\(setting.rawValue)"
     }
 
-    /// The configuration these flags describe, checked; a ValidationError lists every problem.
+    @Option(
+        help: ArgumentHelp(
+            "Read options from a uWSGI-style ini file, section [uwsgi] or [dispatchd] (or SECTION); keys are the long options' names (repeatable; the command line and DISPATCHD_* variables win over files).",
+            valueName: "file[:section]"))
+    var ini: [String] = []
+
+    @Flag(help: "Print the effective configuration and where each given value came from, then exit.")
+    var printConfig = false
+
+    /// The configuration the files, the environment and these flags describe, checked; a
+    /// ValidationError lists every problem. With --print-config, also what came from where.
     func serverConfiguration() throws -> ServerConfiguration {
+        let files = try ConfigSources.files(ini)
+        let bindGiven =
+            !(bind + peers.http + peers.httpSocket).isEmpty
+            || files.contains { !($0.0.bind + $0.0.peers.http + $0.0.peers.httpSocket).isEmpty }
+        let environment = try ConfigSources.environment(bindGiven: bindGiven)
         var b = ConfigurationBuilder(host: SystemHost())
+        for (command, _) in files { try command.applySettings(to: &b) }
+        try environment.0.applySettings(to: &b)
+        try applySettings(to: &b)
+        guard let config = b.build() else {
+            // ArgumentParser prints "Error: " before the message: one line per problem.
+            throw ValidationError(b.errors.map { $0.message(spelling: Self.spelling) }.joined(separator: "\nError: "))
+        }
+        if printConfig {
+            Self.printConfiguration(config, origins: files.flatMap(\.1) + environment.1)
+            throw ExitCode.success
+        }
+        return config
+    }
+
+    /// Sets on `b` what these flags give (nothing for a flag not given: an earlier source's
+    /// value stays).
+    func applySettings(to b: inout ConfigurationBuilder) throws {
         if let app { b.setApplication(app) }
         b.set(\.application.wsgiFile, wsgiFile)
         b.set(\.application.callable, callable)
@@ -342,11 +374,6 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.statics.followSymlinks, staticFollowSymlinks ? true : nil)
         b.set(\.statics.dotfiles, staticDotfiles ? true : nil)
         try peers.apply(to: &b, binds: bind, app: app)
-        guard let config = b.build() else {
-            // ArgumentParser prints "Error: " before the message: one line per problem.
-            throw ValidationError(b.errors.map { $0.message(spelling: Self.spelling) }.joined(separator: "\nError: "))
-        }
-        return config
     }
 
     func run() throws {

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+extension IntegrationSuite {
+    /// Issue 13 (its second part): `--ini` files, `DISPATCHD_*` variables, `PORT` and
+    /// `WEB_CONCURRENCY`, their precedence (command line > environment > files > defaults),
+    /// `--print-config`, and errors that name the file and line or the variable.
+    @Suite struct ConfigFileTests {
+        /// A temporary directory with `files` written in it; its path.
+        static func directory(_ files: [String: String]) throws -> String {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ini-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for (name, text) in files { try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8) }
+            return dir
+        }
+
+        /// The guide's ini (its https line aside: HTTPS is not there yet), with the module's
+        /// factory and a virtualenv the test makes: served, with 2 workers of 8 threads.
+        @Test func guideIni() throws {
+            let venv = FileManager.default.temporaryDirectory.appendingPathComponent("venv-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: venv) }
+            let python = ProcessInfo.processInfo.environment["PYTHON"] ?? "python3"
+            let make = Process()
+            make.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            make.arguments = [python, "-m", "venv", "--without-pip", "--system-site-packages", venv]
+            try make.run()
+            make.waitUntilExit()
+            #expect(make.terminationStatus == 0)
+            let dir = try Self.directory([
+                "app.ini": """
+                [uwsgi]
+                http = 127.0.0.1:0
+                chdir = \(Paths.apps)
+                module = guidepkg.helloworld:MyHandler()
+                virtualenv = \(venv)
+                master = true
+                processes = 2
+                threads = 8
+                """
+            ])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let s = try ServerProcess(["--ini", "\(dir)/app.ini"], workers: 2, bind: nil)
+            defer { s.stop() }
+            #expect(try RawClient.get(s.port, "/").text == "made by a factory, 1 made\n")
+            #expect(s.liveWorkerPids().count == 2)
+        }
+
+        /// Later sources win: files, then DISPATCHD_* variables (and WEB_CONCURRENCY), then the
+        /// command line; PORT binds 0.0.0.0 only when no source gives an address. Read back
+        /// with --print-config, which also says where each value came from.
+        @Test func precedenceAndPrintConfig() throws {
+            let dir = try Self.directory([
+                "a.ini": "[uwsgi]\nworkers = 2\nmodule = guide_app:application\n[dispatchd]\nkeep-alive = 33\n",
+                "b.ini": "[uwsgi]\nworkers = 5\n[staging]\nworkers = 6\n",
+            ])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            func printed(_ arguments: [String], _ environment: [String: String] = [:]) throws -> String {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: Paths.binary)
+                p.arguments = arguments + ["--print-config"]
+                var env = ProcessInfo.processInfo.environment
+                env["PORT"] = nil
+                env["WEB_CONCURRENCY"] = nil
+                for (k, v) in environment { env[k] = v }
+                p.environment = env
+                let out = Pipe()
+                p.standardOutput = out
+                p.standardError = out
+                try p.run()
+                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                p.waitUntilExit()
+                #expect(p.terminationStatus == 0, "\(text)")
+                return text
+            }
+            func workers(_ text: String) -> String? {
+                text.range(of: #""count" : \d+"#, options: .regularExpression).map { String(text[$0].dropFirst(10)) }
+            }
+            let a = "\(dir)/a.ini"
+            let b = "\(dir)/b.ini"
+            var text = try printed(["--ini", a])
+            #expect(workers(text) == "2" && text.contains("\"keepAlive\" : 33"), "\(text)")
+            #expect(text.contains("\(a):2: workers = 2") && text.contains("\(a):5: keep-alive = 33"))
+            #expect(workers(try printed(["--ini", a, "--ini", b])) == "5", "the later file wins")
+            #expect(workers(try printed(["--ini", a, "--ini", "\(b):staging"])) == "6", "FILE:SECTION")
+            text = try printed(["--ini", a], ["DISPATCHD_WORKERS": "3"])
+            #expect(workers(text) == "3" && text.contains("DISPATCHD_WORKERS: workers = 3"), "\(text)")
+            #expect(workers(try printed(["--ini", a, "--workers", "4"], ["DISPATCHD_WORKERS": "3"])) == "4")
+            #expect(workers(try printed(["--ini", a], ["WEB_CONCURRENCY": "7"])) == "7")
+            #expect(workers(try printed(["--ini", a], ["WEB_CONCURRENCY": "7", "DISPATCHD_WORKERS": "8"])) == "8")
+            text = try printed(["--ini", a], ["PORT": "8123"])
+            #expect(text.contains(#""host" : "0.0.0.0""#) && text.contains(#""port" : 8123"#), "\(text)")
+            text = try printed(["--ini", a, "--bind", "127.0.0.1:8124"], ["PORT": "8123"])
+            #expect(!text.contains("8123") && text.contains(#""port" : 8124"#), "\(text)")
+            text = try printed(["--ini", a], ["DISPATCHD_NO_ACCESS_LOG": "true", "DISPATCHD_STATIC_MAP": "/s=\(dir)"])
+            #expect(text.contains(#""accessLog" : false"#) && text.contains(#""prefix" : "\/s""#), "\(text)")
+        }
+
+        /// Each problem is reported with its place, and nothing starts (exit 64).
+        @Test(arguments: [
+            (
+                "[uwsgi]\nworkers = 2\nworkrs = 3\n", [:],
+                "bad.ini:3: workrs: Unknown option '--workrs'. Did you mean '--workers'?"
+            ),
+            (
+                "[uwsgi]\nworkers = two\n", [:],
+                "bad.ini:2: workers: The value 'two' is invalid for '--workers <workers>'"
+            ),
+            ("[uwsgi]\nmaster = maybe\n", [:], "bad.ini:2: master is a switch: true or false (got 'maybe')"),
+            ("[uwsgi]\nworkers 2\n", [:], "bad.ini: line 2: 'workers 2' is not 'key = value'"),
+            ("[uwsgi]\nchdir = %q\n", [:], "bad.ini: line 2: unknown magic variable '%q'"),
+            ("[uwsgi]\nini = other.ini\n", [:], "bad.ini:2: ini: a file does not include others here"),
+            (
+                "[uwsgi]\n", ["DISPATCHD_WORKRS": "3"],
+                "environment variable DISPATCHD_WORKRS: workrs: Unknown option '--workrs'. Did you mean '--workers'?"
+            ),
+            ("[uwsgi]\n", ["DISPATCHD_THREADS": "0"], "--threads must be at least 1 (got 0)"),
+        ])
+        func errorsNameTheirPlace(text: String, environment: [String: String], message: String) throws {
+            let dir = try Self.directory(["bad.ini": text])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let s = try ServerProcess(
+                ["--ini", "\(dir)/bad.ini", "guide_app:application"], workers: 1, waitReady: false,
+                environment: environment)
+            #expect(s.waitForExit(timeout: 10) == 64)
+            #expect(s.stderrContains("Error: "), "\(s.stderr.text)")
+            #expect(s.stderr.text.contains(message), "\(s.stderr.text)")
+        }
+
+        /// A file that cannot be read is named.
+        @Test func missingFile() throws {
+            let s = try ServerProcess(
+                ["--ini", "/nonexistent/x.ini", "guide_app:application"], workers: 1, waitReady: false)
+            #expect(s.waitForExit(timeout: 10) == 64)
+            #expect(s.stderrContains("--ini /nonexistent/x.ini: cannot read /nonexistent/x.ini"), "\(s.stderr.text)")
+        }
+    }
+}
