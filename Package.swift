@@ -93,6 +93,7 @@ let package = Package(
                 .embedInCode("Python/dispatchd_core.py"),
                 .embedInCode("Python/dispatchd_websocket.py"),
                 .embedInCode("Python/dispatchd_flask.py"),
+                .embedInCode("Python/dispatchd_flask_uwsgi_websocket.py"),
             ],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),

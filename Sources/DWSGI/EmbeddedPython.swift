@@ -21,6 +21,10 @@ struct EmbeddedPython {
     static let webSocket = EmbeddedPython("dispatchd_websocket.py", PackageResources.dispatchd_websocket_py)
     /// `dispatchd.flask`: compiled at start-up, run when imported.
     static let flask = EmbeddedPython("dispatchd_flask.py", PackageResources.dispatchd_flask_py)
+    /// `flask_uwsgi_websocket` (Flask-uWSGI-WebSocket's API): compiled at start-up, run when
+    /// imported.
+    static let flaskUWSGIWebSocket = EmbeddedPython(
+        "dispatchd_flask_uwsgi_websocket.py", PackageResources.dispatchd_flask_uwsgi_websocket_py)
 
     /// Compiles the file (GIL held): a new code object, or nil with the exception set.
     func compile() -> PyObj? {

@@ -89,6 +89,14 @@ public final class PythonRuntime {
         }
         PyDict_SetItemString(dict, "_flask_code", flaskCode)
         Py_DECREF(flaskCode)
+        guard let fuwsCode = EmbeddedPython.flaskUWSGIWebSocket.compile() else {
+            PyErr_PrintEx(0)
+            throw WSGIError(
+                .interpreter,
+                "the flask_uwsgi_websocket code failed to compile (\(EmbeddedPython.flaskUWSGIWebSocket.filename))")
+        }
+        PyDict_SetItemString(dict, "_fuws_code", fuwsCode)
+        Py_DECREF(fuwsCode)
         guard EmbeddedPython.webSocket.run(in: dict) else {
             PyErr_PrintEx(0)
             throw WSGIError(

@@ -16,14 +16,20 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter {
             $0.hasSuffix(".py")
         }.sorted()
-        #expect(files == ["dispatchd_core.py", "dispatchd_flask.py", "dispatchd_websocket.py"])
+        #expect(
+            files == [
+                "dispatchd_core.py", "dispatchd_flask.py", "dispatchd_flask_uwsgi_websocket.py",
+                "dispatchd_websocket.py",
+            ])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-m", "pyflakes"]
             + files.map { Self.sources.appendingPathComponent($0).path }
             + [PythonHost.fixtures.appendingPathComponent("bridge_app.py").path]
-        process.environment = ProcessInfo.processInfo.environment.merging(["PYFLAKES_BUILTINS": "_sleep,_flask_code"]) {
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "PYFLAKES_BUILTINS": "_sleep,_flask_code,_fuws_code"
+        ]) {
             $1
         }
         let pipe = Pipe()

@@ -276,16 +276,27 @@ def _install_flask():
     return m
 
 
+def _install_flask_uwsgi_websocket():
+    import types
+    m = types.ModuleType('flask_uwsgi_websocket')
+    m.__file__ = _fuws_code.co_filename
+    exec(_fuws_code, m.__dict__)
+    return m
+
+
 class _FlaskFinder:
-    """Makes `import dispatchd.flask` work (Flask is imported only then)."""
+    """Makes `import dispatchd.flask` work, and `import flask_uwsgi_websocket` (the maintained
+    stand-in for Flask-uWSGI-WebSocket): Flask is imported only then."""
 
     def find_spec(self, name, path=None, target=None):
-        if name != 'dispatchd.flask':
+        if name not in ('dispatchd.flask', 'flask_uwsgi_websocket'):
             return None
         import importlib.util
         return importlib.util.spec_from_loader(name, self)
 
     def create_module(self, spec):
+        if spec.name == 'flask_uwsgi_websocket':
+            return _install_flask_uwsgi_websocket()
         return _install_flask()
 
     def exec_module(self, module):

@@ -1,0 +1,206 @@
+# Embedded in the binary at build time; dispatchd_websocket.py's finder runs it when
+# `import flask_uwsgi_websocket` asks for it (Flask is imported only then).
+"""flask_uwsgi_websocket, maintained: the API of Flask-uWSGI-WebSocket 0.6 (whose package no
+longer imports on Python 3.11 or Flask 3), served by dispatchd's WebSockets, so that code written
+for it runs unchanged:
+
+    from flask_uwsgi_websocket import GeventWebSocket   # or WebSocket, AsyncioWebSocket
+    ws = GeventWebSocket(app)
+
+    @ws.route('/websocket')
+    def chat(ws):
+        while (msg := ws.receive()) is not None:
+            ws.send(msg)
+
+Messages are received as bytes, as uWSGI gives them. Every flavour runs on the worker's
+cooperative scheduler: a blocking-style handler as a greenlet, an `async def` one as a task (with
+`await ws.a_recv()` and `await ws.a_send(msg)`). `app.run()` cannot start dispatchd from a plain
+Python process: start it with `dispatchd --http HOST:PORT --module MODULE:app`.
+"""
+import inspect as _inspect
+import uuid as _uuid
+
+import dispatchd as _d
+from werkzeug.exceptions import HTTPException as _HTTPException
+from werkzeug.routing import Map as _Map, Rule as _Rule
+
+__all__ = ['WebSocket', 'GeventWebSocket', 'AsyncioWebSocket', 'WebSocketClient', 'AsyncioWebSocketClient']
+
+
+def _as_bytes(message):
+    return message.encode('utf-8') if isinstance(message, str) else message
+
+
+class WebSocketClient:
+    """The connection a handler gets: `receive()`/`recv()` (bytes, None once it is closed),
+    `recv_nb()` (b'' when nothing is there), `send`, `send_binary`, `close`, and `id`,
+    `environ`, `connected`, `timeout`."""
+
+    def __init__(self, sock, environ, timeout=5):
+        self._client = _d.WebSocket(sock, environ)
+        self._sock = sock
+        self.environ = environ
+        self.timeout = timeout
+        self.id = str(_uuid.uuid1())
+        self._closed = False
+
+    @property
+    def connected(self):
+        return not self._closed and self._client.connected
+
+    def receive(self):
+        return self.recv()
+
+    def recv(self):
+        return _as_bytes(self._client.receive())
+
+    def recv_nb(self):
+        m = self._sock.recv_nowait()
+        if m is _d._NOTHING:
+            return b''
+        return _as_bytes(m)
+
+    def send(self, msg, binary=False):
+        if binary:
+            return self.send_binary(msg)
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            msg = bytes(msg).decode('utf-8')
+        self._client.send(msg)
+
+    def send_binary(self, msg):
+        self._client.send_binary(msg)
+
+    def close(self):
+        self._closed = True
+        self._client.close()
+
+
+class AsyncioWebSocketClient(WebSocketClient):
+    """For `async def` handlers: `await a_recv()`, `await a_send(msg)`; `send` and `recv_nb`
+    do not wait."""
+
+    def __init__(self, sock, environ, timeout=5):
+        super().__init__(sock, environ, timeout)
+        self._async = _d.AsyncWebSocket(sock, environ)
+
+    async def a_recv(self):
+        return _as_bytes(await self._async.receive())
+
+    async def a_send(self, msg):
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            msg = bytes(msg).decode('utf-8')
+        await self._async.send(msg)
+
+    def send(self, msg, binary=False):
+        if not binary and isinstance(msg, (bytes, bytearray, memoryview)):
+            msg = bytes(msg).decode('utf-8')
+        self._sock.send(bytes(msg) if binary else msg)
+
+
+class _BlueprintSetup:
+    """What a Flask blueprint's recorded functions are called with when it is registered on the
+    WebSockets: its routes land on them, under its prefix and name."""
+
+    def __init__(self, websocket, blueprint, options):
+        self.app = websocket
+        self.blueprint = blueprint
+        self.options = options
+        self.url_prefix = options.get('url_prefix', blueprint.url_prefix)
+        self.first_registration = True
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        options.pop('provide_automatic_options', None)
+        if self.url_prefix:
+            rule = self.url_prefix.rstrip('/') + '/' + rule.lstrip('/') if rule else self.url_prefix
+        if endpoint is None:
+            endpoint = view_func.__name__
+        self.app.add_url_rule(rule, '%s.%s' % (self.blueprint.name, endpoint), view_func, **options)
+
+
+class WebSocket:
+    """The Flask extension: `WebSocket(app)` or `init_app(app)`, `@ws.route(rule)`,
+    `add_url_rule`, `register_blueprint`."""
+
+    client = WebSocketClient
+
+    def __init__(self, app=None, timeout=5):
+        self.app = None
+        self.timeout = timeout
+        self.url_map = _Map(converters=app.url_map.converters if app is not None else None)
+        self.view_functions = {}
+        self.blueprints = {}
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app):
+        self.app = app
+        app.wsgi_app = self._middleware(app.wsgi_app)
+        app.run = self.run
+
+    def run(self, app=None, debug=False, host='localhost', port=5000, **kwargs):
+        raise RuntimeError(
+            'under dispatchd, start the server with: dispatchd --http %s:%s --module %s'
+            % (host, port, app or (self.app.import_name + ':app')))
+
+    def route(self, rule, **options):
+        def decorator(f):
+            self.add_url_rule(rule, options.pop('endpoint', None), f, **options)
+            return f
+        return decorator
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        if view_func is None:
+            raise TypeError('add_url_rule() needs a view function')
+        endpoint = endpoint or view_func.__name__
+        methods = set(options.pop('methods', ())) | {'GET'}
+        self.url_map.add(_Rule(rule, endpoint=endpoint, methods=methods, websocket=True, **options))
+        old = self.view_functions.get(endpoint)
+        if old is not None and old is not view_func:
+            raise AssertionError('View function mapping is overwriting an existing endpoint function: %s' % endpoint)
+        self.view_functions[endpoint] = view_func
+
+    def register_blueprint(self, blueprint, **options):
+        known = self.blueprints.get(blueprint.name)
+        if known is not None and known is not blueprint:
+            raise AssertionError('two blueprints are named %r' % blueprint.name)
+        self.blueprints[blueprint.name] = blueprint
+        setup = _BlueprintSetup(self, blueprint, options)
+        for record in blueprint.deferred_functions:
+            record(setup)
+
+    def _middleware(self, wsgi_app):
+        def middleware(environ, start_response):
+            sock = environ.get('dispatchd.websocket')
+            if sock is None:
+                return wsgi_app(environ, start_response)
+            try:
+                endpoint, args = self.url_map.bind_to_environ(environ).match()
+                handler = self.view_functions[endpoint]
+            except _HTTPException:
+                return wsgi_app(environ, start_response)
+            if _inspect.iscoroutinefunction(handler):
+                sock.handshake(None)
+                client = AsyncioWebSocketClient(sock, environ, self.timeout)
+                return _d._AsyncHandler(self._run_async(handler, client, args))
+            if _d._load_greenlet() is None:
+                _d._no_greenlet()
+            sock.handshake(None)
+            client = self.client(sock, environ, self.timeout)
+            handler(client, **args)
+            client.close()
+            return []
+        return middleware
+
+    async def _run_async(self, handler, client, args):
+        await handler(client, **args)
+        client.close()
+
+
+class GeventWebSocket(WebSocket):
+    """The same here: handlers already run concurrently on the worker's scheduler."""
+
+
+class AsyncioWebSocket(WebSocket):
+    """The same; its `async def` handlers get `a_recv`/`a_send`."""
+
+    client = AsyncioWebSocketClient
