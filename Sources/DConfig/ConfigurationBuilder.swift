@@ -49,6 +49,16 @@ public struct ConfigurationBuilder {
         configuration.listeners.binds = texts.compactMap { parse($0, BindAddress.parse) }
     }
 
+    /// uWSGI's --chmod-socket: an octal mode (660); empty is 666, as in uWSGI.
+    public mutating func setSocketMode(_ text: String?) {
+        guard let text else { return }
+        guard let mode = text.isEmpty ? 0o666 : Int(text, radix: 8), mode >= 0, mode <= 0o777 else {
+            errors.append(ConfigError(.chmodSocket, .invalid(text, reason: "is not an octal mode such as 660")))
+            return
+        }
+        configuration.listeners.socketMode = mode
+    }
+
     /// `PREFIX=DIR` for each map; none keeps what an earlier source gave.
     public mutating func setStaticMaps(_ texts: [String]) {
         if texts.isEmpty { return }

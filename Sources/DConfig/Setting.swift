@@ -14,6 +14,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case workers
     case threads
     case backlog
+    case chmodSocket = "chmod-socket"
+    case chownSocket = "chown-socket"
     case gracefulTimeout = "graceful-timeout"
     case shutdownDelay = "shutdown-delay"
     case reloadBatch = "reload-batch"

@@ -143,6 +143,12 @@ public final class Supervisor {
             case .unix(let p):
                 fd = try Socket.listenUnix(path: p, backlog: config.listeners.backlog)
                 path = p
+                if let mode = config.listeners.socketMode { try Socket.setMode(p, mode) }
+                if let owner = config.listeners.socketOwner {
+                    let parts = owner.split(separator: ":", maxSplits: 1).map(String.init)
+                    try Socket.setOwner(
+                        p, user: parts.first.flatMap { $0.isEmpty ? nil : $0 }, group: parts.count > 1 ? parts[1] : nil)
+                }
             }
             let listener = Listener(fd: fd)
             if let path {

@@ -44,7 +44,8 @@ public enum Socket {
         return owned
     }
 
-    /// Binds and listens on a unix-domain socket, replacing a stale socket file at `path`.
+    /// Binds and listens on a unix-domain socket, replacing a stale socket file at `path` (one
+    /// nobody listens on: a server that died); a live one (a connect succeeds) is an EADDRINUSE.
     public static func listenUnix(path: String, backlog: Int) throws(SystemError) -> OwnedFD {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
@@ -56,7 +57,19 @@ public enum Socket {
             raw[bytes.count] = 0
         }
         var st = stat()
-        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK {
+            let probe = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+            if probe >= 0 {
+                let live = withUnsafePointer(to: &addr) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+                    }
+                }
+                Glibc.close(probe)
+                if live { throw SystemError(errno: EADDRINUSE, call: "bind(\(path)): a server is listening there") }
+            }
+            unlink(path)
+        }
         let fd = try Posix.check("socket") {
             socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
         }
@@ -72,6 +85,36 @@ public enum Socket {
     }
 
     public static func unlink(_ path: String) { _ = Glibc.unlink(path) }
+
+    /// chmod, for a unix socket's file.
+    public static func setMode(_ path: String, _ mode: Int) throws(SystemError) {
+        if chmod(path, mode_t(mode)) != 0 { throw SystemError(errno: errno, call: "chmod(\(path))") }
+    }
+
+    /// chown to a user and group given by name or number (nil: unchanged).
+    public static func setOwner(_ path: String, user: String?, group: String?) throws(SystemError) {
+        var uid = uid_t.max
+        var gid = gid_t.max
+        if let user {
+            if let n = UInt32(user) {
+                uid = n
+            } else if let pw = getpwnam(user) {
+                uid = pw.pointee.pw_uid
+            } else {
+                throw SystemError(errno: ENOENT, call: "getpwnam(\(user)): no such user")
+            }
+        }
+        if let group {
+            if let n = UInt32(group) {
+                gid = n
+            } else if let gr = getgrnam(group) {
+                gid = gr.pointee.gr_gid
+            } else {
+                throw SystemError(errno: ENOENT, call: "getgrnam(\(group)): no such group")
+            }
+        }
+        if chown(path, uid, gid) != 0 { throw SystemError(errno: errno, call: "chown(\(path))") }
+    }
 
     /// Accepts one connection (non-blocking, close-on-exec); nil when none is waiting.
     /// Errors that concern only the one connection (ECONNABORTED, EPROTO...) are skipped.

@@ -82,6 +82,7 @@ enum ConfigSources {
     /// true (true, yes, on, 1) and nothing when false.
     static func argument(_ key: String, _ value: String, at place: String) throws -> [String] {
         let option = "--\(key)"
+        if let message = UnsupportedOptions.message(for: option) { throw ValidationError("\(place): \(message)") }
         do {
             _ = try DispatchdCommand.parse(["\(option)=\(value)"])
             return ["\(option)=\(value)"]

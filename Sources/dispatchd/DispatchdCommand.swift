@@ -376,6 +376,18 @@ struct DispatchdCommand: ParsableCommand {
         try peers.apply(to: &b, binds: bind, app: app)
     }
 
+    /// Refuses the uWSGI options without an implementation here by name, with what to do
+    /// instead, before ArgumentParser would call them unknown.
+    static func main() {
+        for argument in CommandLine.arguments.dropFirst() {
+            if argument == "--" { break }
+            if let message = UnsupportedOptions.message(for: argument) {
+                Self.exit(withError: ValidationError(message))
+            }
+        }
+        Self.main(nil)
+    }
+
     func run() throws {
         if let worker {
             throw ExitCode(WorkerProcess.run(slot: worker))

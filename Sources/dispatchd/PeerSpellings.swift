@@ -52,11 +52,40 @@ struct PeerSpellings: ParsableArguments {
     var gevent: Int?
 
     @Option(
-        name: .customLong("python-autoreload"),
+        name: .customLong("offload-threads"),
+        help: ArgumentHelp(
+            "uWSGI's --offload-threads: accepted; static files and responses are written by the worker's loop, not by Python threads.",
+            valueName: "count"))
+    var offloadThreads: Int?
+
+    @Option(
+        name: .customLong("listen"), help: ArgumentHelp("uWSGI's --listen: the same as --backlog.", valueName: "count"))
+    var listen: Int?
+
+    @Option(
+        name: .customLong("buffer-size"),
+        help: ArgumentHelp("uWSGI's --buffer-size: the same as --limit-request-head.", valueName: "bytes"))
+    var bufferSize: Int?
+
+    @Option(
+        name: [.customLong("python-autoreload"), .customLong("py-autoreload")],
         help: ArgumentHelp(
             "uWSGI's --python-autoreload: a value above 0 is --reload (changes are noticed at once, not polled).",
             valueName: "seconds"))
     var pythonAutoreload: Int?
+
+    @Option(
+        name: .customLong("chmod-socket"),
+        help: ArgumentHelp(
+            "uWSGI's --chmod-socket: the mode of unix socket files, in octal (660).", valueName: "mode"))
+    var chmodSocket: String?
+
+    @Option(
+        name: .customLong("chown-socket"),
+        help: ArgumentHelp(
+            "uWSGI's --chown-socket: the owner of unix socket files, USER or USER:GROUP (names or numbers).",
+            valueName: "user[:group]"))
+    var chownSocket: String?
 
     @Flag(name: .customLong("disable-logging"), help: "uWSGI's --disable-logging: the same as --no-access-log.")
     var disableLogging = false
@@ -65,10 +94,11 @@ struct PeerSpellings: ParsableArguments {
         name: [
             .customLong("master"), .customLong("need-app"), .customLong("http-websockets"),
             .customLong("enable-threads"), .customLong("die-on-term"), .customLong("lazy-apps"),
-            .customLong("single-interpreter"), .customLong("vacuum"),
+            .customLong("single-interpreter"), .customLong("vacuum"), .customLong("thunder-lock"),
+            .customLong("http-keepalive"), .customLong("harakiri-verbose"),
         ],
         help:
-            "uWSGI options that describe what dispatchd always does (a master process, the app loaded at start-up, WebSockets, Python threads, SIGTERM stops gracefully, one interpreter per worker, socket files removed at exit): accepted."
+            "uWSGI options that describe what dispatchd always does (a master process, the app loaded at start-up, WebSockets, Python threads, SIGTERM stops gracefully, one interpreter per worker, socket files removed at exit, one accepting process, keep-alive, stacks logged at --timeout): accepted."
     )
     var alwaysOn: Int
 
@@ -95,5 +125,9 @@ struct PeerSpellings: ParsableArguments {
         b.set(\.application.virtualenv, venv)
         if let seconds = pythonAutoreload, seconds > 0 { b.set(\.development.reload, true) }
         if disableLogging { b.set(\.logging.accessLog, false) }
+        b.set(\.listeners.backlog, listen)
+        b.set(\.limits.headSize, bufferSize)
+        b.setSocketMode(chmodSocket)
+        b.set(\.listeners.socketOwner, chownSocket)
     }
 }

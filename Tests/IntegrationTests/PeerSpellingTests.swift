@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 
 extension IntegrationSuite {
@@ -59,6 +60,90 @@ extension IntegrationSuite {
                 defer { s.stop() }
                 #expect(try RawClient.get(s.port, "/r").text == "hello from /r, uwsgi is \(name)\n")
             }
+        }
+
+        /// uWSGI options without an implementation are refused by name, with what to do
+        /// instead: on the command line, in a file (with its line) and in the environment.
+        @Test func unsupportedOptionsSayWhatToDoInstead() throws {
+            let dir = try ConfigFileTests.directory(["u.ini": "[uwsgi]\nworkers = 1\ndaemonize = /tmp/x.log\n"])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            for (arguments, environment, message) in [
+                (
+                    ["--socket", "/tmp/u.sock"], [String: String](),
+                    "Error: --socket (uWSGI's) is not supported: the uwsgi protocol is not supported yet; serve HTTP with --http"
+                ),
+                (
+                    ["--ini", "\(dir)/u.ini"], [:],
+                    "u.ini:3: --daemonize (uWSGI's) is not supported: dispatchd stays in the foreground; run it under systemd"
+                ),
+                (
+                    [], ["DISPATCHD_PIDFILE": "/tmp/p"],
+                    "environment variable DISPATCHD_PIDFILE: --pidfile (uWSGI's) is not supported: not supported: the process manager knows the master's pid"
+                ),
+            ] {
+                let s = try ServerProcess(
+                    arguments + ["guide_app:application"], workers: 1, waitReady: false, environment: environment)
+                #expect(s.waitForExit(timeout: 10) == 64)
+                #expect(s.stderrContains(message), "\(s.stderr.text)")
+            }
+        }
+
+        /// uWSGI options that describe what dispatchd does anyway are accepted, and --listen and
+        /// --buffer-size are --backlog and --limit-request-head.
+        @Test func acceptedUWSGIOptions() throws {
+            let s = try ServerProcess(
+                [
+                    "--thunder-lock", "--http-keepalive", "--harakiri-verbose", "--offload-threads", "2", "--listen",
+                    "512",
+                    "--buffer-size", "300", "guide_app:application",
+                ], workers: 1)
+            defer { s.stop() }
+            #expect(try RawClient.get(s.port, "/ok").status == 200)
+            let long = try RawClient.get(s.port, "/" + String(repeating: "a", count: 400))
+            #expect(long.status == 431 || long.status == 414, "a head over --buffer-size 300: \(long.status)")
+        }
+
+        /// A unix socket's file: a stale one from a dead server is replaced, a live one is not
+        /// (the second server fails, the first serves on), --chmod-socket and --chown-socket
+        /// apply, and the file is removed at exit.
+        @Test func unixSocketFiles() throws {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("sock-\(UUID().uuidString).sock")
+                .path
+            // A stale socket file: bound, then closed without being removed.
+            let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                raw.copyBytes(from: Array(path.utf8))
+                raw[path.utf8.count] = 0
+            }
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            #expect(bound == 0)
+            close(stale)
+            #expect(FileManager.default.fileExists(atPath: path))
+            let owner = "\(getuid()):\(getgid())"
+            let s = try ServerProcess(
+                ["--http", path, "--chmod-socket", "660", "--chown-socket", owner, "guide_app:application"], workers: 1,
+                bind: nil)
+            let c = try RawClient(unixPath: path)
+            try c.send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try c.readResponse().text == "hello from /s, uwsgi is dispatchd\n")
+            var st = stat()
+            #expect(stat(path, &st) == 0 && st.st_mode & 0o777 == 0o660, "mode \(String(st.st_mode & 0o777, radix: 8))")
+            #expect(st.st_uid == getuid() && st.st_gid == getgid())
+            let second = try ServerProcess(
+                ["--http", path, "guide_app:application"], workers: 1, bind: nil, waitReady: false)
+            #expect(second.waitForExit(timeout: 10) != 0)
+            #expect(second.stderrContains("a server is listening there"), "\(second.stderr.text)")
+            let again = try RawClient(unixPath: path)
+            try again.send("GET /still HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try again.readResponse().text == "hello from /still, uwsgi is dispatchd\n")
+            s.stop()
+            #expect(!FileManager.default.fileExists(atPath: path), "removed at exit")
         }
 
         /// gunicorn's -b and -w; --disable-logging turns the access log off.
