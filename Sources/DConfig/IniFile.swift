@@ -62,7 +62,8 @@ public struct IniFile: Sendable {
         self.entries = entries
     }
 
-    static func expand(
+    /// Expands the magic variables and `$(NAME)` in `value` (also YAMLFile's).
+    public static func expand(
         _ value: String, path: String, line: Int, environment: (String) -> String?
     ) throws(Failure)
         -> String

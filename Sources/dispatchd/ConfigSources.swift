@@ -17,32 +17,41 @@ enum ConfigSources {
         var source: String
     }
 
-    /// `--ini` files, in order: a command per file.
-    static func files(_ specs: [String]) throws -> [(DispatchdCommand, [Origin])] {
-        try specs.map { spec in
+    enum FileKind { case ini, yaml }
+
+    /// `--ini` files, then `--yaml` files, each in order: a command per file.
+    static func files(ini: [String], yaml: [String]) throws -> [(DispatchdCommand, [Origin])] {
+        try (ini.map { ($0, FileKind.ini) } + yaml.map { ($0, FileKind.yaml) }).map { spec, kind in
             let (path, section) = split(spec)
             let text: String
             do {
                 let fd = try Posix.openReadOnly(path)
                 text = String(decoding: try MemoryFile.contents(of: fd.raw), as: UTF8.self)
             } catch {
-                throw ValidationError("--ini \(spec): cannot read \(path): \(error)")
+                throw ValidationError("--\(kind == .ini ? "ini" : "yaml") \(spec): cannot read \(path): \(error)")
             }
             let absolute = path.hasPrefix("/") ? path : (Posix.realpath(path) ?? path)
-            let ini: IniFile
+            let entries: [IniFile.Entry]
+            let sections = section.map { [$0] } ?? ["uwsgi", "dispatchd"]
             do {
-                ini = try IniFile(
-                    text: text, path: absolute, sections: section.map { [$0] } ?? ["uwsgi", "dispatchd"],
-                    environment: Posix.getenv)
+                switch kind {
+                case .ini:
+                    entries = try IniFile(text: text, path: absolute, sections: sections, environment: Posix.getenv)
+                        .entries
+                case .yaml:
+                    entries = try YAMLFile(text: text, path: absolute, sections: sections, environment: Posix.getenv)
+                        .entries
+                }
             } catch {
                 throw ValidationError("\(path): \(error)")
             }
             var arguments: [String] = []
             var origins: [Origin] = []
-            for entry in ini.entries {
+            for entry in entries {
                 let place = "\(path):\(entry.line)"
-                guard entry.key != "ini" else {
-                    throw ValidationError("\(place): ini: a file does not include others here; give each with --ini")
+                guard entry.key != "ini" && entry.key != "yaml" else {
+                    throw ValidationError(
+                        "\(place): \(entry.key): a file does not include others here; give each with --ini or --yaml")
                 }
                 arguments += try argument(entry.key, entry.value, at: place)
                 origins.append(Origin(option: entry.key, value: entry.value, source: place))

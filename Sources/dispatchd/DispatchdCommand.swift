@@ -296,13 +296,19 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "file[:section]"))
     var ini: [String] = []
 
+    @Option(
+        help: ArgumentHelp(
+            "Read options from a YAML file (uWSGI's form: the keys under uwsgi: or dispatchd:, or SECTION; lists for repeated options), after the --ini files (repeatable).",
+            valueName: "file[:section]"))
+    var yaml: [String] = []
+
     @Flag(help: "Print the effective configuration and where each given value came from, then exit.")
     var printConfig = false
 
     /// The configuration the files, the environment and these flags describe, checked; a
     /// ValidationError lists every problem. With --print-config, also what came from where.
     func serverConfiguration() throws -> ServerConfiguration {
-        let files = try ConfigSources.files(ini)
+        let files = try ConfigSources.files(ini: ini, yaml: yaml)
         let bindGiven =
             !(bind + peers.http + peers.httpSocket).isEmpty
             || files.contains { !($0.0.bind + $0.0.peers.http + $0.0.peers.httpSocket).isEmpty }

@@ -95,6 +95,36 @@ extension IntegrationSuite {
             #expect(text.contains(#""accessLog" : false"#) && text.contains(#""prefix" : "\/s""#), "\(text)")
         }
 
+        /// `--yaml`: the same keys in uWSGI's YAML form, after the ini files.
+        @Test func yamlFile() throws {
+            let dir = try Self.directory([
+                "app.yaml": """
+                uwsgi:
+                  http: 127.0.0.1:0
+                  module: guidepkg.helloworld:MyHandler()
+                  processes: 2
+                  threads: 4
+                """,
+                "base.ini": "[uwsgi]\nprocesses = 1\nchdir = \(Paths.apps)\n",
+            ])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let s = try ServerProcess(["--ini", "\(dir)/base.ini", "--yaml", "\(dir)/app.yaml"], workers: 2, bind: nil)
+            defer { s.stop() }
+            #expect(try RawClient.get(s.port, "/").text == "made by a factory, 1 made\n")
+            // Without the test harness's --workers: the YAML file's processes: 2 wins over the
+            // ini file's 1, which comes first.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Paths.binary)
+            p.arguments = ["--ini", "\(dir)/base.ini", "--yaml", "\(dir)/app.yaml", "--print-config"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(text.contains("\"count\" : 2") && text.contains("\"threads\" : 4"), "\(text)")
+            #expect(text.contains("app.yaml:4: processes = 2") && text.contains("base.ini:2: processes = 1"))
+        }
+
         /// Each problem is reported with its place, and nothing starts (exit 64).
         @Test(arguments: [
             (
@@ -109,6 +139,7 @@ extension IntegrationSuite {
             ("[uwsgi]\nworkers 2\n", [:], "bad.ini: line 2: 'workers 2' is not 'key = value'"),
             ("[uwsgi]\nchdir = %q\n", [:], "bad.ini: line 2: unknown magic variable '%q'"),
             ("[uwsgi]\nini = other.ini\n", [:], "bad.ini:2: ini: a file does not include others here"),
+            ("[uwsgi]\nyaml = other.yaml\n", [:], "bad.ini:2: yaml: a file does not include others here"),
             (
                 "[uwsgi]\n", ["DISPATCHD_WORKRS": "3"],
                 "environment variable DISPATCHD_WORKRS: workrs: Unknown option '--workrs'. Did you mean '--workers'?"
