@@ -45,6 +45,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// USER:GROUP, names or numbers; nil: the server's).
         public var socketMode: Int? = nil
         public var socketOwner: String? = nil
+        /// The user and group (names or numbers) the master switches to once the listeners
+        /// are bound, so its workers never run as root; nil: stay as started.
+        public var user: String? = nil
+        public var group: String? = nil
         public init() {}
     }
 

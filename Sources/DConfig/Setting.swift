@@ -16,6 +16,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case backlog
     case chmodSocket = "chmod-socket"
     case chownSocket = "chown-socket"
+    case uid
+    case gid
     case gracefulTimeout = "graceful-timeout"
     case shutdownDelay = "shutdown-delay"
     case reloadBatch = "reload-batch"

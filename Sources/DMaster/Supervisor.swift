@@ -99,6 +99,7 @@ public final class Supervisor {
             log("cannot listen: \(error)")
             return 1
         }
+        guard dropPrivileges() else { return 1 }
         for (signal, handler) in [
             (Posix.SIGTERM, { [unowned self] in self.stopGracefully() }),
             (Posix.SIGINT, { [unowned self] in self.stopGracefully() }),
@@ -131,6 +132,33 @@ public final class Supervisor {
         case .failed(let soft, let hard, let error):
             log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))")
         }
+    }
+
+    /// --uid/--gid: once the listeners are bound (a port under 1024 needs root), the master
+    /// becomes that user, and so do the workers it starts. Running as root without them is
+    /// allowed, loudly. False when the switch fails (the server must not run as root then).
+    func dropPrivileges() -> Bool {
+        let listeners = config.listeners
+        guard listeners.user != nil || listeners.group != nil else {
+            if Posix.isRoot {
+                log(
+                    "WARNING: running as root, and so will the workers (the application); give --uid and --gid to switch to an unprivileged user once the listeners are bound"
+                )
+            }
+            return true
+        }
+        let user = listeners.user.flatMap(Posix.user)
+        let uid = user?.uid ?? Posix.currentUser
+        let gid = listeners.group.flatMap(Posix.group) ?? user?.gid ?? Posix.currentGroup
+        do {
+            try Posix.dropPrivileges(uid: uid, gid: gid, userName: listeners.user == nil ? nil : user?.name)
+        } catch {
+            log("cannot switch to user \(uid) and group \(gid): \(error)")
+            return false
+        }
+        log("running as user \(uid), group \(gid)")
+        if uid == 0 { log("WARNING: --uid is root: the workers (the application) run as root") }
+        return true
     }
 
     func bindListeners() throws(SystemError) {

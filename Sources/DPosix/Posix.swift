@@ -285,6 +285,35 @@ public enum Posix {
         if Glibc.chdir(path) != 0 { throw SystemError(errno: errno, call: "chdir(\(path))") }
     }
 
+    /// A user's id and primary group, by name or number; nil when there is no such user (a
+    /// number without a passwd entry has itself as its group).
+    public static func user(_ name: String) -> (uid: UInt32, gid: UInt32, name: String?)? {
+        if let pw = UInt32(name).map({ getpwuid($0) }) ?? getpwnam(name) {
+            return (pw.pointee.pw_uid, pw.pointee.pw_gid, String(cString: pw.pointee.pw_name))
+        }
+        return UInt32(name).map { ($0, $0, nil) }
+    }
+
+    /// A group's id, by name or number; nil when there is no such group.
+    public static func group(_ name: String) -> UInt32? {
+        if let n = UInt32(name) { return n }
+        return getgrnam(name).map { $0.pointee.gr_gid }
+    }
+
+    /// Whether the process runs as root.
+    public static var isRoot: Bool { geteuid() == 0 }
+    public static var currentUser: UInt32 { getuid() }
+    public static var currentGroup: UInt32 { getgid() }
+
+    /// Switches the process to `uid` and `gid` for good (supplementary groups: the user's, or
+    /// none without a name): groups first, then the group, then the user.
+    public static func dropPrivileges(uid: UInt32, gid: UInt32, userName: String?) throws(SystemError) {
+        let groups: CInt = userName.map { initgroups($0, gid) } ?? setgroups(0, nil)
+        if groups != 0 { throw SystemError(errno: errno, call: "setgroups") }
+        if setgid(gid) != 0 { throw SystemError(errno: errno, call: "setgid(\(gid))") }
+        if setuid(uid) != 0 { throw SystemError(errno: errno, call: "setuid(\(uid))") }
+    }
+
     public static func isFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DConfig
+import DPosix
 
 /// The spellings uWSGI's and gunicorn's users bring: the command lines of uWSGI's getting-started
 /// guide run with `uwsgi` replaced by `dispatchd`. Each maps onto one of dispatchd's own settings;
@@ -87,6 +88,20 @@ struct PeerSpellings: ParsableArguments {
             valueName: "user[:group]"))
     var chownSocket: String?
 
+    @Option(
+        name: [.customLong("uid"), .customLong("user")],
+        help: ArgumentHelp(
+            "uWSGI's --uid (gunicorn's --user): once the listeners are bound, run the master and workers as this user (name or number).",
+            valueName: "user"))
+    var uid: String?
+
+    @Option(
+        name: [.customLong("gid"), .customLong("group")],
+        help: ArgumentHelp(
+            "uWSGI's --gid (gunicorn's --group): and this group (name or number; default: the user's).",
+            valueName: "group"))
+    var gid: String?
+
     @Flag(name: .customLong("disable-logging"), help: "uWSGI's --disable-logging: the same as --no-access-log.")
     var disableLogging = false
 
@@ -127,6 +142,14 @@ struct PeerSpellings: ParsableArguments {
         if disableLogging { b.set(\.logging.accessLog, false) }
         b.set(\.listeners.backlog, listen)
         b.set(\.limits.headSize, bufferSize)
+        if let uid {
+            guard Posix.user(uid) != nil else { throw ValidationError("--uid: no user '\(uid)' on this machine") }
+            b.set(\.listeners.user, uid)
+        }
+        if let gid {
+            guard Posix.group(gid) != nil else { throw ValidationError("--gid: no group '\(gid)' on this machine") }
+            b.set(\.listeners.group, gid)
+        }
         b.setSocketMode(chmodSocket)
         b.set(\.listeners.socketOwner, chownSocket)
     }

@@ -8,8 +8,6 @@ enum UnsupportedOptions {
         "uwsgi-socket":
             "the uwsgi protocol is not supported yet; serve HTTP with --http and have nginx proxy_pass to it",
         "https": "HTTPS is not supported yet; terminate TLS in a proxy in front of --http",
-        "uid": "dropping privileges is not supported yet; start dispatchd as that user (systemd's User=)",
-        "gid": "dropping privileges is not supported yet; start dispatchd with that group (systemd's Group=)",
         "daemonize": "dispatchd stays in the foreground; run it under systemd or in a container",
         "daemonize2": "dispatchd stays in the foreground; run it under systemd or in a container",
         "pidfile": "not supported: the process manager knows the master's pid (systemd's MainPID)",

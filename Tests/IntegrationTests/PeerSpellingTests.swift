@@ -146,6 +146,46 @@ extension IntegrationSuite {
             #expect(!FileManager.default.fileExists(atPath: path), "removed at exit")
         }
 
+        /// --gid switches the master and its workers to that group once the listeners are bound
+        /// (and --uid to a user: this machine's interpreter lives under /root, which no other
+        /// user can read, so the test stays root and checks the group and the warning); an
+        /// unknown user or group is an error naming the option. Without them, running as root
+        /// is allowed, loudly.
+        @Test func privilegesAreDropped() throws {
+            guard getuid() == 0 else { return }  // only root can change its group
+            let s = try ServerProcess(["--uid", "0", "--gid", "nogroup", "guide_app:application"], workers: 1)
+            defer { s.stop() }
+            #expect(try RawClient.get(s.port, "/g").status == 200)
+            let gid = try #require(getgrnam("nogroup")).pointee.gr_gid
+            #expect(s.stderrContains("running as user 0, group \(gid)"), "\(s.stderr.text)")
+            #expect(s.stderrContains("WARNING: --uid is root"))
+            for pid in [s.pid] + s.liveWorkerPids() {
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                let line = status.split(separator: "\n").first { $0.hasPrefix("Gid:") } ?? ""
+                #expect(
+                    line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().allSatisfy { $0 == "\(gid)" },
+                    "\(pid): \(line)")
+                let groups = status.split(separator: "\n").first { $0.hasPrefix("Groups:") } ?? ""
+                // initgroups: root's own supplementary groups (none) and the group given.
+                #expect(
+                    groups.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().map(String.init) == [
+                        "\(gid)"
+                    ],
+                    "supplementary groups: \(groups)")
+            }
+            let plain = try ServerProcess(["guide_app:application"], workers: 1)
+            defer { plain.stop() }
+            #expect(plain.stderrContains("WARNING: running as root, and so will the workers"))
+            for (arguments, message) in [
+                (["--uid", "no-such-user-here"], "--uid: no user 'no-such-user-here' on this machine"),
+                (["--gid", "no-such-group-here"], "--gid: no group 'no-such-group-here' on this machine"),
+            ] {
+                let bad = try ServerProcess(arguments + ["guide_app:application"], workers: 1, waitReady: false)
+                #expect(bad.waitForExit(timeout: 10) == 64)
+                #expect(bad.stderrContains(message), "\(bad.stderr.text)")
+            }
+        }
+
         /// gunicorn's -b and -w; --disable-logging turns the access log off.
         @Test func gunicornShortOptions() throws {
             let s = try ServerProcess(
