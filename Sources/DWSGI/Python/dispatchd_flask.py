@@ -33,22 +33,31 @@ class WebSocket:
             return f
         return decorator
 
+    def _match(self, environ):
+        """The handler of a WebSocket request and its arguments; raises HTTPException when no
+        route matches."""
+        return self.url_map.bind_to_environ(environ).match()
+
+    def _client(self, sock, environ, coroutine):
+        """The object a handler gets."""
+        return _d.AsyncWebSocket(sock, environ) if coroutine else _d.WebSocket(sock, environ)
+
     def _middleware(self, wsgi_app):
         def middleware(environ, start_response):
             sock = environ.get('dispatchd.websocket')
             if sock is None:
                 return wsgi_app(environ, start_response)
             try:
-                handler, args = self.url_map.bind_to_environ(environ).match()
+                handler, args = self._match(environ)
             except _HTTPException:
                 return wsgi_app(environ, start_response)
             if _inspect.iscoroutinefunction(handler):
                 sock.handshake(None)
-                return _d._AsyncHandler(self._run_async(handler, _d.AsyncWebSocket(sock, environ), environ, args))
+                return _d._AsyncHandler(self._run_async(handler, self._client(sock, environ, True), environ, args))
             if _d._load_greenlet() is None:
                 _d._no_greenlet()
             sock.handshake(None)
-            client = _d.WebSocket(sock, environ)
+            client = self._client(sock, environ, False)
             with self.app.request_context(environ):
                 handler(client, **args)
             client.close()

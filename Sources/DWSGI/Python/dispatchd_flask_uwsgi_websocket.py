@@ -17,11 +17,10 @@ cooperative scheduler: a blocking-style handler as a greenlet, an `async def` on
 `await ws.a_recv()` and `await ws.a_send(msg)`). `app.run()` cannot start dispatchd from a plain
 Python process: start it with `dispatchd --http HOST:PORT --module MODULE:app`.
 """
-import inspect as _inspect
 import uuid as _uuid
 
 import dispatchd as _d
-from werkzeug.exceptions import HTTPException as _HTTPException
+from dispatchd.flask import WebSocket as _DispatchdWebSocket
 from werkzeug.routing import Map as _Map, Rule as _Rule
 
 __all__ = ['WebSocket', 'GeventWebSocket', 'AsyncioWebSocket', 'WebSocketClient', 'AsyncioWebSocketClient']
@@ -117,24 +116,24 @@ class _BlueprintSetup:
         self.app.add_url_rule(rule, '%s.%s' % (self.blueprint.name, endpoint), view_func, **options)
 
 
-class WebSocket:
+class WebSocket(_DispatchdWebSocket):
     """The Flask extension: `WebSocket(app)` or `init_app(app)`, `@ws.route(rule)`,
-    `add_url_rule`, `register_blueprint`."""
+    `add_url_rule`, `register_blueprint`. dispatchd.flask's, with Flask-uWSGI-WebSocket's
+    routing (endpoints by name) and clients."""
 
     client = WebSocketClient
 
     def __init__(self, app=None, timeout=5):
-        self.app = None
         self.timeout = timeout
-        self.url_map = _Map(converters=app.url_map.converters if app is not None else None)
         self.view_functions = {}
         self.blueprints = {}
+        super().__init__(None)
+        self.url_map = _Map(converters=app.url_map.converters if app is not None else None)
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app):
-        self.app = app
-        app.wsgi_app = self._middleware(app.wsgi_app)
+        super().init_app(app)
         app.run = self.run
 
     def run(self, app=None, debug=False, host='localhost', port=5000, **kwargs):
@@ -168,32 +167,12 @@ class WebSocket:
         for record in blueprint.deferred_functions:
             record(setup)
 
-    def _middleware(self, wsgi_app):
-        def middleware(environ, start_response):
-            sock = environ.get('dispatchd.websocket')
-            if sock is None:
-                return wsgi_app(environ, start_response)
-            try:
-                endpoint, args = self.url_map.bind_to_environ(environ).match()
-                handler = self.view_functions[endpoint]
-            except _HTTPException:
-                return wsgi_app(environ, start_response)
-            if _inspect.iscoroutinefunction(handler):
-                sock.handshake(None)
-                client = AsyncioWebSocketClient(sock, environ, self.timeout)
-                return _d._AsyncHandler(self._run_async(handler, client, args))
-            if _d._load_greenlet() is None:
-                _d._no_greenlet()
-            sock.handshake(None)
-            client = self.client(sock, environ, self.timeout)
-            handler(client, **args)
-            client.close()
-            return []
-        return middleware
+    def _match(self, environ):
+        endpoint, args = self.url_map.bind_to_environ(environ).match()
+        return self.view_functions[endpoint], args
 
-    async def _run_async(self, handler, client, args):
-        await handler(client, **args)
-        client.close()
+    def _client(self, sock, environ, coroutine):
+        return (AsyncioWebSocketClient if coroutine else self.client)(sock, environ, self.timeout)
 
 
 class GeventWebSocket(WebSocket):
