@@ -113,7 +113,7 @@ public final class Scoreboard: @unchecked Sendable {
 
     /// `request(_:busySince:)` for a thread's row.
     public func request(_ row: Row, busySince: UInt64) -> String? {
-        request(row: row.index, busySince: busySince) { self.busySince(row) }
+        request(row: row.index, busySince: busySince, reading: { self.busySince(row) })
     }
 
     func setRequest(row: Int, method: UnsafeRawBufferPointer, target: UnsafeRawBufferPointer) {
@@ -142,10 +142,10 @@ public final class Scoreboard: @unchecked Sendable {
     /// was truncated; nil when the worker has left that request since (the line may then be
     /// the next one's, half written).
     public func request(_ slot: Int, busySince: UInt64) -> String? {
-        request(row: slot * rowsPerSlot, busySince: busySince) { self.busySince(slot) }
+        request(row: slot * rowsPerSlot, busySince: busySince, reading: { self.busySince(slot) })
     }
 
-    func request(row: Int, busySince: UInt64, now current: () -> UInt64) -> String? {
+    func request(row: Int, busySince: UInt64, reading current: () -> UInt64) -> String? {
         guard busySince != 0 else { return nil }
         let length = Int(memory.load(row * Self.slotSize + Self.requestOffset))
         let kept = min(length, Self.requestCapacity)

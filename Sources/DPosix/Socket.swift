@@ -96,22 +96,14 @@ public enum Socket {
         var uid = uid_t.max
         var gid = gid_t.max
         if let user {
-            if let n = UInt32(user) {
-                uid = n
-            } else if let pw = getpwnam(user) {
-                uid = pw.pointee.pw_uid
-            } else {
-                throw SystemError(errno: ENOENT, call: "getpwnam(\(user)): no such user")
-            }
+            guard let found = Posix.user(user) else { throw SystemError(errno: ENOENT, call: "no such user '\(user)'") }
+            uid = found.uid
         }
         if let group {
-            if let n = UInt32(group) {
-                gid = n
-            } else if let gr = getgrnam(group) {
-                gid = gr.pointee.gr_gid
-            } else {
-                throw SystemError(errno: ENOENT, call: "getgrnam(\(group)): no such group")
+            guard let found = Posix.group(group) else {
+                throw SystemError(errno: ENOENT, call: "no such group '\(group)'")
             }
+            gid = found
         }
         if chown(path, uid, gid) != 0 { throw SystemError(errno: errno, call: "chown(\(path))") }
     }

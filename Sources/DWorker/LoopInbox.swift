@@ -8,6 +8,8 @@ final class LoopInbox {
     let wakeUp: WakeUp
     let lock = ConditionLock()
     var pending: [() -> Void] = []
+    /// The last batch's array, emptied and reused: no allocation per batch.
+    var running: [() -> Void] = []
     var watcher: Watcher? = nil
     /// Runs after each batch.
     let afterBatch: () -> Void
@@ -34,10 +36,10 @@ final class LoopInbox {
     func runPending() {
         wakeUp.consume()
         lock.lock()
-        let batch = pending
-        pending = []
+        swap(&pending, &running)
         lock.unlock()
-        for work in batch { work() }
+        for work in running { work() }
+        running.removeAll(keepingCapacity: true)
         afterBatch()
     }
 }

@@ -14,6 +14,30 @@ extension IntegrationSuite {
             return dir
         }
 
+        /// `dispatchd ARGUMENTS --print-config`'s output (stdout and stderr), in the test's
+        /// environment without PORT and WEB_CONCURRENCY plus `environment`; it must exit 0.
+        static func printConfig(
+            _ arguments: [String], _ environment: [String: String] = [:],
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Paths.binary)
+            p.arguments = arguments + ["--print-config"]
+            var env = ProcessInfo.processInfo.environment
+            env["PORT"] = nil
+            env["WEB_CONCURRENCY"] = nil
+            for (k, v) in environment { env[k] = v }
+            p.environment = env
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(text)", sourceLocation: sourceLocation)
+            return text
+        }
+
         /// The guide's ini (its https line aside: HTTPS is not there yet), with the module's
         /// factory and a virtualenv the test makes: served, with 2 workers of 8 threads.
         @Test func guideIni() throws {
@@ -55,22 +79,7 @@ extension IntegrationSuite {
             ])
             defer { try? FileManager.default.removeItem(atPath: dir) }
             func printed(_ arguments: [String], _ environment: [String: String] = [:]) throws -> String {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: Paths.binary)
-                p.arguments = arguments + ["--print-config"]
-                var env = ProcessInfo.processInfo.environment
-                env["PORT"] = nil
-                env["WEB_CONCURRENCY"] = nil
-                for (k, v) in environment { env[k] = v }
-                p.environment = env
-                let out = Pipe()
-                p.standardOutput = out
-                p.standardError = out
-                try p.run()
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
-                #expect(p.terminationStatus == 0, "\(text)")
-                return text
+                try Self.printConfig(arguments, environment)
             }
             func workers(_ text: String) -> String? {
                 text.range(of: #""count" : \d+"#, options: .regularExpression).map { String(text[$0].dropFirst(10)) }
@@ -113,14 +122,7 @@ extension IntegrationSuite {
             #expect(try RawClient.get(s.port, "/").text == "made by a factory, 1 made\n")
             // Without the test harness's --workers: the YAML file's processes: 2 wins over the
             // ini file's 1, which comes first.
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Paths.binary)
-            p.arguments = ["--ini", "\(dir)/base.ini", "--yaml", "\(dir)/app.yaml", "--print-config"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            let text = try Self.printConfig(["--ini", "\(dir)/base.ini", "--yaml", "\(dir)/app.yaml"])
             #expect(text.contains("\"count\" : 2") && text.contains("\"threads\" : 4"), "\(text)")
             #expect(text.contains("app.yaml:4: processes = 2") && text.contains("base.ini:2: processes = 1"))
         }

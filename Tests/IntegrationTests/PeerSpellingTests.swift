@@ -151,8 +151,8 @@ extension IntegrationSuite {
         /// user can read, so the test stays root and checks the group and the warning); an
         /// unknown user or group is an error naming the option. Without them, running as root
         /// is allowed, loudly.
-        @Test func privilegesAreDropped() throws {
-            guard getuid() == 0 else { return }  // only root can change its group
+        @Test(.enabled(if: getuid() == 0, "only root can change its group"))
+        func privilegesAreDropped() throws {
             let s = try ServerProcess(["--uid", "0", "--gid", "nogroup", "guide_app:application"], workers: 1)
             defer { s.stop() }
             #expect(try RawClient.get(s.port, "/g").status == 200)
