@@ -64,6 +64,7 @@ let package = Package(
         .target(name: "CDPosix"),
         .systemLibrary(name: "CDEvent", pkgConfig: "libevent_core", providers: [.apt(["libevent-dev"])]),
         .systemLibrary(name: "CDCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CDTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(name: "CDZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "CDPython",
@@ -83,6 +84,7 @@ let package = Package(
         .target(name: "DStatic", dependencies: ["DHTTP1"], swiftSettings: swiftSettings),
         .target(name: "DConfig", swiftSettings: swiftSettings),
         .target(name: "DCrypto", dependencies: ["CDCrypto"], swiftSettings: swiftSettings),
+        .target(name: "DTLS", dependencies: ["CDTLS"], swiftSettings: swiftSettings),
         .target(name: "DCompression", dependencies: ["CDZlib"], swiftSettings: swiftSettings),
         .target(
             name: "DWSGI",
@@ -103,13 +105,14 @@ let package = Package(
             name: "DWorker",
             dependencies: [
                 "DPosix", "DEventLoop", "DIPC", "DHTTP1", "DWSGI", "DWebSocket", "DCompression", "DStatic", "DConfig",
+                "DTLS",
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "dispatchd",
             dependencies: [
-                "DMaster", "DWorker", "DConfig", "DIPC", "DPosix",
+                "DMaster", "DWorker", "DConfig", "DIPC", "DPosix", "DTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

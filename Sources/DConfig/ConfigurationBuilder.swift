@@ -10,6 +10,8 @@ public struct ConfigurationBuilder {
     let host: any ConfigHost
     /// Applied in `build`, once every map is known.
     var expiries: [StaticMap.Expiry] = []
+    /// --certfile, --keyfile, --ciphers: applied in `build`, once every listener is known.
+    var tls: (certificate: String?, key: String?, ciphers: String?) = (nil, nil, nil)
 
     public init(host: some ConfigHost) {
         self.host = host
@@ -45,8 +47,26 @@ public struct ConfigurationBuilder {
 
     /// Every address to listen on; none keeps the default.
     public mutating func setBinds(_ texts: [String]) {
-        if texts.isEmpty { return }
-        configuration.listeners.binds = texts.compactMap { parse($0, BindAddress.parse) }
+        setListeners(http: texts, https: [], uwsgi: [])
+    }
+
+    /// Every listener one source gives: HTTP addresses, uWSGI-style `ADDRESS,CERT,KEY[,CIPHERS]`
+    /// HTTPS ones, and uwsgi-protocol ones; none at all keeps what an earlier source gave (a
+    /// source's listeners replace another's as a whole).
+    public mutating func setListeners(http: [String], https: [String], uwsgi: [String]) {
+        if http.isEmpty && https.isEmpty && uwsgi.isEmpty { return }
+        let plain = http.compactMap { parse($0, BindAddress.parse) }.map { Bind($0) }
+        let secure = https.compactMap { parse($0, Bind.parseHTTPS) }
+        let binary = uwsgi.compactMap { parse($0, Bind.parseUWSGI) }
+        configuration.listeners.binds = plain + secure + binary
+    }
+
+    /// gunicorn's --certfile, --keyfile and --ciphers: every HTTP listener speaks HTTPS with
+    /// them (applied in `build`); nil keeps what an earlier source gave.
+    public mutating func setTLS(certificate: String?, key: String?, ciphers: String?) {
+        if let certificate { tls.certificate = certificate }
+        if let key { tls.key = key }
+        if let ciphers { tls.ciphers = ciphers }
     }
 
     /// uWSGI's --chmod-socket: an octal mode (660); empty is 666, as in uWSGI.
@@ -108,6 +128,19 @@ public struct ConfigurationBuilder {
             }
         }
         expiries = []
+        if let certificate = tls.certificate {
+            let files = TLSFiles(certificate: certificate, key: tls.key, ciphers: tls.ciphers)
+            for i in configuration.listeners.binds.indices where configuration.listeners.binds[i].scheme == .http {
+                configuration.listeners.binds[i].scheme = .https(files)
+            }
+        } else if let key = tls.key {
+            errors.append(
+                ConfigError(.keyfile, .invalid(key, reason: "needs --certfile, the certificate it goes with")))
+        } else if let ciphers = tls.ciphers {
+            errors.append(
+                ConfigError(.ciphers, .invalid(ciphers, reason: "needs --certfile (or --https with its own ciphers)")))
+        }
+        tls = (nil, nil, nil)
         // A value that did not parse is not reported a second time (as missing, say).
         let unparsed = Set(errors.map(\.setting))
         errors += configuration.validate().filter { !unparsed.contains($0.setting) }

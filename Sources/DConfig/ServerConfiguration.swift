@@ -38,7 +38,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     }
 
     public struct Listeners: Codable, Equatable, Sendable {
-        public var binds: [BindAddress] = [.tcp(host: "127.0.0.1", port: 8000)]
+        public var binds: [Bind] = [Bind(.tcp(host: "127.0.0.1", port: 8000))]
         /// The kernel's queue of connections not yet accepted.
         public var backlog = 1024
         /// Unix sockets' files: their mode (nil: as the umask leaves it) and owner (USER or

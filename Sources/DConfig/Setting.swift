@@ -11,6 +11,14 @@ public enum Setting: String, CaseIterable, Sendable {
     case pythonPath = "pythonpath"
     case virtualenv
     case bind
+    /// uWSGI's `--https ADDRESS,CERT,KEY[,CIPHERS]`.
+    case https
+    /// gunicorn's TLS files, applied to every HTTP listener.
+    case certfile
+    case keyfile
+    case ciphers
+    /// uWSGI's `--socket` (also `--uwsgi-socket`): a listener speaking the uwsgi protocol.
+    case socket
     case workers
     case threads
     case backlog

@@ -96,7 +96,7 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         case .idle, .head: break
         default: preconditionFailure("Internal inconsistency: a request head in state \(_state)")
         }
-        let offered = keepAlive && _drain != .shutdown
+        let offered = keepAlive && !_drainCloses
         _state = hasBody ? .body(keepAlive: offered) : .responding(keepAlive: offered)
         _requests += 1
         return offered
@@ -163,7 +163,7 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         guard case .responding(let offered) = _state else {
             preconditionFailure("Internal inconsistency: a response completed in state \(_state)")
         }
-        if offered && keepAlive && _drain != .shutdown {
+        if offered && keepAlive && !_drainCloses {
             _state = .idle
             return true
         }
@@ -224,7 +224,8 @@ public struct HTTP1ConnectionStateMachine: Sendable {
             }
             switch _drain {
             case .handOver?: return .handOver
-            case .shutdown? where _requests > 0: return .read(timeout: min(timeouts.keepAlive, timeouts.drainIdle))
+            case .shutdown? where _requests > 0, .retireInPlace? where _requests > 0:
+                return .read(timeout: min(timeouts.keepAlive, timeouts.drainIdle))
             default: return .read(timeout: _requests == 0 ? timeouts.header : timeouts.keepAlive)
             }
         case .head(let deadline):
@@ -278,7 +279,14 @@ public struct HTTP1ConnectionStateMachine: Sendable {
         /// The worker is replaced: idle keep-alive connections go to a live worker (no close
         /// for the client to race with); the others are answered first; WebSockets run on.
         case handOver
+        /// The worker is replaced, but this connection cannot move (its TLS session lives in
+        /// this process): like a shutdown, at most one more response, saying `Connection:
+        /// close`, and an idle one waits `drainIdle` for it; its WebSocket runs on.
+        case retireInPlace
     }
+
+    /// The drain ends the connection after its next response.
+    @usableFromInline var _drainCloses: Bool { _drain == .shutdown || _drain == .retireInPlace }
 
     /// What a drain does to this connection.
     public enum DrainAction: Equatable, Sendable {

@@ -28,6 +28,8 @@ public enum WorkerContract {
         case appLoadFailed = 4
         /// The control channel or scoreboard could not be used.
         case setupFailed = 5
+        /// An HTTPS listener's certificate or key could not be used.
+        case tlsFailed = 6
 
         /// Why the server cannot run, for a status that means the application itself cannot
         /// load in a worker that never became ready: respawning would fail the same way.
@@ -35,6 +37,7 @@ public enum WorkerContract {
             switch self {
             case .interpreterFailed: "the Python interpreter could not start"
             case .appLoadFailed: "the application failed to load"
+            case .tlsFailed: "the TLS certificate or key could not be used"
             case .ok, .setupFailed: nil
             }
         }

@@ -165,7 +165,7 @@ public final class Supervisor {
         for bind in config.listeners.binds {
             let fd: OwnedFD
             var path: String? = nil
-            switch bind {
+            switch bind.address {
             case .tcp(let host, let port):
                 fd = try Socket.listenTCP(host: host, port: port, backlog: config.listeners.backlog)
             case .unix(let p):
@@ -179,12 +179,23 @@ public final class Supervisor {
                 }
             }
             let listener = Listener(fd: fd)
+            let scheme: String
+            switch bind.scheme {
+            case .http: scheme = "http"
+            case .https: scheme = "https"
+            case .uwsgi: scheme = "uwsgi"
+            }
             if let path {
                 unixPaths.append(path)
-                log("listening on unix:\(path)")
+                log("listening on \(scheme == "http" ? "" : scheme + "+")unix:\(path)")
             } else if let local = Socket.localEndpoint(listener.fd.raw) {
                 let host = local.host.contains(":") ? "[\(local.host)]" : local.host
-                log("listening on http://\(host):\(local.port)")
+                log("listening on \(scheme)://\(host):\(local.port)")
+                if bind.scheme == .uwsgi && !Self.isLoopback(local.host) {
+                    log(
+                        "WARNING: the uwsgi protocol lets its peer set any environ value (REMOTE_ADDR, HTTPS, SCRIPT_NAME...): uwsgi://\(host):\(local.port) should be a unix socket or a loopback address that only the proxy reaches"
+                    )
+                }
             }
             let index = listeners.count
             listener.watcher = Watcher(loop: loop, kind: .read(listener.fd.raw), persist: true) { [unowned self] _ in
@@ -193,6 +204,11 @@ public final class Supervisor {
             listener.watcher.arm()
             listeners.append(listener)
         }
+    }
+
+    /// 127.0.0.0/8 and ::1.
+    static func isLoopback(_ host: String) -> Bool {
+        host.hasPrefix("127.") || host == "::1" || host == "::ffff:127.0.0.1"
     }
 
     func log(_ message: String) {

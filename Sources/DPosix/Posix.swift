@@ -52,6 +52,11 @@ public enum Posix {
         try io("write") { Glibc.write(fd, buffer.baseAddress, buffer.count) }
     }
 
+    /// Reads without taking: the bytes stay for the next read.
+    public static func peek(_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult {
+        try io("recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, CInt(MSG_PEEK)) }
+    }
+
     /// Sends without raising SIGPIPE on a peer that has gone.
     public static func send(_ fd: CInt, _ buffer: UnsafeRawBufferPointer) throws(SystemError) -> IOResult {
         try io("send") { Glibc.send(fd, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }

@@ -22,6 +22,10 @@ final class EnvironKeys {
     let http11 = intern("HTTP/1.1")
     let http10 = intern("HTTP/1.0")
     let empty = intern("")
+    let urlScheme = intern("wsgi.url_scheme")
+    let https = intern("https")
+    let httpsFlag = intern("HTTPS")
+    let on = intern("on")
     let methods: [(String, PyObj)] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"].map {
         ($0, intern($0))
     }

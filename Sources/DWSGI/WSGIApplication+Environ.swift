@@ -59,6 +59,10 @@ extension WSGIApplication {
         set(keys.serverPort, string(info.serverPort))
         set(keys.remoteAddr, string(info.remoteAddr))
         set(keys.remotePort, string(info.remotePort))
+        if info.secure {
+            PyDict_SetItem(env, keys.urlScheme, keys.https)
+            PyDict_SetItem(env, keys.httpsFlag, keys.on)
+        }
 
         for field in head.fields {
             let name = UnsafeRawBufferPointer(rebasing: b[field.name])

@@ -12,12 +12,15 @@ public struct WSGIConnectionInfo: Sendable {
     public var serverPort: String
     public var remoteAddr: String
     public var remotePort: String
+    /// It came over TLS: `wsgi.url_scheme` is https, and `HTTPS` is on.
+    public var secure: Bool
 
-    public init(serverName: String, serverPort: String, remoteAddr: String, remotePort: String) {
+    public init(serverName: String, serverPort: String, remoteAddr: String, remotePort: String, secure: Bool = false) {
         self.serverName = serverName
         self.serverPort = serverPort
         self.remoteAddr = remoteAddr
         self.remotePort = remotePort
+        self.secure = secure
     }
 }
 

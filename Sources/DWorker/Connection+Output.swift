@@ -1,6 +1,7 @@
 internal import DEventLoop
 internal import DHTTP1
 internal import DPosix
+internal import DTLS
 internal import DWSGI
 
 /// A file sent with sendfile as the socket takes it: a file_wrapper file, or a static file.
@@ -34,12 +35,24 @@ extension Connection: WSGITransport {
     func sendBuffered(wait: Bool) throws(WSGIError) {
         while outputSent < output.bytes.count {
             let result: Posix.IOResult
-            do {
-                result = try output.bytes.withUnsafeBytes { raw throws(SystemError) in
-                    try Posix.send(fd.raw, UnsafeRawBufferPointer(rebasing: raw[outputSent...]))
+            if let tls {
+                let sent = output.bytes.withUnsafeBytes {
+                    tls.write(UnsafeRawBufferPointer(rebasing: $0[outputSent...]))
                 }
-            } catch {
-                throw WSGIError(.clientGone, "writing the response: \(error)")
+                switch sent {
+                case .done(let n): result = .done(n)
+                case .wantRead, .wantWrite: result = .wouldBlock
+                case .closed: throw WSGIError(.clientGone, "writing the response: the client closed the connection")
+                case .failed(let reason): throw WSGIError(.clientGone, "writing the response: \(reason)")
+                }
+            } else {
+                do {
+                    result = try output.bytes.withUnsafeBytes { raw throws(SystemError) in
+                        try Posix.send(fd.raw, UnsafeRawBufferPointer(rebasing: raw[outputSent...]))
+                    }
+                } catch {
+                    throw WSGIError(.clientGone, "writing the response: \(error)")
+                }
             }
             switch result {
             case .done(let n):
@@ -77,6 +90,7 @@ extension Connection: WSGITransport {
     /// (a file_wrapper response is told how much went) or there is none; false while the client
     /// is slow (the write watcher is armed) or when the connection closed.
     func sendFile() -> Bool {
+        if let tls { return sendFileOverTLS(tls) }
         guard var file = request.file else { return !isClosed }
         while file.remaining > 0 {
             let result: Posix.IOResult

@@ -1,6 +1,7 @@
 internal import DEventLoop
 internal import DHTTP1
 internal import DPosix
+internal import DTLS
 internal import DWSGI
 
 /// One client connection in a worker: the glue between its socket, its event-loop watchers and
@@ -41,6 +42,10 @@ final class Connection {
     /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
     /// the application answered it.
     var webSocket: WebSocketChannel? = nil
+    /// An HTTPS listener's connection: its TLS session, through which every byte goes
+    /// (Connection+TLS); nil for plain HTTP (and once a plain-HTTP request on the TLS port is
+    /// answered in plain text).
+    var tls: TLSSession? = nil
     var readWatcher: Watcher! = nil
     /// Made when output first cannot be written at once (most connections never need it).
     var writeWatcher: Watcher? = nil
@@ -62,6 +67,7 @@ final class Connection {
                 write: config.writeTimeout),
             keptAlive: keptAlive)
         parser = RequestHeadParser(limits: config.limits)
+        if let context = worker.tlsContexts[listener] { tls = context.session(fd: raw) }
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)
         }
@@ -96,8 +102,9 @@ final class Connection {
             }
             process()
         case .wouldBlock:
-            // Nothing was waiting after all (a new connection is read before it is watched).
-            if !readWatcher.isArmed { finishBatch() }
+            // Nothing was waiting after all (a new connection is read before it is watched), or
+            // a TLS handshake goes on: its deadline is the request head's, from its first byte.
+            if !readWatcher.isArmed || tls?.handshakeDone == false { finishBatch() }
         case .eof, .error:
             // The client is done: it cannot read anything more we say.
             close()
@@ -120,6 +127,11 @@ final class Connection {
     }
 
     func onReadTimeout() {
+        if tls?.handshakeDone == false {
+            // A handshake that did not finish within the header timeout: nothing to answer.
+            close()
+            return
+        }
         if case .upgraded = machine.state {
             webSocketTimeout()
             return
@@ -139,6 +151,7 @@ final class Connection {
     enum ReadOutcome { case data, wouldBlock, eof, error }
 
     func readSome() -> ReadOutcome {
+        if let tls { return readSome(tls) }
         if input.capacity - input.count < 1024 {
             // Allocate, or grow for a large head (a head over the limit is refused by the
             // parser first).
@@ -200,7 +213,8 @@ final class Connection {
         let flushed = flushSome()
         guard !isClosed else { return }  // the write failed: the client is gone
         let next = machine.next(
-            outputPending: !flushed, partialHead: start < input.count, now: MonotonicClock.nanoseconds())
+            outputPending: !flushed, partialHead: start < input.count || tls?.handshakeDone == false,
+            now: MonotonicClock.nanoseconds())
         switch next {
         case .read(let timeout):
             writeWatcher?.disarm()
@@ -214,6 +228,7 @@ final class Connection {
             continueResponse()
         case .linger(let timeout):
             writeWatcher?.disarm()
+            tls?.shutdown()
             Socket.shutdownWrite(fd.raw)
             input.count = 0
             readWatcher.arm(timeout: timeout)
@@ -233,6 +248,7 @@ final class Connection {
     func close() {
         guard !isClosed else { return }
         machine.connectionEnded()
+        tls?.shutdown()
         webSocket?.connectionLost()
         readWatcher.disarm()
         writeWatcher?.disarm()
@@ -244,7 +260,8 @@ final class Connection {
     /// (a retirement) or waits briefly for one more request (a shutdown); a request under way
     /// is answered first; a WebSocket closes with 1001 (a shutdown) or runs on (a retirement).
     func drain(_ kind: HTTP1ConnectionStateMachine.Drain) {
-        switch machine.drain(kind) {
+        // A TLS session cannot move to another process.
+        switch machine.drain(kind == .handOver && tls != nil ? .retireInPlace : kind) {
         case .handOver:
             worker.handOver(self)
         case .closeWebSocket:

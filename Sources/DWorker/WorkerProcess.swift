@@ -4,6 +4,7 @@ internal import DEventLoop
 internal import DHTTP1
 internal import DIPC
 internal import DPosix
+internal import DTLS
 internal import DWSGI
 
 /// A worker process: embeds CPython, loads the application once, and serves the connections
@@ -62,6 +63,9 @@ public final class WorkerProcess {
     let loopRow: Scoreboard.Row?
     /// --threads with --timeout: the timeout signal's wake-up of the loop.
     var timeoutWatcher: Watcher? = nil
+    /// By listener index: the TLS context of an HTTPS listener (its files read when this
+    /// worker started), nil for the others.
+    var tlsContexts: [TLSContext?] = []
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -76,6 +80,21 @@ public final class WorkerProcess {
         } catch {
             ServerLog.write(.worker, "cannot read the configuration from the master: \(error)")
             return WorkerContract.ExitStatus.setupFailed.rawValue
+        }
+        // Before Python: a certificate that cannot be used fails the worker at once.
+        var tlsContexts: [TLSContext?] = []
+        for bind in config.server.listeners.binds {
+            guard case .https(let files) = bind.scheme else {
+                tlsContexts.append(nil)
+                continue
+            }
+            do {
+                tlsContexts.append(
+                    try TLSContext(certificate: files.certificate, key: files.key, ciphers: files.ciphers))
+            } catch {
+                ServerLog.write(.worker, "\(bind): \(error)")
+                return WorkerContract.ExitStatus.tlsFailed.rawValue
+            }
         }
         let scoreboard: Scoreboard
         do {
@@ -107,6 +126,7 @@ public final class WorkerProcess {
             return WorkerContract.ExitStatus.appLoadFailed.rawValue
         }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
+        worker.tlsContexts = tlsContexts
         runtime.scheduler = worker.tasks
         guard worker.startRequestThreads(), worker.startRequestTimeouts() else {
             return WorkerContract.ExitStatus.setupFailed.rawValue
@@ -269,7 +289,8 @@ public final class WorkerProcess {
         let info = WSGIConnectionInfo(
             serverName: local.name, serverPort: local.port,
             remoteAddr: peer.family == 0 ? "127.0.0.1" : peer.host,
-            remotePort: peer.family == 0 ? "0" : String(peer.port)
+            remotePort: peer.family == 0 ? "0" : String(peer.port),
+            secure: tlsContexts[listener] != nil
         )
         let connection = Connection(
             fd: fd, worker: self, info: info, listener: listener, keptAlive: keptAlive)

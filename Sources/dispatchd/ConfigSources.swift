@@ -76,7 +76,9 @@ enum ConfigSources {
         for (name, value) in variables.sorted(by: { $0.name < $1.name }) where name.hasPrefix("DISPATCHD_") {
             guard name != "DISPATCHD_BINARY", !name.hasPrefix("DISPATCHD_TEST_") else { continue }
             let option = name.dropFirst("DISPATCHD_".count).lowercased().replacingUnderscores()
-            if ["bind", "http", "http-socket"].contains(option) { bindFromEnvironment = true }
+            if ["bind", "http", "http-socket", "https", "https-socket", "socket", "uwsgi-socket"].contains(option) {
+                bindFromEnvironment = true
+            }
             arguments += try argument(option, value, at: "environment variable \(name)")
             origins.append(Origin(option: option, value: value, source: name))
         }

@@ -3,6 +3,7 @@ import DConfig
 import DIPC
 import DMaster
 import DPosix
+import DTLS
 import DWorker
 
 /// `dispatchd [options] MODULE:CALLABLE`: the only place that knows the command line. It turns
@@ -49,6 +50,39 @@ struct DispatchdCommand: ParsableCommand {
             "Listen on an address (repeatable): :8080, 0.0.0.0:8080, 127.0.0.1:8080, [::1]:8080, unix:/path.sock. Default \(Default.binds).",
             valueName: "address"))
     var bind: [String] = []
+
+    @Option(
+        name: [.customLong("https"), .customLong("https-socket")],
+        help: ArgumentHelp(
+            "Listen for HTTPS (uWSGI's form, repeatable): ADDRESS,CERT,KEY[,CIPHERS], e.g. :8443,server.crt,server.key; TLS 1.2 and 1.3, the files re-read by the workers a SIGHUP starts.",
+            valueName: "address,cert,key"))
+    var https: [String] = []
+
+    @Option(
+        name: .customLong("certfile"),
+        help: ArgumentHelp(
+            "gunicorn's: serve HTTPS with this certificate (PEM, chain included) on every --bind address.",
+            valueName: "file"))
+    var certfile: String?
+
+    @Option(
+        name: .customLong("keyfile"),
+        help: ArgumentHelp(
+            "gunicorn's: the certificate's private key (PEM; default: in the --certfile).", valueName: "file"))
+    var keyfile: String?
+
+    @Option(
+        name: .customLong("ciphers"),
+        help: ArgumentHelp(
+            "With --certfile: an OpenSSL cipher list for TLS 1.2 (default: OpenSSL's).", valueName: "list"))
+    var ciphers: String?
+
+    @Option(
+        name: [.customLong("socket"), .customLong("uwsgi-socket")],
+        help: ArgumentHelp(
+            "Listen for uWSGI's binary protocol, for nginx's uwsgi_pass (repeatable): a path (unix socket) or an address. The peer sets the whole environ: keep it on a unix socket or loopback.",
+            valueName: "address"))
+    var socket: [String] = []
 
     @Option(help: "Number of worker processes (default: the number of CPUs).")
     var workers: Int?
@@ -309,9 +343,7 @@ struct DispatchdCommand: ParsableCommand {
     /// ValidationError lists every problem. With --print-config, also what came from where.
     func serverConfiguration() throws -> ServerConfiguration {
         let files = try ConfigSources.files(ini: ini, yaml: yaml)
-        let bindGiven =
-            !(bind + peers.http + peers.httpSocket).isEmpty
-            || files.contains { !($0.0.bind + $0.0.peers.http + $0.0.peers.httpSocket).isEmpty }
+        let bindGiven = hasListeners || files.contains { $0.0.hasListeners }
         let environment = try ConfigSources.environment(bindGiven: bindGiven)
         var b = ConfigurationBuilder(host: SystemHost())
         for (command, _) in files { try command.applySettings(to: &b) }
@@ -328,6 +360,9 @@ struct DispatchdCommand: ParsableCommand {
         return config
     }
 
+    /// Whether these flags give any listener (else the environment's PORT may).
+    var hasListeners: Bool { !(bind + peers.httpAddresses + https + socket).isEmpty }
+
     /// Sets on `b` what these flags give (nothing for a flag not given: an earlier source's
     /// value stays).
     func applySettings(to b: inout ConfigurationBuilder) throws {
@@ -337,7 +372,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.application.chdir, chdir)
         b.set(\.application.pythonPath, pythonPath.isEmpty ? nil : pythonPath)
         b.set(\.application.virtualenv, virtualenv)
-        b.setBinds(bind)
+        b.setListeners(http: bind + peers.httpAddresses, https: https, uwsgi: socket)
+        b.setTLS(certificate: certfile, key: keyfile, ciphers: ciphers)
         b.set(\.listeners.backlog, backlog)
         b.set(\.workers.count, workers)
         b.set(\.workers.threads, threads)
@@ -379,7 +415,7 @@ struct DispatchdCommand: ParsableCommand {
         b.setStaticExpires(staticExpires)
         b.set(\.statics.followSymlinks, staticFollowSymlinks ? true : nil)
         b.set(\.statics.dotfiles, staticDotfiles ? true : nil)
-        try peers.apply(to: &b, binds: bind, app: app)
+        try peers.apply(to: &b, app: app)
     }
 
     /// Refuses the uWSGI options without an implementation here by name, with what to do
@@ -402,6 +438,16 @@ struct DispatchdCommand: ParsableCommand {
         // Static directories and the spool directory are absolute by now.
         if let dir = config.application.chdir {
             do { try Posix.chdir(dir) } catch { throw ValidationError("\(Self.spelling(.chdir)): \(error)") }
+        }
+        // Relative certificate paths are the --chdir's, as in uWSGI. Checked here, so a bad file
+        // fails at start-up, naming it, before any worker starts.
+        for bind in config.listeners.binds {
+            guard case .https(let files) = bind.scheme else { continue }
+            do {
+                _ = try TLSContext(certificate: files.certificate, key: files.key, ciphers: files.ciphers)
+            } catch {
+                throw ValidationError("\(bind): \(error)")
+            }
         }
         let supervisor = try Supervisor(config: config)
         throw ExitCode(supervisor.run())

@@ -117,11 +117,15 @@ struct PeerSpellings: ParsableArguments {
     )
     var alwaysOn: Int
 
+    /// --http and --http-socket addresses (a path is a unix socket, as in uWSGI), which join
+    /// the --bind ones.
+    var httpAddresses: [String] {
+        (http + httpSocket).map { $0.hasPrefix("/") || $0.hasPrefix(".") ? "unix:\($0)" : $0 }
+    }
+
     /// Applies them to `b` (after dispatchd's own spellings: a setting given both ways is
     /// the peer spelling's last).
-    func apply(to b: inout ConfigurationBuilder, binds: [String], app: String?) throws {
-        let addresses = (http + httpSocket).map { $0.hasPrefix("/") || $0.hasPrefix(".") ? "unix:\($0)" : $0 }
-        if !addresses.isEmpty { b.setBinds(binds + addresses) }
+    func apply(to b: inout ConfigurationBuilder, app: String?) throws {
         if let module {
             if app != nil {
                 throw ValidationError("the application is given twice: as MODULE:CALLABLE and as --module")

@@ -4,10 +4,6 @@
 /// entry.
 enum UnsupportedOptions {
     static let pointers: [String: String] = [
-        "socket": "the uwsgi protocol is not supported yet; serve HTTP with --http and have nginx proxy_pass to it",
-        "uwsgi-socket":
-            "the uwsgi protocol is not supported yet; serve HTTP with --http and have nginx proxy_pass to it",
-        "https": "HTTPS is not supported yet; terminate TLS in a proxy in front of --http",
         "daemonize": "dispatchd stays in the foreground; run it under systemd or in a container",
         "daemonize2": "dispatchd stays in the foreground; run it under systemd or in a container",
         "pidfile": "not supported: the process manager knows the master's pid (systemd's MainPID)",

@@ -164,6 +164,30 @@ import Testing
         check(kept.next(outputPending: false, partialHead: false, now: 0), .read(timeout: 75))
     }
 
+    /// A replaced worker's TLS connection cannot move: it gets at most one more response, with
+    /// `Connection: close`, an idle one waits `drainIdle` for it, and its WebSocket runs on.
+    @Test func retireInPlaceDrain() {
+        var idle = machine()
+        check(idle.receivedHead(keepAlive: true, hasBody: false), true)
+        check(idle.respondedCompletely(keepAlive: true, unreadInput: false), true)
+        check(idle.drain(.retireInPlace), .wait)
+        check(idle.next(outputPending: false, partialHead: false, now: 0), .read(timeout: 2))
+        check(idle.receivedHead(keepAlive: true, hasBody: false), false)
+        check(idle.respondedCompletely(keepAlive: true, unreadInput: false), false)
+        check(idle.next(outputPending: false, partialHead: false, now: 0), .close)
+
+        var busy = machine()
+        check(busy.receivedHead(keepAlive: true, hasBody: false), true)
+        check(busy.drain(.retireInPlace), .wait)
+        check(busy.respondedCompletely(keepAlive: true, unreadInput: false), false)
+        check(busy.next(outputPending: false, partialHead: false, now: 0), .close)
+
+        var ws = machine()
+        check(ws.receivedHead(keepAlive: true, hasBody: false), true)
+        ws.upgraded()
+        check(ws.drain(.retireInPlace), .keepWebSocket)
+    }
+
     /// A WebSocket: its own rules decide what to wait for; a drain asks it to close with
     /// 1001; once it is finished, the connection closes after its last frames.
     @Test func webSocket() {

@@ -69,8 +69,8 @@ extension IntegrationSuite {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             for (arguments, environment, message) in [
                 (
-                    ["--socket", "/tmp/u.sock"], [String: String](),
-                    "Error: --socket (uWSGI's) is not supported: the uwsgi protocol is not supported yet; serve HTTP with --http"
+                    ["--touch-reload", "/tmp/u.txt"], [String: String](),
+                    "Error: --touch-reload (uWSGI's) is not supported: use --reload-extra-file FILE"
                 ),
                 (
                     ["--ini", "\(dir)/u.ini"], [:],

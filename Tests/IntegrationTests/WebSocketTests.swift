@@ -570,14 +570,17 @@ extension IntegrationSuite {
 
 /// Runs Fixtures/browser.py (headless Chromium over the DevTools protocol); its exit status and
 /// the expression's last value.
-func runBrowser(url: String, expression: String, until: String, timeout: Double = 20) throws -> (Int32, String) {
+func runBrowser(
+    url: String, expression: String, until: String, timeout: Double = 20, extraFlags: [String] = []
+) throws -> (Int32, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [
-        ProcessInfo.processInfo.environment["PYTHON"] ?? "python3",
-        Paths.fixtures.appendingPathComponent("browser.py").path,
-        url, expression, until, String(timeout),
-    ]
+    p.arguments =
+        [
+            ProcessInfo.processInfo.environment["PYTHON"] ?? "python3",
+            Paths.fixtures.appendingPathComponent("browser.py").path,
+            url, expression, until, String(timeout),
+        ] + extraFlags
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out

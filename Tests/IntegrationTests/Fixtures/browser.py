@@ -1,6 +1,6 @@
 """Drives headless Chromium over the DevTools protocol for the browser tests.
 
-    python3 browser.py URL EXPRESSION SUBSTRING [TIMEOUT]
+    python3 browser.py URL EXPRESSION SUBSTRING [TIMEOUT [CHROMIUM_FLAG...]]
 
 Opens URL in a fresh headless Chromium, evaluates the JavaScript EXPRESSION in the page until
 its (string) value contains SUBSTRING or TIMEOUT seconds pass, prints the last value, and exits
@@ -56,7 +56,7 @@ def main():
     port = free_port()
     profile = tempfile.mkdtemp(prefix='dispatchd-chromium-')
     chrome = subprocess.Popen([binary, '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-                               f'--remote-debugging-port={port}', f'--user-data-dir={profile}', url],
+                               f'--remote-debugging-port={port}', f'--user-data-dir={profile}'] + sys.argv[5:] + [url],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         page = None

@@ -114,7 +114,8 @@ final class ServerProcess {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let text = stderr.text
-            if port == 0, let range = text.range(of: #"listening on http://[^ \n]*:(\d+)"#, options: .regularExpression)
+            if port == 0,
+                let range = text.range(of: #"listening on https?://[^ \n]*:(\d+)"#, options: .regularExpression)
             {
                 let line = String(text[range])
                 port = Int(line.split(separator: ":").last!)!
@@ -128,6 +129,15 @@ final class ServerProcess {
             Thread.sleep(forTimeInterval: 0.02)
         }
         throw ServerStartError(description: "dispatchd did not become ready:\n\(stderr.text)")
+    }
+
+    /// The port of the first "listening on SCHEME://" line (https, uwsgi), once it was printed.
+    func port(_ scheme: String) -> Int? {
+        let text = stderr.text
+        guard let range = text.range(of: "listening on \(scheme)://[^ \n]*:(\\d+)", options: .regularExpression) else {
+            return nil
+        }
+        return Int(text[range].split(separator: ":").last!)
     }
 
     /// Waits until stderr contains `text` (output reaches the pipe after the response may).

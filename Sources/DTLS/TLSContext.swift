@@ -1,0 +1,46 @@
+internal import CDTLS
+internal import Glibc
+
+/// A server's TLS settings, made once per HTTPS listener in each worker (and once in the master
+/// to check the files at start-up): its certificate chain and private key, read when it is
+/// made, so a worker started after a SIGHUP reads the files anew.
+public final class TLSContext: @unchecked Sendable {
+    // An SSL_CTX is safe to share between threads once configured; nothing changes it after init.
+    let context: OpaquePointer
+
+    /// `key`: nil when the key is in the certificate file. `ciphers`: an OpenSSL cipher list for
+    /// TLS 1.2 (TLS 1.3's suites are OpenSSL's defaults); nil for OpenSSL's defaults.
+    public init(certificate: String, key: String?, ciphers: String?) throws(TLSError) {
+        var error = [CChar](repeating: 0, count: 1024)
+        let made = error.withUnsafeMutableBufferPointer { e in
+            cdtls_server_context(certificate, key, ciphers, e.baseAddress, e.count)
+        }
+        guard let made else {
+            throw TLSError(
+                message: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        context = made
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    /// A server-side session on the connected socket `fd` (which stays the caller's to close);
+    /// nil only when OpenSSL is out of memory.
+    public func session(fd: CInt) -> TLSSession? {
+        guard let ssl = SSL_new(context) else { return nil }
+        SSL_set_fd(ssl, fd)
+        SSL_set_accept_state(ssl)
+        return TLSSession(ssl)
+    }
+
+    /// Whether the kernel can encrypt for sendfile here (Linux's `tls` TCP upper-layer protocol
+    /// is loaded); without it, files over TLS are copied through the session in bounded chunks.
+    public static var kernelTLSAvailable: Bool {
+        guard let file = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r") else { return false }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        guard fgets(&line, Int32(line.count), file) != nil else { return false }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains("tls")
+    }
+}
