@@ -99,4 +99,33 @@ extension WSGIApplication {
         }
         return env
     }
+
+    /// The uwsgi protocol: every var the front server sent, as it sent it, over what the
+    /// equivalent HTTP head gave (REMOTE_ADDR, SERVER_NAME, HTTPS, SCRIPT_NAME... are its);
+    /// `wsgi.url_scheme` from UWSGI_SCHEME, else from HTTPS (on or 1), as uWSGI decides it.
+    func setGatewayVars(_ vars: [UWSGIPacket.Request.Var], in env: PyObj) {
+        var scheme: String? = nil
+        var https = false
+        for v in vars {
+            let value = latin1String(v.value)
+            PyDict_SetItemString(env, v.name, value)
+            Py_DECREF(value)
+            if v.name == "UWSGI_SCHEME" { scheme = v.value }
+            if v.name == "HTTPS" { https = v.value.lowercased() == "on" || v.value == "1" }
+        }
+        if let scheme = scheme ?? (https ? "https" : nil) {
+            let value = latin1String(scheme)
+            PyDict_SetItem(env, keys.urlScheme, value)
+            Py_DECREF(value)
+        }
+    }
+
+    /// A str with the string's scalars as code points (its vars were decoded as latin-1).
+    func latin1String(_ s: String) -> PyObj {
+        let bytes = s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+        return bytes.withUnsafeBufferPointer {
+            PyUnicode_DecodeLatin1(
+                UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count, nil)!
+        }
+    }
 }

@@ -114,6 +114,7 @@ public final class WSGIApplication {
             app: self, transport: transport, output: output, isHead: head.methodKind == .head,
             versionMinor: head.versionMinor, keepAlive: keepAlive, date: date)
         let env = buildEnviron(head: head, buffer: buffer, info: info)
+        if let vars = transport.gatewayVars { setGatewayVars(vars, in: env) }
         let input = InputStream.make(ctx, type: runtime.inputType)
         PyDict_SetItem(env, keys.wsgiInput, input)
         let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!

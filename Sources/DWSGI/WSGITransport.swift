@@ -1,3 +1,5 @@
+public import DHTTP1
+
 /// What the worker provides to a request: the request body, already received in full, and the
 /// connection's output buffer. Only `sendBuffered(wait: true)` waits on the client; the bridge
 /// releases the GIL around it.
@@ -13,4 +15,11 @@ public protocol WSGITransport: AnyObject {
     /// Asked when the response head is written: false when the connection must close after
     /// this response (the worker is draining).
     func keepAliveAllowed() -> Bool
+    /// A request that came over the uwsgi protocol: the vars its front server sent, which go
+    /// into the environ as they are (uWSGI's behaviour); nil for HTTP.
+    var gatewayVars: [UWSGIPacket.Request.Var]? { get }
+}
+
+extension WSGITransport {
+    public var gatewayVars: [UWSGIPacket.Request.Var]? { nil }
 }

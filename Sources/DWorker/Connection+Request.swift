@@ -32,6 +32,10 @@ extension Connection {
 
     /// Parses the next request head and starts answering it; false when more bytes are needed.
     func parseHead() -> Bool {
+        if speaksUWSGI && gatewayVars == nil {
+            guard let parsed = translateUWSGIPacket() else { return false }
+            if !parsed { return true }
+        }
         switch parser.parse(input.bytes(start..<input.count), into: &head) {
         case .incomplete:
             return false

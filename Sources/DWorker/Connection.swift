@@ -46,6 +46,10 @@ final class Connection {
     /// (Connection+TLS); nil for plain HTTP (and once a plain-HTTP request on the TLS port is
     /// answered in plain text).
     var tls: TLSSession? = nil
+    /// A uwsgi-protocol listener's connection (one request, from a front server such as
+    /// nginx's uwsgi_pass): its packet's vars, once it has arrived (Connection+UWSGI).
+    let speaksUWSGI: Bool
+    var gatewayVars: [UWSGIPacket.Request.Var]? = nil
     var readWatcher: Watcher! = nil
     /// Made when output first cannot be written at once (most connections never need it).
     var writeWatcher: Watcher? = nil
@@ -67,6 +71,7 @@ final class Connection {
                 write: config.writeTimeout),
             keptAlive: keptAlive)
         parser = RequestHeadParser(limits: config.limits)
+        speaksUWSGI = worker.uwsgiListeners.contains(listener)
         if let context = worker.tlsContexts[listener] { tls = context.session(fd: raw) }
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)

@@ -79,6 +79,12 @@ final class InputBuffer {
         memmove(base + offset, base + range.lowerBound, range.count)
     }
 
+    /// Overwrites the bytes at `offset` (within `count`) with `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        precondition(offset + bytes.count <= count)
+        memcpy(base + offset, bytes.baseAddress!, bytes.count)
+    }
+
     func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
     }

@@ -66,6 +66,9 @@ public final class WorkerProcess {
     /// By listener index: the TLS context of an HTTPS listener (its files read when this
     /// worker started), nil for the others.
     var tlsContexts: [TLSContext?] = []
+    /// The indexes of the listeners that speak the uwsgi protocol.
+    lazy var uwsgiListeners: Set<Int> = Set(
+        config.server.listeners.binds.indices.filter { config.server.listeners.binds[$0].scheme == .uwsgi })
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -83,6 +86,9 @@ public final class WorkerProcess {
         }
         // Before Python: a certificate that cannot be used fails the worker at once.
         var tlsContexts: [TLSContext?] = []
+        /// The indexes of the listeners that speak the uwsgi protocol.
+        lazy var uwsgiListeners: Set<Int> = Set(
+            config.server.listeners.binds.indices.filter { config.server.listeners.binds[$0].scheme == .uwsgi })
         for bind in config.server.listeners.binds {
             guard case .https(let files) = bind.scheme else {
                 tlsContexts.append(nil)

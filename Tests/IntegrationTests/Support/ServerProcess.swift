@@ -121,7 +121,7 @@ final class ServerProcess {
                 port = Int(line.split(separator: ":").last!)!
             }
             let ready = text.components(separatedBy: ") ready").count - 1
-            if (port != 0 || text.contains("listening on unix:")) && ready >= workers { return }
+            if (port != 0 || text.contains("listening on ")) && ready >= workers { return }
             if !process.isRunning {
                 throw ServerStartError(
                     description: "dispatchd exited during start-up (\(process.terminationStatus)):\n\(text)")
