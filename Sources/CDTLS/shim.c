@@ -50,9 +50,20 @@ SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const ch
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, NULL);
     static const unsigned char context_id[] = "dispatchd";
     SSL_CTX_set_session_id_context(ctx, context_id, sizeof context_id - 1);
+    const char *key_file = key ? key : certificate;
+    const char *files[2] = {certificate, key_file};
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        if (!f) {
+            snprintf(error, error_size, "cannot read the %s %s: %s", i == 0 ? "certificate" : "private key", files[i],
+                     strerror(errno));
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        fclose(f);
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, certificate) != 1)
         return fail(ctx, error, error_size, "cannot use the certificate", certificate);
-    const char *key_file = key ? key : certificate;
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
         if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
             snprintf(error, error_size, "the private key %s does not match the certificate %s", key_file, certificate);

@@ -38,8 +38,9 @@ extension IntegrationSuite {
             return text
         }
 
-        /// The guide's ini (its https line aside: HTTPS is not there yet), with the module's
-        /// factory and a virtualenv the test makes: served, with 2 workers of 8 threads.
+        /// The guide's ini, with the module's factory, a virtualenv the test makes and a
+        /// certificate (its relative names are the chdir's, as in uWSGI): served over HTTP and
+        /// HTTPS, with 2 workers of 8 threads.
         @Test func guideIni() throws {
             let venv = FileManager.default.temporaryDirectory.appendingPathComponent("venv-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: venv) }
@@ -50,22 +51,33 @@ extension IntegrationSuite {
             try make.run()
             make.waitUntilExit()
             #expect(make.terminationStatus == 0)
+            let certs = TestCertificates.shared
             let dir = try Self.directory([
-                "app.ini": """
-                [uwsgi]
-                http = 127.0.0.1:0
-                chdir = \(Paths.apps)
-                module = guidepkg.helloworld:MyHandler()
-                virtualenv = \(venv)
-                master = true
-                processes = 2
-                threads = 8
-                """
+                "mycert.crt": try String(contentsOfFile: certs.certificate, encoding: .utf8),
+                "mykey.key": try String(contentsOfFile: certs.key, encoding: .utf8),
             ])
+            try """
+            [uwsgi]
+            http = 127.0.0.1:0
+            https = 127.0.0.1:0,mycert.crt,mykey.key
+            chdir = \(dir)
+            pythonpath = \(Paths.apps)
+            module = guidepkg.helloworld:MyHandler()
+            virtualenv = \(venv)
+            master = true
+            processes = 2
+            threads = 8
+            """.write(toFile: dir + "/app.ini", atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            let s = try ServerProcess(["--ini", "\(dir)/app.ini"], workers: 2, bind: nil)
+            let s = try ServerProcess(["--ini", "\(dir)/app.ini"], workers: 2, bind: nil, chdir: nil)
             defer { s.stop() }
             #expect(try RawClient.get(s.port, "/").text == "made by a factory, 1 made\n")
+            let https = try #require(s.port("https"))
+            let (status, output) = Command.run([
+                "curl", "-s", "--cacert", certs.ca, "--resolve", "localhost:\(https):127.0.0.1",
+                "https://localhost:\(https)/",
+            ])
+            #expect(status == 0 && output == "made by a factory, 1 made\n", "\(output)")
             #expect(s.liveWorkerPids().count == 2)
         }
 

@@ -7,6 +7,67 @@ extension IntegrationSuite {
     /// its chat example's broadcast and backlog, a blueprint's routes, recv_nb, and an async
     /// handler.
     @Suite struct FlaskUWSGIWebSocketTests {
+        /// `python app.py` whose last line is `app.run(gevent=100, port=...)`: the process becomes
+        /// dispatchd (the same pid), with those uWSGI arguments, serving the app's WebSockets.
+        @Test func appRunStartsDispatchd() throws {
+            let dir = NSTemporaryDirectory() + "dispatchd-apprun-\(getpid())"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            // As a package would install it: the module under its own name.
+            try? FileManager.default.removeItem(atPath: dir + "/flask_uwsgi_websocket.py")
+            try FileManager.default.copyItem(
+                atPath: Paths.repository + "/Sources/DWSGI/Python/dispatchd_flask_uwsgi_websocket.py",
+                toPath: dir + "/flask_uwsgi_websocket.py")
+            let port = Nginx.freePorts(1)[0]
+            let script = """
+                from flask import Flask
+                from flask_uwsgi_websocket import GeventWebSocket
+
+                app = Flask(__name__)
+                ws = GeventWebSocket(app)
+
+
+                @ws.route('/echo')
+                def echo(ws):
+                    while (msg := ws.receive()) is not None:
+                        ws.send(msg)
+
+
+                if __name__ == '__main__':
+                    app.run(gevent=100, host='127.0.0.1', port=\(port), processes=1, master=True)
+
+                """
+            _ = FileManager.default.createFile(atPath: dir + "/chatapp.py", contents: Data(script.utf8))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", dir + "/chatapp.py"]
+            var env = ProcessInfo.processInfo.environment
+            env["PYTHONPATH"] = dir
+            env["FLASK_UWSGI_BINARY"] = Paths.binary
+            p.environment = env
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            let log = OutputCollector(err)
+            try p.run()
+            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+            let deadline = Date().addingTimeInterval(30)
+            while !log.text.contains(") ready") && p.isRunning && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            #expect(log.text.contains("listening on http://127.0.0.1:\(port)"), "\(log.text)")
+            #expect(
+                log.text.contains("master \(p.processIdentifier):"), "the python process became dispatchd: \(log.text)")
+            #expect(!log.text.contains("worker 1 "), "processes=1: \(log.text)")
+            let client = try WSClient(port: port, path: "/echo")
+            #expect(client.handshake.status == 101)
+            try client.sendText("run unchanged")
+            #expect(try client.read().text == "run unchanged")
+            kill(p.processIdentifier, SIGTERM)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(log.text)")
+        }
+
         @Test func chatRunsUnchanged() throws {
             try withServer(["fuws_chat:app"], workers: 1) { s in
                 #expect(try RawClient.get(s.port, "/").text == "chat")

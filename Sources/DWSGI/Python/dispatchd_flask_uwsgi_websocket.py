@@ -14,14 +14,35 @@ for it runs unchanged:
 
 Messages are received as bytes, as uWSGI gives them. Every flavour runs on the worker's
 cooperative scheduler: a blocking-style handler as a greenlet, an `async def` one as a task (with
-`await ws.a_recv()` and `await ws.a_send(msg)`). `app.run()` cannot start dispatchd from a plain
-Python process: start it with `dispatchd --http HOST:PORT --module MODULE:app`.
+`await ws.a_recv()` and `await ws.a_send(msg)`).
+
+`ws.run(...)` and `app.run(...)` with uWSGI's keyword arguments (`app.run(gevent=100,
+port=10000)`) start dispatchd as they started uWSGI: in a plain Python process (`python app.py`,
+with this file importable as flask_uwsgi_websocket) they replace it with `dispatchd --http
+HOST:PORT --http-websockets --module NAME:app --KEY=VALUE...` ($FLASK_UWSGI_BINARY, else the
+dispatchd beside the interpreter, else on PATH); under dispatchd, which serves the app already,
+they do nothing.
 """
+import os as _os
+import sys as _sys
 import uuid as _uuid
 
-import dispatchd as _d
-from dispatchd.flask import WebSocket as _DispatchdWebSocket
+try:
+    import dispatchd as _d
+except ImportError:
+    # A plain Python process: only the routes' registration and run() mean anything here.
+    _d = None
 from werkzeug.routing import Map as _Map, Rule as _Rule
+
+if _d is not None:
+    from dispatchd.flask import WebSocket as _DispatchdWebSocket
+else:
+    class _DispatchdWebSocket:
+        def __init__(self, app=None):
+            self.app = app
+
+        def init_app(self, app):
+            self.app = app
 
 __all__ = ['WebSocket', 'GeventWebSocket', 'AsyncioWebSocket', 'WebSocketClient', 'AsyncioWebSocketClient']
 
@@ -136,10 +157,17 @@ class WebSocket(_DispatchdWebSocket):
         super().init_app(app)
         app.run = self.run
 
-    def run(self, app=None, debug=False, host='localhost', port=5000, **kwargs):
-        raise RuntimeError(
-            'under dispatchd, start the server with: dispatchd --http %s:%s --module %s'
-            % (host, port, app or (self.app.import_name + ':app')))
+    def run(self, app=None, debug=False, host='localhost', port=5000, uwsgi_binary=None, **kwargs):
+        if _d is not None:
+            _sys.stderr.write('flask_uwsgi_websocket: run() does nothing under dispatchd, which serves the app already\n')
+            return
+        if app is None:
+            # Flask names an app made in `python app.py` after the script: "app:app".
+            app = '%s:app' % self.app.name
+        binary, argv = _command(app, debug or self.app.debug, host, port, uwsgi_binary, kwargs)
+        _sys.stdout.flush()
+        _sys.stderr.flush()
+        _os.execvp(binary, argv)
 
     def route(self, rule, **options):
         def decorator(f):
@@ -173,6 +201,36 @@ class WebSocket(_DispatchdWebSocket):
 
     def _client(self, sock, environ, coroutine):
         return (AsyncioWebSocketClient if coroutine else self.client)(sock, environ, self.timeout)
+
+
+def _command(app, debug, host, port, binary, options):
+    """The dispatchd command line run_uwsgi() of Flask-uWSGI-WebSocket would have made for uWSGI:
+    --http HOST:PORT, --http-websockets, --master unless told otherwise, the virtualenv that runs
+    this, each keyword argument as --KEY=VALUE (True as a bare flag), the app as --module, the
+    main script's directory on the path, and --python-autoreload 1 for debug."""
+    options = dict(options)
+    if options.get('master') is None:
+        options['master'] = True
+    if _sys.prefix != _sys.base_prefix and not any(k in options for k in ('home', 'virtualenv', 'venv', 'pyhome')):
+        options['virtualenv'] = _os.path.abspath(_sys.prefix)
+    if not binary:
+        binary = _os.environ.get('FLASK_UWSGI_BINARY')
+    if not binary:
+        beside = _os.path.join(_os.path.dirname(_sys.executable), 'dispatchd')
+        binary = beside if _os.path.exists(beside) else 'dispatchd'
+    argv = [binary, '--http', '%s:%s' % (host, port), '--http-websockets']
+    for key, value in options.items():
+        if value is None or value is False:
+            continue
+        key = key.replace('_', '-')
+        argv.append('--' + key if value is True or value == '' else '--%s=%s' % (key, value))
+    main = getattr(_sys.modules.get('__main__'), '__file__', None)
+    if main:
+        argv += ['--pythonpath', _os.path.dirname(_os.path.abspath(main))]
+    argv += ['--module', app]
+    if debug:
+        argv += ['--python-autoreload', '1']
+    return binary, argv
 
 
 class GeventWebSocket(WebSocket):

@@ -83,11 +83,12 @@ final class ServerProcess {
 
     init(
         _ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
-        environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil
+        environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil, chdir: String? = Paths.apps
     ) throws {
         self.workers = workers
         process.executableURL = URL(fileURLWithPath: Paths.binary)
-        var args = ["--workers", String(workers), "--chdir", Paths.apps]
+        var args = ["--workers", String(workers)]
+        if let chdir { args += ["--chdir", chdir] }
         if let bind { args += ["--bind", bind] }
         process.arguments = args + arguments
         if let rlimit {
