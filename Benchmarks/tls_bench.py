@@ -314,7 +314,8 @@ def report(data, probes, args, servers, modes):
                   f'{med(rs, "p99"):.2f} | {med(rs, "cpu_us"):.1f} | {med(rs, "wrk_pct"):.0f} | '
                   f'{sum(r["errors"] for r in rs)} | {ratio} | {cpu_ratio} |')
     print(f'\nSession resumption (probe: {PROBE_HANDSHAKES} sequential close connections, each offering the '
-          'session the previous one got, as wrk does):\n')
+          'session the previous one got, as wrk does; where each worker has its own session keys, the share '
+          'depends on which worker each connection reaches):\n')
     for server in servers:
         seen = probes.get(server)
         if seen:
