@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 static int select_http11(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                          unsigned int inlen, void *arg) {
     (void)ssl;
@@ -32,15 +34,16 @@ static SSL_CTX *fail(SSL_CTX *ctx, char *error, size_t size, const char *what, c
     return NULL;
 }
 
-SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const char *ciphers, char *error,
-                              size_t error_size) {
+SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const char *ciphers, int kernel_tls,
+                              char *error, size_t error_size) {
     ERR_clear_error();
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) return fail(NULL, error, error_size, "cannot make a TLS context", NULL);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     uint64_t options = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION;
 #ifdef SSL_OP_ENABLE_KTLS
-    options |= SSL_OP_ENABLE_KTLS;
+    // Only where the kernel has it: elsewhere every connection would try it and fail.
+    if (kernel_tls) options |= SSL_OP_ENABLE_KTLS;
 #endif
     SSL_CTX_set_options(ctx, options);
     // Output is written from the connection's buffer, which may grow (move) between retries;
@@ -48,6 +51,8 @@ SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const ch
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, NULL);
+    // Records are read a buffer at a time rather than header, then body: half the reads.
+    SSL_CTX_set_read_ahead(ctx, 1);
     static const unsigned char context_id[] = "dispatchd";
     SSL_CTX_set_session_id_context(ctx, context_id, sizeof context_id - 1);
     const char *key_file = key ? key : certificate;
@@ -121,6 +126,18 @@ long cdtls_sendfile(SSL *ssl, int fd, off_t offset, size_t size) {
         return CDTLS_WANT_WRITE;
     }
     return CDTLS_FAILED;
+}
+
+int cdtls_set_ticket_keys(SSL_CTX *ctx, const unsigned char *keys, size_t size) {
+    return SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)keys, (long)size) == 1 ? 1 : 0;
+}
+
+int cdtls_random(unsigned char *buffer, size_t size) {
+    return RAND_bytes(buffer, (int)size) == 1 ? 1 : 0;
+}
+
+int cdtls_has_pending(SSL *ssl) {
+    return SSL_has_pending(ssl);
 }
 
 int cdtls_kernel_sends(SSL *ssl) {

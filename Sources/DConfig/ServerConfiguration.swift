@@ -49,6 +49,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// are bound, so its workers never run as root; nil: stay as started.
         public var user: String? = nil
         public var group: String? = nil
+        /// Not a setting: random TLS session-ticket keys the master makes when it starts (with
+        /// HTTPS listeners), so that every worker, including those a reload starts, resumes the
+        /// sessions of the others.
+        public var ticketKeys: [UInt8]? = nil
         public init() {}
     }
 

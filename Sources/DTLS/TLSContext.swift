@@ -10,16 +10,38 @@ public final class TLSContext: @unchecked Sendable {
 
     /// `key`: nil when the key is in the certificate file. `ciphers`: an OpenSSL cipher list for
     /// TLS 1.2 (TLS 1.3's suites are OpenSSL's defaults); nil for OpenSSL's defaults.
-    public init(certificate: String, key: String?, ciphers: String?) throws(TLSError) {
+    /// `ticketKeys`: `newTicketKeys()`'s bytes, the same in every worker (nil: OpenSSL's own,
+    /// this process's alone).
+    public init(certificate: String, key: String?, ciphers: String?, ticketKeys: [UInt8]? = nil) throws(TLSError) {
         var error = [CChar](repeating: 0, count: 1024)
+        let kernelTLS: Int32 = Self.kernelTLSAvailable ? 1 : 0
         let made = error.withUnsafeMutableBufferPointer { e in
-            cdtls_server_context(certificate, key, ciphers, e.baseAddress, e.count)
+            cdtls_server_context(certificate, key, ciphers, kernelTLS, e.baseAddress, e.count)
         }
         guard let made else {
             throw TLSError(
                 message: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         context = made
+        if let ticketKeys {
+            guard ticketKeys.count == Self.ticketKeysSize,
+                ticketKeys.withUnsafeBufferPointer({ cdtls_set_ticket_keys(made, $0.baseAddress, $0.count) }) == 1
+            else {
+                SSL_CTX_free(made)
+                throw TLSError(message: "cannot set the session ticket keys")
+            }
+        }
+    }
+
+    /// A ticket key's size: name, HMAC key and AES key.
+    public static let ticketKeysSize = 80
+
+    /// Fresh random ticket keys, made once by the master and given to every worker, so a client
+    /// resumes its session (an abbreviated handshake) on whichever worker it reaches.
+    public static func newTicketKeys() -> [UInt8]? {
+        var keys = [UInt8](repeating: 0, count: ticketKeysSize)
+        let ok = keys.withUnsafeMutableBufferPointer { cdtls_random($0.baseAddress, $0.count) }
+        return ok == 1 ? keys : nil
     }
 
     deinit { SSL_CTX_free(context) }

@@ -37,8 +37,9 @@ public final class TLSSession {
         outcome(cdtls_sendfile(ssl, fd, off_t(offset), count))
     }
 
-    /// Decrypted bytes OpenSSL holds that the socket will not signal again.
-    public var pending: Int { Int(SSL_pending(ssl)) }
+    /// OpenSSL holds bytes (decrypted, or read ahead from the socket) that the socket will not
+    /// signal again.
+    public var hasPending: Bool { cdtls_has_pending(ssl) == 1 }
 
     public var handshakeDone: Bool { SSL_is_init_finished(ssl) == 1 }
 

@@ -26,7 +26,7 @@ extension Connection {
             case .done(let n):
                 input.count += n
                 got = true
-                if tls.pending == 0 && input.count < input.capacity { return .data }
+                if !tls.hasPending && input.count < input.capacity { return .data }
             case .wantRead:
                 return got ? .data : .wouldBlock
             case .wantWrite:

@@ -96,7 +96,9 @@ public final class WorkerProcess {
             }
             do {
                 tlsContexts.append(
-                    try TLSContext(certificate: files.certificate, key: files.key, ciphers: files.ciphers))
+                    try TLSContext(
+                        certificate: files.certificate, key: files.key, ciphers: files.ciphers,
+                        ticketKeys: config.server.listeners.ticketKeys))
             } catch {
                 ServerLog.write(.worker, "\(bind): \(error)")
                 return WorkerContract.ExitStatus.tlsFailed.rawValue

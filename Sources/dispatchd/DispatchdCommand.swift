@@ -434,7 +434,7 @@ struct DispatchdCommand: ParsableCommand {
         if let worker {
             throw ExitCode(WorkerProcess.run(slot: worker))
         }
-        let config = try serverConfiguration()
+        var config = try serverConfiguration()
         // Static directories and the spool directory are absolute by now.
         if let dir = config.application.chdir {
             do { try Posix.chdir(dir) } catch { throw ValidationError("\(Self.spelling(.chdir)): \(error)") }
@@ -448,6 +448,9 @@ struct DispatchdCommand: ParsableCommand {
             } catch {
                 throw ValidationError("\(bind): \(error)")
             }
+        }
+        if config.listeners.binds.contains(where: { if case .https = $0.scheme { true } else { false } }) {
+            config.listeners.ticketKeys = TLSContext.newTicketKeys()
         }
         let supervisor = try Supervisor(config: config)
         throw ExitCode(supervisor.run())

@@ -93,6 +93,33 @@ extension IntegrationSuite {
             }
         }
 
+        /// Session tickets are sealed with keys the master made, so a client resumes its session
+        /// on either worker (connections alternate between them).
+        @Test func sessionsResumeOnEveryWorker() throws {
+            try withServer(Self.httpsArguments(["testapp:application"])) { s in
+                let port = try #require(s.port("https"))
+                let script = """
+                    import socket, ssl, sys
+                    ctx = ssl.create_default_context(cafile=sys.argv[1])
+                    session, pids, reused = None, set(), 0
+                    for i in range(12):
+                        with ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[2]))),
+                                             server_hostname='localhost', session=session) as c:
+                            c.sendall(b'GET /pid HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')
+                            data = b''
+                            while chunk := c.recv(4096):
+                                data += chunk
+                            pids.add(data.split(b'\\r\\n\\r\\n', 1)[1])
+                            reused += c.session_reused
+                            session = c.session
+                    print('workers', len(pids), 'resumed', reused)
+                    """
+                let (status, output) = Command.python(script, [Self.certs.ca, String(port)])
+                #expect(status == 0, "\(output)")
+                #expect(output.contains("workers 2 resumed 11"), "\(output)")
+            }
+        }
+
         /// A handshake of garbage and a plain-HTTP request on the TLS port end those connections
         /// (the second with a plain 400), and a TLS connection open beside them goes on; 1,000
         /// stalled handshakes do not delay a new client, and are closed at the header timeout.

@@ -15,8 +15,15 @@
 /// move, no renegotiation, kernel TLS when the kernel has it. `key` may be NULL (the key is in
 /// the certificate file); `ciphers` may be NULL (OpenSSL's defaults). On failure: NULL, with
 /// the reason (naming the file) in `error`.
-SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const char *ciphers, char *error,
-                              size_t error_size);
+SSL_CTX *cdtls_server_context(const char *certificate, const char *key, const char *ciphers, int kernel_tls,
+                              char *error, size_t error_size);
+
+/// Session tickets sealed with these 80 bytes (name, HMAC and AES keys), the same in every
+/// worker, so a client resumes its session whichever worker it reaches; 1 on success.
+int cdtls_set_ticket_keys(SSL_CTX *ctx, const unsigned char *keys, size_t size);
+
+/// 80 random bytes for that, from OpenSSL's generator; 1 on success.
+int cdtls_random(unsigned char *buffer, size_t size);
 
 /// One step's outcome, for the Swift side: > 0 bytes; 0 nothing yet (CDTLS_WANT_*), or the
 /// connection's end (CDTLS_CLOSED, CDTLS_FAILED).
@@ -26,6 +33,9 @@ enum {
     CDTLS_CLOSED = -3,
     CDTLS_FAILED = -4,
 };
+
+/// Whether OpenSSL holds bytes not yet returned (decrypted, or read ahead from the socket).
+int cdtls_has_pending(SSL *ssl);
 
 /// SSL_read / SSL_write / SSL_sendfile, with the error queue cleared on failure: bytes moved,
 /// or a CDTLS_* code. A handshake still under way runs first.
