@@ -14,10 +14,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public var compatibility = Compatibility()
     public var development = Development()
 
-    /// The defaults. Three depend on the machine: a worker per CPU, temporary files in
-    /// $TMPDIR (else /tmp), and the virtualenv that is active ($VIRTUAL_ENV).
+    /// The defaults. Three depend on the machine: a worker per CPU (or per CPU the container's
+    /// cgroup limit allows, rounded up, when that is fewer), temporary files in $TMPDIR (else
+    /// /tmp), and the virtualenv that is active ($VIRTUAL_ENV).
     public init(host: some ConfigHost) {
-        workers = Workers(count: host.processorCount)
+        workers = Workers(count: max(1, min(host.processorCount, host.cpuLimit ?? .max)))
         bodies = Bodies(spoolDirectory: host.environment("TMPDIR").flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp")
         application.virtualenv = host.environment("VIRTUAL_ENV").flatMap { $0.isEmpty ? nil : $0 }
     }

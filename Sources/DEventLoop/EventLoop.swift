@@ -3,6 +3,10 @@ internal import CDEvent
 /// A libevent event base: one per process, run on one thread. The only Swift code that talks
 /// to libevent; callbacks reach Swift objects through their context pointer.
 public final class EventLoop {
+    /// The libevent the binary was built with (its headers), and the one it runs with.
+    public static let builtVersion: String = LIBEVENT_VERSION
+    public static var runningVersion: String { String(cString: event_get_version()) }
+
     let base: OpaquePointer
 
     public init() {

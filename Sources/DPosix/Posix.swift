@@ -353,14 +353,20 @@ public enum Posix {
     /// This process's resident memory in bytes (the second field of /proc/self/statm, in pages);
     /// nil when it cannot be read.
     public static func residentBytes() -> Int? {
-        let fd = Glibc.open("/proc/self/statm", O_RDONLY | O_CLOEXEC)
+        guard let text = readSmallFile("/proc/self/statm") else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(CInt(_SC_PAGESIZE)))
+    }
+
+    /// The text of a small file (/proc, /sys: up to 4 KiB), or nil when it cannot be read.
+    public static func readSmallFile(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 128)
+        var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        let fields = buffer[0..<n].split(separator: UInt8(ascii: " "))
-        guard fields.count >= 2, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
-        return pages * Int(sysconf(CInt(_SC_PAGESIZE)))
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 }

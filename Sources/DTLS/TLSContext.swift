@@ -33,6 +33,10 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
+    /// The OpenSSL the binary was built with (its headers), and the one it runs with.
+    public static let builtVersion: String = OPENSSL_VERSION_TEXT
+    public static var runningVersion: String { String(cString: OpenSSL_version(OPENSSL_VERSION)) }
+
     /// A ticket key's size: name, HMAC key and AES key.
     public static let ticketKeysSize = 80
 

@@ -33,6 +33,10 @@ public final class PythonRuntime {
     public weak var scheduler: TaskScheduler?
     /// Hands work to the event loop's thread (the worker's inbox): WebSocket calls made on
     /// another thread (a request thread, or one the application started) run there.
+    /// The CPython the binary was built against (its headers; the libpython it loads is checked
+    /// against it at start-up).
+    public static let builtVersion: String = PY_VERSION
+
     public var loopPost: ((@escaping () -> Void) -> Void)? = nil
     /// The thread that made the runtime: the event loop's.
     let loopThread = pthread_self()

@@ -345,3 +345,16 @@ public final class WorkerProcess {
         if let loopRow { scoreboard.setBusySince(loopRow, 0) } else { scoreboard.setBusySince(config.slot, 0) }
     }
 }
+
+extension WorkerProcess {
+    /// What the binary was built with, for `--version`: the CPython, libevent and OpenSSL headers
+    /// (and, where the library loaded now differs, that one too).
+    public static var builtWith: String {
+        func both(_ built: String, _ running: String) -> String {
+            running == built || running.isEmpty ? built : "\(built), running \(running)"
+        }
+        return
+            "Python \(PythonRuntime.builtVersion), libevent \(both(EventLoop.builtVersion, EventLoop.runningVersion)), "
+            + both(TLSContext.builtVersion, TLSContext.runningVersion)
+    }
+}

@@ -18,7 +18,8 @@ struct DispatchdCommand: ParsableCommand {
             Examples:
               dispatchd --workers 8 --bind :8080 app:application
               dispatchd --bind unix:/run/app.sock --wsgi-file app.py --callable app
-            """
+            """,
+        version: Version.line
     )
 
     @Argument(
@@ -84,7 +85,10 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "address"))
     var socket: [String] = []
 
-    @Option(help: "Number of worker processes (default: the number of CPUs).")
+    @Option(
+        help:
+            "Number of worker processes (default: the number of CPUs, or the CPU limit of the container's cgroup, rounded up, when that is lower)."
+    )
     var workers: Int?
 
     @Option(

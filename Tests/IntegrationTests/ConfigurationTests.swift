@@ -10,6 +10,17 @@ extension IntegrationSuite {
             return dir
         }
 
+        /// --version: the release, and the CPython, libevent and OpenSSL the binary was built with.
+        @Test func version() throws {
+            let (status, output) = Command.run([Paths.binary, "--version"])
+            #expect(status == 0)
+            let python = Command.python("import platform; print(platform.python_version())").1
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(output.hasPrefix("dispatchd 0."), "\(output)")
+            #expect(output.contains("(Python \(python), libevent 2."), "\(output)")
+            #expect(output.contains(", OpenSSL 3."), "\(output)")
+        }
+
         /// --virtualenv serves from a venv: its site-packages import, sys.prefix is the venv.
         @Test func virtualenv() throws {
             let dir = try temporaryDirectory()
