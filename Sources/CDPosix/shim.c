@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include "CDPosix.h"
 
+#include <sys/prctl.h>
+
 int CDPosix_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 int CDPosix_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
 
@@ -39,3 +41,5 @@ int CDPosix_drop_new_connections(int fd) {
 
 // A signal to one thread of a process (glibc has a tgkill wrapper only since 2.30).
 int CDPosix_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
+
+int CDPosix_becomeSubreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }

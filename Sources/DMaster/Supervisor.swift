@@ -92,6 +92,7 @@ public final class Supervisor {
     public func run() -> Int32 {
         Posix.unblockServerSignals()
         Posix.ignoreSIGPIPE()
+        Posix.becomeSubreaper()
         raiseDescriptorLimit()
         do {
             try bindListeners()

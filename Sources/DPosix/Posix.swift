@@ -253,6 +253,11 @@ public enum Posix {
     }
 
     /// Ignores SIGPIPE in this process: a write to a gone peer returns EPIPE instead.
+    /// Processes the app's subprocesses leave behind (a daemonized grandchild) become this
+    /// process's children when their parent exits, as they would PID 1's, so the master reaps
+    /// them whether or not it is PID 1.
+    public static func becomeSubreaper() { _ = CDPosix_becomeSubreaper() }
+
     public static func ignoreSIGPIPE() { _ = signal(SIGPIPE, SIG_IGN) }
 
     /// Writes all of `text` to a descriptor (stdout, stderr), retrying short writes.

@@ -79,4 +79,7 @@ int CDPosix_open_tmpfile(const char *dir);
 static inline int CDPosix_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int CDPosix_tgkill(int tgid, int tid, int sig);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants become its children.
+int CDPosix_becomeSubreaper(void);
+
 #endif

@@ -5,6 +5,21 @@
 # docstring would become dispatchd.__doc__.
 import sys as _sys, importlib as _importlib, importlib.util as _iutil
 
+
+def _whole_lines():
+    # What the app prints reaches the server's stdout and stderr a whole line at a time, at once:
+    # with several workers writing to one pipe (a container's log, journald), a line written in
+    # one system call is never cut by another worker's, and none waits in a block buffer (not
+    # even with PYTHONUNBUFFERED, whose print() writes the text and its newline separately).
+    for stream in (_sys.stdout, _sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True, write_through=False)
+        except (AttributeError, ValueError):
+            pass
+
+
+_whole_lines()
+
 class FileWrapper:
     """wsgi.file_wrapper: the server sends real files with sendfile."""
     __slots__ = ('filelike', 'blksize', 'close')

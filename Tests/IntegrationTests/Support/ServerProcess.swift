@@ -83,7 +83,8 @@ final class ServerProcess {
 
     init(
         _ arguments: [String], workers: Int = 2, bind: String? = "127.0.0.1:0", waitReady: Bool = true,
-        environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil, chdir: String? = Paths.apps
+        environment: [String: String] = [:], rlimit: (soft: Int, hard: Int)? = nil, chdir: String? = Paths.apps,
+        wrapper: [String] = []
     ) throws {
         self.workers = workers
         process.executableURL = URL(fileURLWithPath: Paths.binary)
@@ -95,6 +96,11 @@ final class ServerProcess {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments =
                 ["prlimit", "--nofile=\(rlimit.soft):\(rlimit.hard)", "--", Paths.binary] + args + arguments
+        }
+        if !wrapper.isEmpty {
+            // A command that runs the server as its child (unshare --fork): `pid` is the wrapper's.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = wrapper + [Paths.binary] + args + arguments
         }
         var env = ProcessInfo.processInfo.environment
         env["PYTHONUNBUFFERED"] = "1"

@@ -197,6 +197,27 @@ def application(environ, start_response):
         return text(start_response, str(os.getpid()))
     if path == '/pid':
         return text(start_response, str(os.getpid()))
+    if path == '/orphan':
+        # A subprocess that leaves its own child behind (a daemonized grandchild): it records its
+        # parent after its parent has exited, then exits itself, to be reaped by someone.
+        code = ('import os, sys, time; time.sleep(0.3); '
+                'open(sys.argv[1] + ".tmp", "w").write("%d %d" % (os.getppid(), os.getpid())); '
+                'os.rename(sys.argv[1] + ".tmp", sys.argv[1]); time.sleep(0.2)')
+        import shlex
+        import subprocess
+        subprocess.run(['sh', '-c', '%s -c %s %s &' % (shlex.quote(sys.executable), shlex.quote(code),
+                                                       shlex.quote(qs))], check=True)
+        return text(start_response, 'spawned')
+    if path == '/print':
+        # Prints lines for qs seconds, a little at a time (so that workers print at once).
+        end = time.monotonic() + float(qs or '0.5')
+        i = 0
+        while time.monotonic() < end:
+            print('worker %d line %d %s' % (os.getpid(), i, 'x' * 80))
+            i += 1
+            if i % 20 == 0:
+                time.sleep(0.001)
+        return text(start_response, 'printed')
     # --timeout: requests stuck in Python, in C, or past their interruption. The tests find the
     # line of each by its comment, in the stacks the worker logs.
     if path == '/spin':
