@@ -61,6 +61,12 @@ public struct ConfigurationBuilder {
         configuration.listeners.binds = plain + secure + binary
     }
 
+    /// gunicorn's --forwarded-allow-ips: addresses, networks or `*`; nil keeps the default.
+    public mutating func setForwardedAllowIPs(_ text: String?) {
+        guard let text, let trusted = parse(text, TrustedProxies.parse) else { return }
+        configuration.listeners.forwardedAllowIPs = trusted
+    }
+
     /// gunicorn's --certfile, --keyfile and --ciphers: every HTTP listener speaks HTTPS with
     /// them (applied in `build`); nil keeps what an earlier source gave.
     public mutating func setTLS(certificate: String?, key: String?, ciphers: String?) {

@@ -50,6 +50,12 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// are bound, so its workers never run as root; nil: stay as started.
         public var user: String? = nil
         public var group: String? = nil
+        /// The peers whose X-Forwarded-* and Forwarded fields set REMOTE_ADDR, the scheme, the
+        /// host and the port (unix-socket peers always are).
+        public var forwardedAllowIPs = TrustedProxies.loopback
+        /// Every connection starts with a PROXY protocol header (v1 text or v2 binary), as
+        /// HAProxy and network load balancers send it: its addresses are the client's.
+        public var proxyProtocol = false
         /// Not a setting: random TLS session-ticket keys the master makes when it starts (with
         /// HTTPS listeners), so that every worker, including those a reload starts, resumes the
         /// sessions of the others.

@@ -22,6 +22,10 @@ public enum Setting: String, CaseIterable, Sendable {
     case workers
     case threads
     case backlog
+    /// gunicorn's: the peers whose X-Forwarded-* and Forwarded fields are believed.
+    case forwardedAllowIps = "forwarded-allow-ips"
+    /// gunicorn's: every connection starts with a PROXY protocol header (v1 or v2).
+    case proxyProtocol = "proxy-protocol"
     case chmodSocket = "chmod-socket"
     case chownSocket = "chown-socket"
     case uid

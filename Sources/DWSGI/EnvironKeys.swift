@@ -26,6 +26,7 @@ final class EnvironKeys {
     let https = intern("https")
     let httpsFlag = intern("HTTPS")
     let on = intern("on")
+    let httpHost = intern("HTTP_HOST")
     let methods: [(String, PyObj)] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"].map {
         ($0, intern($0))
     }

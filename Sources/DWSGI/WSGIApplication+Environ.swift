@@ -64,8 +64,19 @@ extension WSGIApplication {
             PyDict_SetItem(env, keys.httpsFlag, keys.on)
         }
 
+        var forwarded: ForwardedHeaders.Fields? = info.forwardedTrust == nil ? nil : ForwardedHeaders.Fields()
         for field in head.fields {
             let name = UnsafeRawBufferPointer(rebasing: b[field.name])
+            if forwarded != nil, let which = ForwardedHeaders.name(name) {
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: b[field.value]), as: UTF8.self)
+                switch which {
+                case .forwardedFor: forwarded!.forwardedFor.append(value)
+                case .proto: forwarded!.proto.append(value)
+                case .host: forwarded!.host.append(value)
+                case .port: forwarded!.port.append(value)
+                case .forwarded: forwarded!.forwarded.append(value)
+                }
+            }
             let key: PyObj
             switch EnvironMapping.key(forField: name) {
             case .dropped: continue
@@ -97,7 +108,40 @@ extension WSGIApplication {
         if let length = EnvironMapping.contentLength(of: head) {
             set(keys.contentLength, string(length))
         }
+        if let forwarded, !forwarded.isEmpty, let trust = info.forwardedTrust {
+            applyForwarded(ForwardedHeaders.resolve(forwarded, isTrusted: trust), to: env, string: string)
+        }
         return env
+    }
+
+    /// What a trusted proxy said about the client: REMOTE_ADDR (REMOTE_PORT is then unknown),
+    /// the scheme (HTTPS on for https), HTTP_HOST and SERVER_NAME, SERVER_PORT.
+    func applyForwarded(_ f: ForwardedHeaders, to env: PyObj, string: (String) -> PyObj) {
+        func set(_ key: PyObj, _ value: PyObj) {
+            PyDict_SetItem(env, key, value)
+            Py_DECREF(value)
+        }
+        if let address = f.remoteAddr {
+            set(keys.remoteAddr, string(address))
+            set(keys.remotePort, string("0"))
+        }
+        if let scheme = f.scheme {
+            if scheme == "https" {
+                PyDict_SetItem(env, keys.urlScheme, keys.https)
+                PyDict_SetItem(env, keys.httpsFlag, keys.on)
+            } else {
+                set(keys.urlScheme, string("http"))
+                PyDict_DelItem(env, keys.httpsFlag) == 0 ? () : PyErr_Clear()
+            }
+        }
+        if let host = f.host {
+            set(keys.httpHost, string(host))
+            let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }) + "]" : String(host.prefix { $0 != ":" })
+            set(keys.serverName, string(name))
+        }
+        if let port = f.port ?? (f.scheme.map { $0 == "https" ? "443" : "80" }) {
+            set(keys.serverPort, string(port))
+        }
     }
 
     /// The uwsgi protocol: every var the front server sent, as it sent it, over what the

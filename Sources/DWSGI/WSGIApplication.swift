@@ -14,13 +14,21 @@ public struct WSGIConnectionInfo: Sendable {
     public var remotePort: String
     /// It came over TLS: `wsgi.url_scheme` is https, and `HTTPS` is on.
     public var secure: Bool
+    /// The peer is a trusted proxy (--forwarded-allow-ips): its X-Forwarded-* and Forwarded
+    /// fields are believed, and this tells which addresses in their chain are proxies too;
+    /// nil for any other peer.
+    public var forwardedTrust: (@Sendable (String) -> Bool)?
 
-    public init(serverName: String, serverPort: String, remoteAddr: String, remotePort: String, secure: Bool = false) {
+    public init(
+        serverName: String, serverPort: String, remoteAddr: String, remotePort: String, secure: Bool = false,
+        forwardedTrust: (@Sendable (String) -> Bool)? = nil
+    ) {
         self.serverName = serverName
         self.serverPort = serverPort
         self.remoteAddr = remoteAddr
         self.remotePort = remotePort
         self.secure = secure
+        self.forwardedTrust = forwardedTrust
     }
 }
 

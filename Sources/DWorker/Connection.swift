@@ -16,7 +16,8 @@ internal import DWSGI
 final class Connection {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
-    let info: WSGIConnectionInfo
+    /// The client's addresses (a PROXY protocol header replaces them: Connection+ProxyProtocol).
+    var info: WSGIConnectionInfo
     /// The listener it came in on, for handing it to another worker (the client's address is
     /// asked of the socket then: kept here, it would make every connection larger).
     let listener: Int
@@ -50,6 +51,8 @@ final class Connection {
     /// nginx's uwsgi_pass): its packet's vars, once it has arrived (Connection+UWSGI).
     let speaksUWSGI: Bool
     var gatewayVars: [UWSGIPacket.Request.Var]? = nil
+    /// --proxy-protocol: the header has not all arrived yet (its bytes so far are in `input`).
+    var awaitingProxyHeader: Bool
     var readWatcher: Watcher! = nil
     /// Made when output first cannot be written at once (most connections never need it).
     var writeWatcher: Watcher? = nil
@@ -72,6 +75,7 @@ final class Connection {
             keptAlive: keptAlive)
         parser = RequestHeadParser(limits: config.limits)
         speaksUWSGI = worker.uwsgiListeners.contains(listener)
+        awaitingProxyHeader = config.proxyProtocol && !keptAlive
         if let context = worker.tlsContexts[listener] { tls = context.session(fd: raw) }
         readWatcher = Watcher(loop: worker.loop, kind: .read(raw), persist: true) { [unowned self] what in
             self.onReadable(what)
@@ -94,6 +98,9 @@ final class Connection {
         if what.contains(.timeout) {
             onReadTimeout()
             return
+        }
+        if awaitingProxyHeader {
+            guard readProxyHeader() else { return }
         }
         switch readSome() {
         case .data:
@@ -132,7 +139,7 @@ final class Connection {
     }
 
     func onReadTimeout() {
-        if tls?.handshakeDone == false {
+        if tls?.handshakeDone == false || awaitingProxyHeader {
             // A handshake that did not finish within the header timeout: nothing to answer.
             close()
             return
@@ -218,7 +225,8 @@ final class Connection {
         let flushed = flushSome()
         guard !isClosed else { return }  // the write failed: the client is gone
         let next = machine.next(
-            outputPending: !flushed, partialHead: start < input.count || tls?.handshakeDone == false,
+            outputPending: !flushed,
+            partialHead: start < input.count || tls?.handshakeDone == false || awaitingProxyHeader,
             now: MonotonicClock.nanoseconds())
         switch next {
         case .read(let timeout):

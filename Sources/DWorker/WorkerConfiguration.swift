@@ -49,6 +49,8 @@ struct WorkerConfiguration: Sendable {
     var webSocketPingTimeout: Double { server.webSocket.pingTimeout }
     /// `import uwsgi` resolves to the dispatchd module.
     var uwsgiCompat: Bool { server.compatibility.uwsgi }
+    /// Every connection starts with a PROXY protocol header.
+    var proxyProtocol: Bool { server.listeners.proxyProtocol }
     /// Static files served by the worker.
     var statics: ServerConfiguration.Statics { server.statics }
 }

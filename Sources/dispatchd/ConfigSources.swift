@@ -72,6 +72,10 @@ enum ConfigSources {
             arguments += try argument("workers", workers, at: "WEB_CONCURRENCY")
             origins.append(Origin(option: "workers", value: workers, source: "WEB_CONCURRENCY"))
         }
+        if let trusted = variables.first(where: { $0.name == "FORWARDED_ALLOW_IPS" })?.value {
+            arguments += try argument("forwarded-allow-ips", trusted, at: "FORWARDED_ALLOW_IPS")
+            origins.append(Origin(option: "forwarded-allow-ips", value: trusted, source: "FORWARDED_ALLOW_IPS"))
+        }
         var bindFromEnvironment = false
         for (name, value) in variables.sorted(by: { $0.name < $1.name }) where name.hasPrefix("DISPATCHD_") {
             guard name != "DISPATCHD_BINARY", !name.hasPrefix("DISPATCHD_TEST_") else { continue }

@@ -79,6 +79,18 @@ struct DispatchdCommand: ParsableCommand {
     var ciphers: String?
 
     @Option(
+        help: ArgumentHelp(
+            "gunicorn's: the peers whose X-Forwarded-For/-Proto/-Host/-Port and Forwarded fields set REMOTE_ADDR, the scheme, the host and the port: addresses and networks, comma-separated, or * for all; unix-socket peers always are (default: \(Default.value.listeners.forwardedAllowIPs); also $FORWARDED_ALLOW_IPS).",
+            valueName: "list"))
+    var forwardedAllowIps: String?
+
+    @Flag(
+        help:
+            "gunicorn's: every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and network load balancers send it), whose source address and port become REMOTE_ADDR and REMOTE_PORT; a connection without one is closed."
+    )
+    var proxyProtocol = false
+
+    @Option(
         name: [.customLong("socket"), .customLong("uwsgi-socket")],
         help: ArgumentHelp(
             "Listen for uWSGI's binary protocol, for nginx's uwsgi_pass (repeatable): a path (unix socket) or an address. The peer sets the whole environ: keep it on a unix socket or loopback.",
@@ -378,6 +390,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.application.virtualenv, virtualenv)
         b.setListeners(http: bind + peers.httpAddresses, https: https, uwsgi: socket)
         b.setTLS(certificate: certfile, key: keyfile, ciphers: ciphers)
+        b.setForwardedAllowIPs(forwardedAllowIps)
+        b.set(\.listeners.proxyProtocol, proxyProtocol ? true : nil)
         b.set(\.listeners.backlog, backlog)
         b.set(\.workers.count, workers)
         b.set(\.workers.threads, threads)
