@@ -13,6 +13,7 @@ public final class Scoreboard: @unchecked Sendable {
     static let busySinceOffset = 8
     static let drainingOffset = 16
     static let admissionLimitOffset = 24
+    static let answeredOffset = 32
     /// The request line's length (as the request has it, before truncation), then its first
     /// `requestCapacity` bytes, in 8-byte words.
     static let requestOffset = 64
@@ -62,6 +63,11 @@ public final class Scoreboard: @unchecked Sendable {
     public func received(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.receivedOffset)) }
     public func addReceived(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.receivedOffset), UInt64(n)) }
 
+    /// HTTP requests the worker in `slot` has answered since the slot was reset (the master's
+    /// requests per second).
+    public func answered(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.answeredOffset)) }
+    public func addAnswered(_ slot: Int) { memory.add(offset(slot, Self.answeredOffset), 1) }
+
     /// The value of the received counter up to which the worker in `slot` has descriptors for
     /// connections (DescriptorBudget): the master hands it at most this minus what it has sent.
     /// 0 until the worker has measured its descriptors, before it reports ready.
@@ -85,6 +91,7 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.busySinceOffset), 0)
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
+        memory.store(offset(slot, Self.answeredOffset), 0)
         memory.store(offset(slot, Self.requestOffset), 0)
         for t in 0..<(rowsPerSlot - 1) {
             let row = thread(t, of: slot)

@@ -74,6 +74,7 @@ extension Supervisor {
     /// SIGTERM, SIGINT: after --shutdown-delay (still accepting, for load balancers that take
     /// that long to stop sending), the drain. A second signal during the delay drains at once.
     func stopGracefully() {
+        notifyStopping()
         let delay = config.workers.shutdownDelay
         guard delay > 0, shutdownDelayTimer == nil, !pool.shuttingDown else {
             shutdownDelayTimer = nil
@@ -118,6 +119,7 @@ extension Supervisor {
 
     /// SIGQUIT (or a fatal error): stop at once.
     func quit() {
+        notifyStopping()
         stopListening()
         pending.removeAll()
         _ = pool.beginShutdown()

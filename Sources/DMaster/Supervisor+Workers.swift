@@ -25,10 +25,12 @@ extension Supervisor {
                 log(
                     "reload complete: \(replaced) worker\(replaced == 1 ? "" : "s") replaced in \(tenths / 10).\(tenths % 10) s"
                 )
+                notifyReloaded()
             case .reloadAbandoned(let position, let status):
                 log(
                     "reload abandoned: the new worker \(position) exited (\(Self.describe(status))) before it was ready; "
                         + "the old workers keep serving (the next SIGHUP tries again)")
+                notifyReloaded()
             case .replacementFailed(let position, let status):
                 log(
                     "the replacement for worker \(position) exited (\(Self.describe(status))) before it was ready; "
@@ -57,6 +59,7 @@ extension Supervisor {
         log(
             "reloading: replacing \(pool.workers) worker\(pool.workers == 1 ? "" : "s"), \(batch) at a time"
                 + (pool.isReloading ? " (the reload under way starts over)" : ""))
+        notifyReloading()
         execute(pool.beginReload())
     }
 
@@ -131,6 +134,7 @@ extension Supervisor {
             case .ready:
                 log("worker \(pool.position(slot)) (pid \(pool.pid(slot) ?? 0)) ready")
                 execute(pool.ready(slot: slot))
+                notifyIfAllReady()
                 armLifetime(slot)
                 if paused { retryHandOff() }
             case .recycle:

@@ -37,6 +37,11 @@ public final class Supervisor {
     var shutdownDelayTimer: Watcher? = nil
     /// When the current reload began (for its log line).
     var reloadStarted: UInt64 = 0
+    /// systemd's NOTIFY_SOCKET (Supervisor+Systemd): whether READY=1 went, and the requests
+    /// answered at the last STATUS.
+    var notifier: SystemdNotifier? = nil
+    var notifiedReady = false
+    var lastAnswered: UInt64 = 0
     /// --reload: the application's files, watched; the changes seen, and the short wait that
     /// gathers the writes of one save before the reload starts.
     var fileWatcher: FileWatcher? = nil
@@ -94,11 +99,16 @@ public final class Supervisor {
         Posix.ignoreSIGPIPE()
         Posix.becomeSubreaper()
         raiseDescriptorLimit()
-        do {
-            try bindListeners()
-        } catch {
-            log("cannot listen: \(error)")
-            return 1
+        switch adoptActivatedListeners() {
+        case true?: break
+        case false?: return 1
+        case nil:
+            do {
+                try bindListeners()
+            } catch {
+                log("cannot listen: \(error)")
+                return 1
+            }
         }
         guard dropPrivileges() else { return 1 }
         for (signal, handler) in [
@@ -113,6 +123,7 @@ public final class Supervisor {
             watchers.append(w)
         }
         retryTimer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.retryHandOff() }
+        startSystemdNotifications()
         if config.development.reload { startWatchingFiles() }
         startRequestTimeouts()
         execute(pool.start())
@@ -179,32 +190,65 @@ public final class Supervisor {
                         p, user: parts.first.flatMap { $0.isEmpty ? nil : $0 }, group: parts.count > 1 ? parts[1] : nil)
                 }
             }
-            let listener = Listener(fd: fd)
-            let scheme: String
-            switch bind.scheme {
-            case .http: scheme = "http"
-            case .https: scheme = "https"
-            case .uwsgi: scheme = "uwsgi"
-            }
-            if let path {
-                unixPaths.append(path)
-                log("listening on \(scheme == "http" ? "" : scheme + "+")unix:\(path)")
-            } else if let local = Socket.localEndpoint(listener.fd.raw) {
-                let host = local.host.contains(":") ? "[\(local.host)]" : local.host
-                log("listening on \(scheme)://\(host):\(local.port)")
-                if bind.scheme == .uwsgi && !Self.isLoopback(local.host) {
-                    log(
-                        "WARNING: the uwsgi protocol lets its peer set any environ value (REMOTE_ADDR, HTTPS, SCRIPT_NAME...): uwsgi://\(host):\(local.port) should be a unix socket or a loopback address that only the proxy reaches"
-                    )
-                }
-            }
-            let index = listeners.count
-            listener.watcher = Watcher(loop: loop, kind: .read(listener.fd.raw), persist: true) { [unowned self] _ in
-                self.acceptConnections(index)
-            }
-            listener.watcher.arm()
-            listeners.append(listener)
+            if let path { unixPaths.append(path) }
+            addListener(fd, bind, path: path, note: "")
         }
+    }
+
+    /// Socket activation: the listening sockets systemd passed (LISTEN_FDS), one per configured
+    /// listener in order (their schemes apply; systemd's addresses win). The variables are
+    /// removed, so workers and the app do not take them for their own. nil: none were passed;
+    /// false: they do not match the configuration (logged).
+    func adoptActivatedListeners() -> Bool? {
+        let passed = SocketActivation.descriptors(
+            listenPID: Posix.getenv("LISTEN_PID"), listenFDs: Posix.getenv("LISTEN_FDS"), ownPID: Posix.getpid())
+        for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { Posix.unsetenv(name) }
+        guard let passed else { return nil }
+        let binds = config.listeners.binds
+        guard passed.count == binds.count else {
+            log(
+                "systemd passed \(passed.count) listening socket\(passed.count == 1 ? "" : "s") (LISTEN_FDS), but the configuration has \(binds.count) listener\(binds.count == 1 ? "" : "s"): give one --bind (or --https, --socket) per socket, in the order of the socket unit's Listen lines"
+            )
+            return false
+        }
+        for (raw, bind) in zip(passed, binds) {
+            do {
+                addListener(try Socket.inheritedListener(raw), bind, path: nil, note: " (from systemd)")
+            } catch {
+                log("cannot use the socket systemd passed at descriptor \(raw): \(error)")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Watches a listening socket, and says where it listens.
+    func addListener(_ fd: consuming OwnedFD, _ bind: Bind, path: String?, note: String) {
+        let listener = Listener(fd: fd)
+        let scheme: String
+        switch bind.scheme {
+        case .http: scheme = "http"
+        case .https: scheme = "https"
+        case .uwsgi: scheme = "uwsgi"
+        }
+        let local = Socket.localEndpoint(listener.fd.raw)
+        if let local, path != nil || local.isUnix {
+            log("listening on \(scheme == "http" ? "" : scheme + "+")unix:\(path ?? local.host)\(note)")
+        } else if let local {
+            let host = local.host.contains(":") ? "[\(local.host)]" : local.host
+            log("listening on \(scheme)://\(host):\(local.port)\(note)")
+            if bind.scheme == .uwsgi && !Self.isLoopback(local.host) {
+                log(
+                    "WARNING: the uwsgi protocol lets its peer set any environ value (REMOTE_ADDR, HTTPS, SCRIPT_NAME...): uwsgi://\(host):\(local.port) should be a unix socket or a loopback address that only the proxy reaches"
+                )
+            }
+        }
+        let index = listeners.count
+        listener.watcher = Watcher(loop: loop, kind: .read(listener.fd.raw), persist: true) { [unowned self] _ in
+            self.acceptConnections(index)
+        }
+        listener.watcher.arm()
+        listeners.append(listener)
     }
 
     /// 127.0.0.0/8 and ::1.

@@ -348,6 +348,32 @@ public enum Posix {
         return result
     }
 
+    public static func unsetenv(_ name: String) { _ = Glibc.unsetenv(name) }
+
+    /// Sends `text` as one datagram to the unix socket at `path` (`@name`: the abstract
+    /// namespace), as sd_notify does; false when it could not be sent.
+    public static func sendDatagram(_ text: String, toUnixSocket path: String) -> Bool {
+        let fd = Glibc.socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        var bytes = Array(path.utf8)
+        if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (bytes.first == 0 ? 0 : 1))
+        let sent = withUnsafePointer(to: &address) { a in
+            a.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                Array(text.utf8).withUnsafeBytes {
+                    Glibc.sendto(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL), sa, length)
+                }
+            }
+        }
+        return sent >= 0
+    }
+
     public static func getenv(_ name: String) -> String? {
         guard let p = Glibc.getenv(name) else { return nil }
         return String(cString: p)

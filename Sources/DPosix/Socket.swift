@@ -204,4 +204,12 @@ public enum Socket {
 
     /// Turns off lingering so that close() after a hard error sends RST at once.
     public static func shutdownWrite(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_WR)) }
+
+    /// A listening socket the process was given (systemd's socket activation, at fd 3 on):
+    /// moved above the descriptors workers are started with, close-on-exec and non-blocking.
+    public static func inheritedListener(_ fd: CInt) throws(SystemError) -> OwnedFD {
+        let moved = try Posix.moveAbove(OwnedFD(fd), minimum: 10)
+        try Posix.setNonBlocking(moved.raw)
+        return moved
+    }
 }

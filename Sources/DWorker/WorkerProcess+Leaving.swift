@@ -66,6 +66,7 @@ extension WorkerProcess {
     /// this worker's share of the jitter), ask to be replaced; this worker serves until then.
     func requestAnswered() {
         requestsAnswered += 1
+        scoreboard.addAnswered(config.slot)
         if requestLimit > 0 && requestsAnswered >= requestLimit { askToBeReplaced(.maxRequests) }
     }
 

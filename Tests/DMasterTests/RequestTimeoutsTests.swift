@@ -142,3 +142,14 @@ import Testing
         #expect(RequestTimeouts(timeout: 0.05, grace: 5).interval == 0.01)
     }
 }
+
+/// systemd's socket activation variables.
+@Suite struct SocketActivationTests {
+    @Test func descriptorsForThisProcessOnly() {
+        #expect(SocketActivation.descriptors(listenPID: "42", listenFDs: "2", ownPID: 42) == [3, 4])
+        #expect(SocketActivation.descriptors(listenPID: "41", listenFDs: "2", ownPID: 42) == nil, "another process's")
+        #expect(SocketActivation.descriptors(listenPID: nil, listenFDs: "1", ownPID: 42) == nil)
+        #expect(SocketActivation.descriptors(listenPID: "42", listenFDs: "0", ownPID: 42) == nil)
+        #expect(SocketActivation.descriptors(listenPID: "42", listenFDs: "x", ownPID: 42) == nil)
+    }
+}
