@@ -15,6 +15,23 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#if PY_VERSION_HEX < 0x030B0000
+// CPython 3.10 spells the reference-count operations as macros over _Py_INCREF and friends,
+// which Swift cannot import; 3.11 made them functions of these names. The same names here.
+static inline void CDPy_IncRef310(PyObject *o) { Py_INCREF(o); }
+static inline void CDPy_DecRef310(PyObject *o) { Py_DECREF(o); }
+static inline void CDPy_XIncRef310(PyObject *o) { Py_XINCREF(o); }
+static inline void CDPy_XDecRef310(PyObject *o) { Py_XDECREF(o); }
+#undef Py_INCREF
+#undef Py_DECREF
+#undef Py_XINCREF
+#undef Py_XDECREF
+static inline void Py_INCREF(PyObject *o) { CDPy_IncRef310(o); }
+static inline void Py_DECREF(PyObject *o) { CDPy_DecRef310(o); }
+static inline void Py_XINCREF(PyObject *o) { CDPy_XIncRef310(o); }
+static inline void Py_XDECREF(PyObject *o) { CDPy_XDecRef310(o); }
+#endif
+
 static inline PyObject *CDPy_None(void) { return Py_None; }
 static inline PyObject *CDPy_True(void) { return Py_True; }
 static inline PyObject *CDPy_False(void) { return Py_False; }
