@@ -49,6 +49,17 @@ public struct TrustedProxies: Codable, Equatable, Sendable, CustomStringConverti
     public func contains(_ address: String) -> Bool {
         if everyone { return true }
         guard let bytes = Self.bytes(of: address) else { return false }
+        return bytes.withUnsafeBytes { contains(rawAddress: $0) }
+    }
+
+    /// The same for an address's bytes (4 or 16; an IPv4-mapped IPv6 address counts as its
+    /// IPv4 address), as a socket gives them: no text to format and parse per connection.
+    public func contains(rawAddress raw: UnsafeRawBufferPointer) -> Bool {
+        if everyone { return true }
+        var bytes = raw
+        if raw.count == 16 && raw[0..<10].allSatisfy({ $0 == 0 }) && raw[10] == 0xFF && raw[11] == 0xFF {
+            bytes = UnsafeRawBufferPointer(rebasing: raw[12..<16])
+        }
         return networks.contains { network in
             guard network.bytes.count == bytes.count else { return false }
             var bits = network.prefix

@@ -18,6 +18,13 @@ public struct PeerAddress: Sendable, Equatable {
         a.family == b.family && a.port == b.port && a.address == b.address
     }
 
+    /// The address's bytes (4 for IPv4, 16 for IPv6, none for a unix socket), without copying.
+    public func withAddressBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeBytes(of: address) { raw in
+            body(UnsafeRawBufferPointer(rebasing: raw[0..<(family == 4 ? 4 : family == 6 ? 16 : 0)]))
+        }
+    }
+
     /// Bytes in the encoded form.
     public static let encodedSize = 19
 

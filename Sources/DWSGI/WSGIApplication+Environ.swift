@@ -64,10 +64,12 @@ extension WSGIApplication {
             PyDict_SetItem(env, keys.httpsFlag, keys.on)
         }
 
-        var forwarded: ForwardedHeaders.Fields? = info.forwardedTrust == nil ? nil : ForwardedHeaders.Fields()
+        // Made only when a trusted peer's request carries one of the fields.
+        var forwarded: ForwardedHeaders.Fields? = nil
         for field in head.fields {
             let name = UnsafeRawBufferPointer(rebasing: b[field.name])
-            if forwarded != nil, let which = ForwardedHeaders.name(name) {
+            if info.forwardedTrusted, let which = ForwardedHeaders.name(name) {
+                if forwarded == nil { forwarded = ForwardedHeaders.Fields() }
                 let value = String(decoding: UnsafeRawBufferPointer(rebasing: b[field.value]), as: UTF8.self)
                 switch which {
                 case .forwardedFor: forwarded!.forwardedFor.append(value)
@@ -108,7 +110,7 @@ extension WSGIApplication {
         if let length = EnvironMapping.contentLength(of: head) {
             set(keys.contentLength, string(length))
         }
-        if let forwarded, !forwarded.isEmpty, let trust = info.forwardedTrust {
+        if let forwarded, let trust = forwardedTrust {
             applyForwarded(ForwardedHeaders.resolve(forwarded, isTrusted: trust), to: env, string: string)
         }
         return env

@@ -15,20 +15,20 @@ public struct WSGIConnectionInfo: Sendable {
     /// It came over TLS: `wsgi.url_scheme` is https, and `HTTPS` is on.
     public var secure: Bool
     /// The peer is a trusted proxy (--forwarded-allow-ips): its X-Forwarded-* and Forwarded
-    /// fields are believed, and this tells which addresses in their chain are proxies too;
-    /// nil for any other peer.
-    public var forwardedTrust: (@Sendable (String) -> Bool)?
+    /// fields are believed (`WSGIApplication.forwardedTrust` tells which addresses in their
+    /// chain are proxies too).
+    public var forwardedTrusted: Bool
 
     public init(
         serverName: String, serverPort: String, remoteAddr: String, remotePort: String, secure: Bool = false,
-        forwardedTrust: (@Sendable (String) -> Bool)? = nil
+        forwardedTrusted: Bool = false
     ) {
         self.serverName = serverName
         self.serverPort = serverPort
         self.remoteAddr = remoteAddr
         self.remotePort = remotePort
         self.secure = secure
-        self.forwardedTrust = forwardedTrust
+        self.forwardedTrusted = forwardedTrusted
     }
 }
 
@@ -45,6 +45,8 @@ public final class WSGIApplication {
     let runtime: PythonRuntime
     let app: PyObj
     let keys = EnvironKeys()
+    /// --forwarded-allow-ips: which addresses of a forwarded chain are trusted proxies.
+    public var forwardedTrust: (@Sendable (String) -> Bool)? = nil
     let baseEnviron: PyObj
     var scratch: [UInt8] = []
 

@@ -66,10 +66,6 @@ public final class WorkerProcess {
     /// By listener index: the TLS context of an HTTPS listener (its files read when this
     /// worker started), nil for the others.
     var tlsContexts: [TLSContext?] = []
-    /// Which addresses of a forwarded chain are proxies (--forwarded-allow-ips), made once.
-    lazy var trustsForwarded: @Sendable (String) -> Bool = {
-        [trusted = config.server.listeners.forwardedAllowIPs] address in trusted.contains(address)
-    }
     /// The indexes of the listeners that speak the uwsgi protocol.
     lazy var uwsgiListeners: Set<Int> = Set(
         config.server.listeners.binds.indices.filter { config.server.listeners.binds[$0].scheme == .uwsgi })
@@ -141,6 +137,8 @@ public final class WorkerProcess {
             ServerLog.write(.worker, error.message)
             return WorkerContract.ExitStatus.appLoadFailed.rawValue
         }
+        let trusted = config.server.listeners.forwardedAllowIPs
+        app.forwardedTrust = { @Sendable address in trusted.contains(address) }
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         worker.tlsContexts = tlsContexts
         runtime.scheduler = worker.tasks
@@ -302,16 +300,17 @@ public final class WorkerProcess {
             local = endpoint.map { $0.isUnix ? ("localhost", "0") : ($0.host, String($0.port)) } ?? ("localhost", "0")
             localNames[listener] = local
         }
-        let trusted = config.server.listeners.forwardedAllowIPs
         // A unix-socket peer is the local proxy; a uwsgi peer sets the environ itself.
-        let believed = !uwsgiListeners.contains(listener) && (peer.family == 0 || trusted.contains(peer.host))
-        let trust = believed ? trustsForwarded : nil
+        let trusted =
+            !uwsgiListeners.contains(listener)
+            && (peer.family == 0
+                || peer.withAddressBytes { config.server.listeners.forwardedAllowIPs.contains(rawAddress: $0) })
         let info = WSGIConnectionInfo(
             serverName: local.name, serverPort: local.port,
             remoteAddr: peer.family == 0 ? "127.0.0.1" : peer.host,
             remotePort: peer.family == 0 ? "0" : String(peer.port),
             secure: tlsContexts[listener] != nil,
-            forwardedTrust: trust
+            forwardedTrusted: trusted
         )
         let connection = Connection(
             fd: fd, worker: self, info: info, listener: listener, keptAlive: keptAlive)

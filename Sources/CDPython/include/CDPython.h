@@ -129,7 +129,11 @@ static inline int CDPy_tp_call(void) { return Py_tp_call; }
 // obj.name or NULL, without raising (and formatting) an AttributeError when it is missing.
 // 1: found (new reference in *out), 0: missing, -1: another error is set.
 static inline int CDPy_LookupAttr(PyObject *obj, PyObject *name, PyObject **out) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(obj, name, out);  // 3.13's public name for it
+#else
     return _PyObject_LookupAttr(obj, name, out);
+#endif
 }
 
 static inline PyObject *CDPy_SelfIter(PyObject *o) { Py_INCREF(o); return o; }
