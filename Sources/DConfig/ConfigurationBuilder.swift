@@ -61,6 +61,16 @@ public struct ConfigurationBuilder {
         configuration.listeners.binds = plain + secure + binary
     }
 
+    /// --stats ADDRESS; nil keeps the default (none).
+    public mutating func setStats(_ text: String?) {
+        guard let text else { return }
+        do {
+            configuration.listeners.stats = try BindAddress.parse(text)
+        } catch {
+            errors.append(ConfigError(.stats, error.problem))
+        }
+    }
+
     /// gunicorn's --forwarded-allow-ips: addresses, networks or `*`; nil keeps the default.
     public mutating func setForwardedAllowIPs(_ text: String?) {
         guard let text, let trusted = parse(text, TrustedProxies.parse) else { return }

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// Every connection starts with a PROXY protocol header (v1 text or v2 binary), as
         /// HAProxy and network load balancers send it: its addresses are the client's.
         public var proxyProtocol = false
+        /// Where the master serves /metrics (Prometheus), /healthz, /readyz and /workers; nil:
+        /// nowhere. Served by the master, so it answers while every worker is busy or stuck.
+        public var stats: BindAddress? = nil
         /// Not a setting: random TLS session-ticket keys the master makes when it starts (with
         /// HTTPS listeners), so that every worker, including those a reload starts, resumes the
         /// sessions of the others.

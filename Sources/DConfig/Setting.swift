@@ -26,6 +26,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case forwardedAllowIps = "forwarded-allow-ips"
     /// gunicorn's: every connection starts with a PROXY protocol header (v1 or v2).
     case proxyProtocol = "proxy-protocol"
+    /// The master's own listener for /metrics, /healthz, /readyz and /workers.
+    case stats
     case chmodSocket = "chmod-socket"
     case chownSocket = "chown-socket"
     case uid

@@ -8,12 +8,17 @@ public import DPosix
 /// that is (so the master can name a request that runs past --timeout).
 public final class Scoreboard: @unchecked Sendable {
     /// 192 bytes per slot (three cache lines), so workers never share a line.
-    static let slotSize = 192
+    static let slotSize = 384
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let drainingOffset = 16
     static let admissionLimitOffset = 24
     static let answeredOffset = 32
+    /// Requests by status class (1xx to 5xx), the duration histogram's buckets (one per bound
+    /// and one past the last), and the durations' sum in microseconds (--stats).
+    static let classOffset = 192
+    static let bucketOffset = 232
+    static let durationSumOffset = 232 + 8 * 12
     /// The request line's length (as the request has it, before truncation), then its first
     /// `requestCapacity` bytes, in 8-byte words.
     static let requestOffset = 64
@@ -68,6 +73,48 @@ public final class Scoreboard: @unchecked Sendable {
     public func answered(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.answeredOffset)) }
     public func addAnswered(_ slot: Int) { memory.add(offset(slot, Self.answeredOffset), 1) }
 
+    /// The upper bounds (seconds) of the request-duration histogram's buckets.
+    public static let durationBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    static let durationBoundsNanoseconds: [UInt64] = durationBounds.map { UInt64($0 * 1e9) }
+
+    /// A response ended: its status class and how long the request took.
+    public func recordRequest(_ slot: Int, status: Int, nanoseconds: UInt64) {
+        memory.add(offset(slot, Self.answeredOffset), 1)
+        let cls = min(max(status / 100, 1), 5) - 1
+        memory.add(offset(slot, Self.classOffset + 8 * cls), 1)
+        var bucket = Self.durationBoundsNanoseconds.count
+        for (i, bound) in Self.durationBoundsNanoseconds.enumerated() where nanoseconds <= bound {
+            bucket = i
+            break
+        }
+        memory.add(offset(slot, Self.bucketOffset + 8 * bucket), 1)
+        memory.add(offset(slot, Self.durationSumOffset), nanoseconds / 1000)
+    }
+
+    /// What the worker in `slot` has counted (since its slot was reset).
+    public struct Counts: Sendable, Equatable {
+        /// Requests by status class, 1xx first.
+        public var classes = [UInt64](repeating: 0, count: 5)
+        /// Per bucket (not cumulative), the last one past every bound.
+        public var buckets = [UInt64](repeating: 0, count: Scoreboard.durationBounds.count + 1)
+        public var durationMicroseconds: UInt64 = 0
+        public init() {}
+
+        public mutating func add(_ other: Counts) {
+            for i in classes.indices { classes[i] &+= other.classes[i] }
+            for i in buckets.indices { buckets[i] &+= other.buckets[i] }
+            durationMicroseconds &+= other.durationMicroseconds
+        }
+    }
+
+    public func counts(_ slot: Int) -> Counts {
+        var c = Counts()
+        for i in c.classes.indices { c.classes[i] = memory.load(offset(slot, Self.classOffset + 8 * i)) }
+        for i in c.buckets.indices { c.buckets[i] = memory.load(offset(slot, Self.bucketOffset + 8 * i)) }
+        c.durationMicroseconds = memory.load(offset(slot, Self.durationSumOffset))
+        return c
+    }
+
     /// The value of the received counter up to which the worker in `slot` has descriptors for
     /// connections (DescriptorBudget): the master hands it at most this minus what it has sent.
     /// 0 until the worker has measured its descriptors, before it reports ready.
@@ -92,6 +139,9 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
         memory.store(offset(slot, Self.answeredOffset), 0)
+        for field in stride(from: Self.classOffset, through: Self.durationSumOffset, by: 8) {
+            memory.store(offset(slot, field), 0)
+        }
         memory.store(offset(slot, Self.requestOffset), 0)
         for t in 0..<(rowsPerSlot - 1) {
             let row = thread(t, of: slot)

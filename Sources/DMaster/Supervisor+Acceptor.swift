@@ -79,6 +79,7 @@ extension Supervisor {
                 batch.append(fd, peer: peer)
             }
             if batch.count == 0 { return }
+            acceptedConnections &+= UInt64(batch.count)
             budget -= batch.count
             if !deliver(batch, preferred: slot) {
                 pending.append(batch)

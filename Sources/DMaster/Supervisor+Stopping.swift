@@ -29,6 +29,7 @@ extension Supervisor {
                 let accepted: OwnedFD?
                 do { accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer) } catch { break }
                 guard let fd = accepted else { break }
+                acceptedConnections &+= 1
                 batch.append(fd, peer: peer)
                 if batch.count == ControlMessage.maxBatch {
                     pending.append(batch)
@@ -74,6 +75,7 @@ extension Supervisor {
     /// SIGTERM, SIGINT: after --shutdown-delay (still accepting, for load balancers that take
     /// that long to stop sending), the drain. A second signal during the delay drains at once.
     func stopGracefully() {
+        stopRequested = true
         notifyStopping()
         let delay = config.workers.shutdownDelay
         guard delay > 0, shutdownDelayTimer == nil, !pool.shuttingDown else {
@@ -119,6 +121,7 @@ extension Supervisor {
 
     /// SIGQUIT (or a fatal error): stop at once.
     func quit() {
+        stopRequested = true
         notifyStopping()
         stopListening()
         pending.removeAll()

@@ -62,6 +62,7 @@ extension Supervisor {
                         "\(who) (pid \(pid)) killed: \(request) stuck for \(Self.tenths(now - busySince)) s "
                             + "(timeout \(Self.seconds(config.timeouts.request!)), grace "
                             + "\(Self.seconds(config.timeouts.requestGrace)))")
+                    exitReasons[pid] = "timeout"
                     Posix.kill(pid, Posix.SIGKILL)
                 case nil:
                     break

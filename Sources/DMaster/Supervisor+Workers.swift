@@ -60,12 +60,16 @@ extension Supervisor {
             "reloading: replacing \(pool.workers) worker\(pool.workers == 1 ? "" : "s"), \(batch) at a time"
                 + (pool.isReloading ? " (the reload under way starts over)" : ""))
         notifyReloading()
+        for slot in 0..<pool.count {
+            if let pid = pool.pid(slot), exitReasons[pid] == nil { exitReasons[pid] = "reload" }
+        }
         execute(pool.beginReload())
     }
 
     /// Replaces the worker in `slot` (recycling); it serves until its replacement is ready.
-    func replace(_ slot: Int, because reason: String) {
+    func replace(_ slot: Int, because reason: String, kind: String) {
         guard let pid = pool.pid(slot) else { return }
+        exitReasons[pid] = kind
         log("replacing worker \(pool.position(slot)) (pid \(pid)): \(reason)")
         execute(pool.replace(slot: slot))
     }
@@ -138,7 +142,9 @@ extension Supervisor {
                 armLifetime(slot)
                 if paused { retryHandOff() }
             case .recycle:
-                if let reason = ControlMessage.recycleReason(message) { replace(slot, because: "\(reason)") }
+                if let reason = ControlMessage.recycleReason(message) {
+                    replace(slot, because: "\(reason)", kind: reason == .memory ? "memory" : "max-requests")
+                }
             case .handBack:
                 takeHandedBack(message)
             case .watchFiles:
@@ -173,6 +179,7 @@ extension Supervisor {
     func reap() {
         while let (pid, status) = Posix.reapChild() {
             guard let slot = pool.slot(ofPid: pid) else { continue }
+            countExit(pid: pid, slot: slot, status: status)
             log("worker \(pool.position(slot)) (pid \(pid)) exited: \(describeExit(pid: pid, status: status))")
             slotTimers[slot] = nil
             if let channel = channels[slot] {
@@ -229,7 +236,9 @@ extension Supervisor {
         let seconds = lifetime + Double.random(in: 0...config.workers.maxLifetimeJitter)
         let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
             self.slotTimers[slot] = nil
-            if self.pool.pid(slot) == pid { self.replace(slot, because: "it has run for --max-worker-lifetime") }
+            if self.pool.pid(slot) == pid {
+                self.replace(slot, because: "it has run for --max-worker-lifetime", kind: "lifetime")
+            }
         }
         timer.arm(timeout: seconds)
         slotTimers[slot] = timer

@@ -42,6 +42,15 @@ public final class Supervisor {
     var notifier: SystemdNotifier? = nil
     var notifiedReady = false
     var lastAnswered: UInt64 = 0
+    /// --stats (Supervisor+Stats): connections accepted, what exited workers counted, worker
+    /// exits by reason, and the reason the master gave each worker it is replacing.
+    var acceptedConnections: UInt64 = 0
+    var retiredCounts = Scoreboard.Counts()
+    var exitsByReason: [String: UInt64] = [:]
+    var exitReasons: [Int32: String] = [:]
+    var statsServer: StatsServer? = nil
+    /// SIGTERM (or SIGQUIT) arrived: /readyz says 503 from then on, during --shutdown-delay too.
+    var stopRequested = false
     /// --reload: the application's files, watched; the changes seen, and the short wait that
     /// gathers the writes of one save before the reload starts.
     var fileWatcher: FileWatcher? = nil
@@ -109,6 +118,12 @@ public final class Supervisor {
                 log("cannot listen: \(error)")
                 return 1
             }
+        }
+        do {
+            try startStats()
+        } catch {
+            log("cannot listen for --stats: \(error)")
+            return 1
         }
         guard dropPrivileges() else { return 1 }
         for (signal, handler) in [

@@ -113,6 +113,7 @@ extension Connection {
     /// a WebSocket).
     func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
         logRequest(status: status, bytes: bytes)
+        let began = request.began
         start = request.body?.end ?? request.headEnd
         request = InFlight()
         parser.reset()
@@ -120,7 +121,7 @@ extension Connection {
             machine.upgraded()
         } else {
             machine.respondedCompletely(keepAlive: keepAlive, unreadInput: start < input.count)
-            worker.requestAnswered()
+            worker.requestAnswered(status: status, began: began)
         }
     }
 

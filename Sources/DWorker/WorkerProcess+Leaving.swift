@@ -64,9 +64,9 @@ extension WorkerProcess {
 
     /// After each HTTP response (WebSocket handshakes do not count): past --max-requests (plus
     /// this worker's share of the jitter), ask to be replaced; this worker serves until then.
-    func requestAnswered() {
+    func requestAnswered(status: Int, began: UInt64) {
         requestsAnswered += 1
-        scoreboard.addAnswered(config.slot)
+        scoreboard.recordRequest(config.slot, status: status, nanoseconds: MonotonicClock.nanoseconds() &- began)
         if requestLimit > 0 && requestsAnswered >= requestLimit { askToBeReplaced(.maxRequests) }
     }
 

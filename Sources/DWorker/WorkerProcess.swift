@@ -153,7 +153,8 @@ public final class WorkerProcess {
         self.runtime = runtime
         self.app = app
         self.scoreboard = scoreboard
-        self.timesRequests = config.requestTimeout != nil
+        // --stats shows each worker's request too (/workers).
+        self.timesRequests = config.requestTimeout != nil || config.server.listeners.stats != nil
         let threads = config.threads
         self.loopRow = threads > 1 ? scoreboard.thread(threads, of: config.slot) : nil
         self.accessLog = config.accessLog ? AccessLog() : nil

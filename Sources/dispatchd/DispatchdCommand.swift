@@ -84,6 +84,12 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "list"))
     var forwardedAllowIps: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve /metrics (Prometheus), /healthz, /readyz and /workers (JSON) on this address, from the master (uWSGI's --stats, over HTTP): it answers while every worker is busy. Keep it private (loopback, a unix socket).",
+            valueName: "address"))
+    var stats: String?
+
     @Flag(
         help:
             "gunicorn's: every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and network load balancers send it), whose source address and port become REMOTE_ADDR and REMOTE_PORT; a connection without one is closed."
@@ -391,6 +397,7 @@ struct DispatchdCommand: ParsableCommand {
         b.setListeners(http: bind + peers.httpAddresses, https: https, uwsgi: socket)
         b.setTLS(certificate: certfile, key: keyfile, ciphers: ciphers)
         b.setForwardedAllowIPs(forwardedAllowIps)
+        b.setStats(stats)
         b.set(\.listeners.proxyProtocol, proxyProtocol ? true : nil)
         b.set(\.listeners.backlog, backlog)
         b.set(\.workers.count, workers)
