@@ -38,7 +38,7 @@ extension Connection {
             case .incomplete:
                 guard input.count + n < Self.proxyHeaderLimit else {
                     worker.log(
-                        "client \(info.remoteAddr): a PROXY protocol header longer than \(Self.proxyHeaderLimit) bytes; closed"
+                        "client \(clientAddress): a PROXY protocol header longer than \(Self.proxyHeaderLimit) bytes; closed"
                     )
                     close()
                     return false
@@ -48,7 +48,7 @@ extension Connection {
                 finishBatch()
                 return false
             case .invalid(let reason):
-                worker.log("client \(info.remoteAddr): \(reason); closed (--proxy-protocol)")
+                worker.log("client \(clientAddress): \(reason); closed (--proxy-protocol)")
                 close()
                 return false
             case .complete(let length, let source):
@@ -56,8 +56,10 @@ extension Connection {
                 input.count = 0
                 awaitingProxyHeader = false
                 if let source {
-                    info.remoteAddr = source.address
-                    info.remotePort = String(source.port)
+                    var client = info
+                    client.remoteAddr = source.address
+                    client.remotePort = String(source.port)
+                    proxied = client
                 }
                 return true
             }

@@ -40,7 +40,7 @@ extension Connection {
         case .incomplete:
             return false
         case .invalid(let error):
-            refuse(error, log: "rejected request from \(info.remoteAddr): \(error.status) \(error.reason)")
+            refuse(error, log: "rejected request from \(clientAddress): \(error.status) \(error.reason)")
         case .complete:
             dispatch()
         }
@@ -53,7 +53,7 @@ extension Connection {
         if let limit = worker.config.maxRequestBody, let length = head.contentLength, length > limit {
             refuse(
                 HTTPError(413, "request body too large"),
-                log: "refused a \(length)-byte request body from \(info.remoteAddr): the limit is \(limit)")
+                log: "refused a \(length)-byte request body from \(clientAddress): the limit is \(limit)")
             return
         }
         if let statics = worker.statics, let (map, path, query) = staticTarget(statics),
@@ -152,7 +152,7 @@ extension Connection {
         guard let log = worker.accessLog else { return }
         let seconds = Double(MonotonicClock.nanoseconds() - began) / 1e9
         log.record(
-            remote: info.remoteAddr, date: worker.date.commonLog, head: head,
+            remote: clientAddress, date: worker.date.commonLog, head: head,
             request: input.bytes(start..<headEnd),
             status: status, bytes: bytes, seconds: seconds)
     }
@@ -198,10 +198,12 @@ extension Connection {
             return
         }
         worker.enterApplication(MonotonicClock.nanoseconds(), head: head, buffer: input.bytes(start..<request.headEnd))
-        let progress = worker.app.handle(
-            head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
-            keepAlive: request.keepAlive, date: worker.date.imfFixdate
-        )
+        func handle(_ info: WSGIConnectionInfo) -> WSGIProgress {
+            worker.app.handle(
+                head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
+                keepAlive: request.keepAlive, date: worker.date.imfFixdate)
+        }
+        let progress = proxied == nil ? handle(info) : handle(proxied!)
         worker.leaveApplication()
         advance(progress)
     }

@@ -57,7 +57,7 @@ extension Connection {
         guard outcome == .data else { return outcome }
         refuse(
             HTTPError(400, "a plain HTTP request was sent to the HTTPS port"),
-            log: "client \(info.remoteAddr) sent plain HTTP to an HTTPS port: 400")
+            log: "client \(clientAddress) sent plain HTTP to an HTTPS port: 400")
         return .data
     }
 

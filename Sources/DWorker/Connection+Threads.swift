@@ -23,7 +23,7 @@ extension Connection {
         writeWatcher?.disarm()
         let head = self.head
         let buffer = input.bytes(start..<request.headEnd)
-        let info = self.info
+        let info = proxied ?? self.info
         let keepAlive = request.keepAlive
         let date = worker.date.imfFixdate
         let app = worker.app

@@ -13,7 +13,7 @@ extension Connection {
         case .incomplete:
             return nil
         case .invalid(let error):
-            refuse(error, log: "rejected uwsgi packet from \(info.remoteAddr): \(error.status) \(error.reason)")
+            refuse(error, log: "rejected uwsgi packet from \(clientAddress): \(error.status) \(error.reason)")
             return false
         case .complete(let packet):
             gatewayVars = packet.vars

@@ -24,11 +24,11 @@ extension Connection {
         case .success(let handshake):
             return .valid(handshake)
         case .failure(.badRequest(let reason)):
-            refuse(HTTPError(400, reason), log: "refused a WebSocket handshake from \(info.remoteAddr): \(reason)")
+            refuse(HTTPError(400, reason), log: "refused a WebSocket handshake from \(clientAddress): \(reason)")
         case .failure(.unsupportedVersion):
             refuse(
                 HTTPError(426, "unsupported Sec-WebSocket-Version"), fields: "Sec-WebSocket-Version: 13\r\n",
-                log: "refused a WebSocket handshake from \(info.remoteAddr): unsupported Sec-WebSocket-Version")
+                log: "refused a WebSocket handshake from \(clientAddress): unsupported Sec-WebSocket-Version")
         }
         return .refused
     }
@@ -42,8 +42,8 @@ extension Connection {
         beginRequest(keepAlive: false, hasBody: false)
         worker.enterApplication(request.began, head: head, buffer: input.bytes(start..<request.headEnd))
         let result = worker.app.handleUpgrade(
-            head: head, buffer: input.bytes(start..<request.headEnd), info: info, transport: self, output: output,
-            date: worker.date.imfFixdate, endpoint: channel
+            head: head, buffer: input.bytes(start..<request.headEnd), info: proxied ?? info, transport: self,
+            output: output, date: worker.date.imfFixdate, endpoint: channel
         )
         worker.leaveApplication()
         switch result {

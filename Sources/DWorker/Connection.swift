@@ -16,8 +16,13 @@ internal import DWSGI
 final class Connection {
     let fd: OwnedFD
     unowned let worker: WorkerProcess
-    /// The client's addresses (a PROXY protocol header replaces them: Connection+ProxyProtocol).
-    var info: WSGIConnectionInfo
+    /// The connection's addresses. A `let`: passed to the application with no copy (a `var`
+    /// cost two retains and releases per request); a PROXY header's are in `proxied`.
+    let info: WSGIConnectionInfo
+    /// --proxy-protocol: the addresses its header gave, which replace `info`'s.
+    var proxied: WSGIConnectionInfo? = nil
+    /// The client's address, for the logs.
+    var clientAddress: String { proxied?.remoteAddr ?? info.remoteAddr }
     /// The listener it came in on, for handing it to another worker (the client's address is
     /// asked of the socket then: kept here, it would make every connection larger).
     let listener: Int
@@ -126,7 +131,7 @@ final class Connection {
     func onWritable(_ what: Readiness) {
         if what.contains(.timeout) {
             worker.log(
-                "client \(info.remoteAddr) did not read its response for \(Int(worker.config.writeTimeout)) s; connection closed"
+                "client \(clientAddress) did not read its response for \(Int(worker.config.writeTimeout)) s; connection closed"
             )
             close()
             return
@@ -152,7 +157,7 @@ final class Connection {
         case .close:
             close()
         case .refuse(let error):
-            worker.log("client \(info.remoteAddr): \(error.reason)")
+            worker.log("client \(clientAddress): \(error.reason)")
             queueRefusal(error)
             finishBatch()
         case .wait:

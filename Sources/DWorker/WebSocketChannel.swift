@@ -194,7 +194,7 @@ final class WebSocketChannel: WebSocketEndpoint {
                 // Emitted once per session, when it closes: say so if the peer broke the rules.
                 if let failure = session.failure {
                     worker.log(
-                        "WebSocket protocol error from \(connection.info.remoteAddr): \(failure.reason) (closing with \(failure.code))"
+                        "WebSocket protocol error from \(connection.clientAddress): \(failure.reason) (closing with \(failure.code))"
                     )
                 }
                 isFinished = true
@@ -247,7 +247,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         if session.state != .open { return false }  // the peer never finished the close handshake
         if awaitingPong {
             worker.log(
-                "WebSocket client \(connection.info.remoteAddr) did not answer a ping within \(Int(worker.config.webSocketPingTimeout)) s; closing"
+                "WebSocket client \(connection.clientAddress) did not answer a ping within \(Int(worker.config.webSocketPingTimeout)) s; closing"
             )
             return false
         }
