@@ -178,6 +178,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
     public struct Logging: Codable, Equatable, Sendable {
         /// An access log line per request on stdout.
         public var accessLog = true
+        /// Files the access log (stdout) and the server's log (stderr) go to, appended to and
+        /// reopened on SIGUSR1 (logrotate); nil or "-": stdout and stderr as given.
+        public var accessLogFile: String? = nil
+        public var errorLogFile: String? = nil
         public init() {}
     }
 

@@ -44,6 +44,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case reload
     case reloadExtraFile = "reload-extra-file"
     case noAccessLog = "no-access-log"
+    case accessLog = "access-log"
+    case errorLog = "error-log"
     case limitRequestLine = "limit-request-line"
     case limitRequestFieldSize = "limit-request-field-size"
     case limitRequestFields = "limit-request-fields"

@@ -27,6 +27,8 @@ public enum ControlMessage: UInt8, Sendable {
     case drained = 0x45  // "E"
     /// master → worker: a drained worker may exit (nothing more will be sent to it).
     case release = 0x58  // "X"
+    /// Master to worker: reopen the --access-log and --error-log files (SIGUSR1, logrotate).
+    case reopenLogs = 0x4F  // "O"
 
     /// Sends `paths` in as many messages as they need, without blocking; false when the channel
     /// could not take them all.

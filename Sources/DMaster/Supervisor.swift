@@ -107,6 +107,7 @@ public final class Supervisor {
         Posix.unblockServerSignals()
         Posix.ignoreSIGPIPE()
         Posix.becomeSubreaper()
+        guard reopenLogFiles() else { return 1 }
         raiseDescriptorLimit()
         switch adoptActivatedListeners() {
         case true?: break
@@ -132,6 +133,7 @@ public final class Supervisor {
             (Posix.SIGQUIT, { [unowned self] in self.quit() }),
             (Posix.SIGCHLD, { [unowned self] in self.reap() }),
             (Posix.SIGHUP, { [unowned self] in self.reload() }),
+            (Posix.SIGUSR1, { [unowned self] in self.reopenLogs() }),
         ] as [(CInt, () -> Void)] {
             let w = Watcher(loop: loop, kind: .signal(signal), persist: true) { _ in handler() }
             w.arm()
@@ -264,6 +266,35 @@ public final class Supervisor {
         }
         listener.watcher.arm()
         listeners.append(listener)
+    }
+
+    /// --access-log and --error-log: stdout and stderr point at the files, which every worker
+    /// inherits (the master opens them before it drops privileges). False when one cannot be
+    /// opened (logged to the stderr it had).
+    func reopenLogFiles() -> Bool {
+        for (fd, path, option) in [
+            (CInt(1), config.logging.accessLogFile, "--access-log"),
+            (CInt(2), config.logging.errorLogFile, "--error-log"),
+        ] {
+            guard let path, path != "-" else { continue }
+            do {
+                try Posix.redirect(fd, toAppend: path)
+            } catch {
+                log("\(option) \(path): \(error)")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// SIGUSR1 (logrotate's postrotate): the master reopens the log files, and tells each worker
+    /// to reopen its own.
+    func reopenLogs() {
+        guard config.logging.accessLogFile != nil || config.logging.errorLogFile != nil else { return }
+        if reopenLogFiles() { log("log files reopened") }
+        for slot in 0..<pool.count where pool.pid(slot) != nil {
+            if let channel = channels[slot] { _ = ControlMessage.reopenLogs.send(on: channel.fd.raw) }
+        }
     }
 
     /// 127.0.0.0/8 and ::1.

@@ -241,15 +241,16 @@ public enum Posix {
     public static let SIGPIPE = Glibc.SIGPIPE
     // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGUSR2 = Glibc.SIGUSR2
+    public static let SIGUSR1 = Glibc.SIGUSR1
 
     /// Unblocks the signals the server handles: a parent may have started us with them blocked
     /// (the mask is inherited across exec), and a blocked SIGTERM would never stop us.
     public static func unblockServerSignals() {
         var set = sigset_t()
         sigemptyset(&set)
-        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGPIPE] { sigaddset(&set, s) }
+        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGPIPE, SIGUSR1] { sigaddset(&set, s) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP] { signal(s, SIG_DFL) }
+        for s in [SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGHUP, SIGUSR1] { signal(s, SIG_DFL) }
     }
 
     /// Ignores SIGPIPE in this process: a write to a gone peer returns EPIPE instead.
@@ -349,6 +350,15 @@ public enum Posix {
     }
 
     public static func unsetenv(_ name: String) { _ = Glibc.unsetenv(name) }
+
+    /// Points `target` (1: stdout, 2: stderr) at the file `path`, opened for appending (made
+    /// 0644 if missing): what is written to the descriptor goes to the file from then on, in this
+    /// process and those it starts.
+    public static func redirect(_ target: CInt, toAppend path: String) throws(SystemError) {
+        let fd = try check("open") { Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+        defer { Glibc.close(fd) }
+        _ = try check("dup2") { Glibc.dup2(fd, target) }
+    }
 
     /// Sends `text` as one datagram to the unix socket at `path` (`@name`: the abstract
     /// namespace), as sd_notify does; false when it could not be sent.

@@ -280,6 +280,9 @@ public final class WorkerProcess {
                 case .release:
                     for fd in message.descriptors { Posix.close(fd) }
                     exit = .released
+                case .reopenLogs:
+                    for fd in message.descriptors { Posix.close(fd) }
+                    reopenLogFiles()
                 default:
                     for fd in message.descriptors { Posix.close(fd) }
                     log("unexpected control message \(message.tag)")
@@ -322,6 +325,16 @@ public final class WorkerProcess {
         // Bytes are usually waiting already (a client sends its request right after connecting):
         // read first, and register with the loop only if the connection stays.
         if !connection.isClosed { connection.onReadable([]) }
+    }
+
+    /// --access-log, --error-log after a SIGUSR1 to the master: stdout and stderr point at the
+    /// files anew (the app's own writes to them follow, at the same descriptors).
+    func reopenLogFiles() {
+        let logging = config.server.logging
+        for (fd, path) in [(CInt(1), logging.accessLogFile), (CInt(2), logging.errorLogFile)] {
+            guard let path, path != "-" else { continue }
+            do { try Posix.redirect(fd, toAppend: path) } catch { log("cannot reopen \(path): \(error)") }
+        }
     }
 
     func flushDirty() {

@@ -175,6 +175,20 @@ struct DispatchdCommand: ParsableCommand {
     var noAccessLog = false
 
     @Option(
+        name: [.customLong("access-log"), .customLong("access-logfile")],
+        help: ArgumentHelp(
+            "Append the access log to this file instead of stdout ('-': stdout); SIGUSR1 reopens it (logrotate). --access-logfile is gunicorn's name.",
+            valueName: "file"))
+    var accessLogFile: String?
+
+    @Option(
+        name: [.customLong("error-log"), .customLong("error-logfile"), .customLong("log-file")],
+        help: ArgumentHelp(
+            "Append the server's log (and what the app writes to stderr) to this file instead of stderr ('-': stderr); SIGUSR1 reopens it. --error-logfile and --log-file are gunicorn's names.",
+            valueName: "file"))
+    var errorLogFile: String?
+
+    @Option(
         help: ArgumentHelp(
             "Longest request line in bytes; longer gets 414 (default: \(Default.of(\.limits.requestLine))).",
             valueName: "bytes"))
@@ -414,6 +428,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.development.reload, reload ? true : nil)
         b.set(\.development.reloadExtraFiles, reloadExtraFile.isEmpty ? nil : reloadExtraFile)
         b.set(\.logging.accessLog, noAccessLog ? false : nil)
+        b.set(\.logging.accessLogFile, accessLogFile)
+        b.set(\.logging.errorLogFile, errorLogFile)
         b.set(\.limits.requestLine, limitRequestLine)
         b.set(\.limits.fieldSize, limitRequestFieldSize)
         b.set(\.limits.fieldCount, limitRequestFields)
