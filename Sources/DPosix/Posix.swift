@@ -241,6 +241,7 @@ public enum Posix {
     public static let SIGPIPE = Glibc.SIGPIPE
     // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGUSR2 = Glibc.SIGUSR2
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGUSR1 = Glibc.SIGUSR1
 
     /// Unblocks the signals the server handles: a parent may have started us with them blocked
