@@ -34,8 +34,17 @@ int CDPosix_open_tmpfile(const char *dir) {
 // already in the accept queue stay there to be accepted. Closing a listener resets the
 // connections in its queue; attaching this first and accepting until EAGAIN leaves none.
 int CDPosix_drop_new_connections(int fd) {
-    struct sock_filter drop[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-    struct sock_fprog program = {.len = 1, .filter = drop};
+    // A TCP socket's filter sees the segment from its TCP header: byte 13 holds the flags. A SYN
+    // without ACK (a new connection) is dropped; the ACK that completes a handshake already under
+    // way passes, so that connection reaches the queue instead of being reset at the close.
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 2),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x10, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_STMT(BPF_RET | BPF_K, 0xFFFFFFFF),
+    };
+    struct sock_fprog program = {.len = 5, .filter = filter};
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);
 }
 

@@ -18,10 +18,9 @@ extension Supervisor {
     /// go to any worker with room (a busy one answers them after its current request); those
     /// no worker can take are closed, and counted in the log.
     func handOffBeforeDrain() {
-        // First, no more handshakes complete: what is queued now is all there is to accept,
+        // New handshakes were stopped (shutdown): what is queued now is all there is to accept,
         // and the close that follows resets nothing (a late SYN is dropped; its retry is
         // refused, which a client or a load balancer takes as "try another server").
-        for listener in listeners { Socket.dropNewConnections(listener.fd.raw) }
         for index in listeners.indices {
             var peer = PeerAddress()
             var batch = ConnectionBatch(listener: index)
@@ -91,6 +90,20 @@ extension Supervisor {
 
     /// Stop accepting, let workers finish their requests, exit 0.
     func shutdown() {
+        guard !pool.shuttingDown, closingTimer == nil else { return }
+        // No new connection from now on; handshakes under way get a moment to complete (they are
+        // accepted and handed to workers as usual meanwhile), so the close resets none of them.
+        for listener in listeners { Socket.dropNewConnections(listener.fd.raw) }
+        let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in self.drainWorkers() }
+        timer.arm(timeout: Self.handshakeSettle)
+        closingTimer = timer
+    }
+
+    /// How long handshakes under way at a shutdown get to complete: loopback and LAN round
+    /// trips, with room.
+    static let handshakeSettle = 0.1
+
+    func drainWorkers() {
         guard !pool.shuttingDown else { return }
         log("shutting down: draining workers (up to \(config.workers.gracefulTimeout) s)")
         handOffBeforeDrain()

@@ -35,6 +35,8 @@ public final class Supervisor {
     var killTimer: Watcher? = nil
     /// SIGTERM's --shutdown-delay, while it runs.
     var shutdownDelayTimer: Watcher? = nil
+    /// A shutdown waits `handshakeSettle` for handshakes under way before it drains.
+    var closingTimer: Watcher? = nil
     /// When the current reload began (for its log line).
     var reloadStarted: UInt64 = 0
     /// systemd's NOTIFY_SOCKET (Supervisor+Systemd): whether READY=1 went, and the requests

@@ -211,7 +211,9 @@ extension IntegrationSuite {
                 Thread.sleep(forTimeInterval: 0.05)
             }
             let after = try #require(refusedAfter, "still accepting after 5 s")
-            #expect(after > 0.9 && after < 2, "refused \(after) s after SIGTERM with a 1 s delay")
+            // Refused after the delay; a connect made in the 0.1 s that handshakes under way get to
+            // complete is dropped, and its SYN's retry (1 s later) is refused.
+            #expect(after > 0.9 && after < 3, "refused \(after) s after SIGTERM with a 1 s delay")
             #expect(s.waitForExit(timeout: 10) == 0)
         }
 
