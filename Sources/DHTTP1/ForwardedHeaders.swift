@@ -27,9 +27,6 @@ public struct ForwardedHeaders: Equatable, Sendable {
         public var port: [String] = []
         public var forwarded: [String] = []
         public init() {}
-        public var isEmpty: Bool {
-            forwardedFor.isEmpty && proto.isEmpty && host.isEmpty && port.isEmpty && forwarded.isEmpty
-        }
     }
 
     /// Which of the fields a header name is (lowercase ASCII compare), if any.

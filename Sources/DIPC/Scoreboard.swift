@@ -71,7 +71,6 @@ public final class Scoreboard: @unchecked Sendable {
     /// HTTP requests the worker in `slot` has answered since the slot was reset (the master's
     /// requests per second).
     public func answered(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.answeredOffset)) }
-    public func addAnswered(_ slot: Int) { memory.add(offset(slot, Self.answeredOffset), 1) }
 
     /// The upper bounds (seconds) of the request-duration histogram's buckets.
     public static let durationBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]

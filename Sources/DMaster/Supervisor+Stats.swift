@@ -113,10 +113,7 @@ extension Supervisor {
                 request = "\"" + Self.jsonEscaped(line) + "\""
                 age = String(Double((now &- busy) / 1_000_000) / 1000)
             }
-            let rss = Posix.readSmallFile("/proc/\(pid)/statm").flatMap { text -> Int? in
-                let fields = text.split(separator: " ")
-                return fields.count > 1 ? Int(fields[1]).map { $0 * 4 } : nil
-            }
+            let rss = Posix.residentBytes(pid: pid).map { $0 >> 10 }
             return
                 "{\"worker\": \(pool.position(slot)), \"pid\": \(pid), \"state\": \"\(stateName(slot))\", "
                 + "\"requests\": \(scoreboard.answered(slot)), \"rss_kib\": \(rss.map(String.init) ?? "null"), "

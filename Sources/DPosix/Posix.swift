@@ -392,10 +392,10 @@ public enum Posix {
 
     public static func numberOfCPUs() -> Int { max(1, Int(sysconf(CInt(_SC_NPROCESSORS_ONLN)))) }
 
-    /// This process's resident memory in bytes (the second field of /proc/self/statm, in pages);
+    /// A process's resident memory in bytes (this one's by default; the second field of statm, in pages);
     /// nil when it cannot be read.
-    public static func residentBytes() -> Int? {
-        guard let text = readSmallFile("/proc/self/statm") else { return nil }
+    public static func residentBytes(pid: CInt? = nil) -> Int? {
+        guard let text = readSmallFile("/proc/\(pid.map(String.init) ?? "self")/statm") else { return nil }
         let fields = text.split(separator: " ")
         guard fields.count >= 2, let pages = Int(fields[1]) else { return nil }
         return pages * Int(sysconf(CInt(_SC_PAGESIZE)))

@@ -49,18 +49,6 @@ public final class TLSSession {
     /// The kernel encrypts what is sent on this connection (kernel TLS), so `sendFile` works.
     public var kernelSends: Bool { cdtls_kernel_sends(ssl) == 1 }
 
-    /// "TLSv1.3", say.
-    public var version: String { String(cString: SSL_get_version(ssl)) }
-
-    /// The protocol ALPN chose ("http/1.1"), if any.
-    public var alpn: String? {
-        var data: UnsafePointer<UInt8>? = nil
-        var length: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &data, &length)
-        guard let data, length > 0 else { return nil }
-        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
-    }
-
     /// Says close_notify (once, without waiting for the peer's); the socket is closed by its
     /// owner afterwards.
     public func shutdown() {
