@@ -38,34 +38,20 @@ extension IntegrationSuite {
 
                 """
             _ = FileManager.default.createFile(atPath: dir + "/chatapp.py", contents: Data(script.utf8))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", dir + "/chatapp.py"]
-            var env = ProcessInfo.processInfo.environment
-            env["PYTHONPATH"] = dir
-            env["FLASK_UWSGI_BINARY"] = Paths.binary
-            p.environment = env
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            let log = OutputCollector(err)
-            try p.run()
-            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-            let deadline = Date().addingTimeInterval(30)
-            while !log.text.contains(") ready") && p.isRunning && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
+            let app = try AppScript(
+                python: ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", script: dir + "/chatapp.py",
+                environment: ["PYTHONPATH": dir, "FLASK_UWSGI_BINARY": Paths.binary])
+            let log = app.log
             #expect(log.text.contains("listening on http://127.0.0.1:\(port)"), "\(log.text)")
             #expect(
-                log.text.contains("master \(p.processIdentifier):"), "the python process became dispatchd: \(log.text)")
+                log.text.contains("master \(app.process.processIdentifier):"),
+                "the python process became dispatchd: \(log.text)")
             #expect(!log.text.contains("worker 1 "), "processes=1: \(log.text)")
             let client = try WSClient(port: port, path: "/echo")
             #expect(client.handshake.status == 101)
             try client.sendText("run unchanged")
             #expect(try client.read().text == "run unchanged")
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(log.text)")
+            #expect(app.stop() == 0, "\(log.text)")
         }
 
         @Test func chatRunsUnchanged() throws {

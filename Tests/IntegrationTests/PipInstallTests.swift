@@ -49,29 +49,14 @@ extension IntegrationSuite {
 
                 """
             _ = FileManager.default.createFile(atPath: dir + "/app.py", contents: Data(script.utf8))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: dir + "/venv/bin/python")
-            p.arguments = [dir + "/app.py"]
-            var env = ProcessInfo.processInfo.environment
-            env["FLASK_UWSGI_BINARY"] = nil
-            p.environment = env
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            let log = OutputCollector(err)
-            try p.run()
-            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
-            let deadline = Date().addingTimeInterval(30)
-            while !log.text.contains(") ready") && p.isRunning && Date() < deadline {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
+            let app = try AppScript(
+                python: dir + "/venv/bin/python", script: dir + "/app.py", environment: ["FLASK_UWSGI_BINARY": nil])
+            let log = app.log
             #expect(try RawClient.get(port, "/").text == "installed", "\(log.text)")
             let client = try WSClient(port: port, path: "/echo")
             try client.sendText("from pip")
             #expect(try client.read().text == "from pip")
-            kill(p.processIdentifier, SIGTERM)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(log.text)")
+            #expect(app.stop() == 0, "\(log.text)")
         }
 
         /// What the build needs, when it is missing, is named with what to install.
