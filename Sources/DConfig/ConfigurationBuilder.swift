@@ -71,6 +71,18 @@ public struct ConfigurationBuilder {
         }
     }
 
+    /// --access-log-format: gunicorn's atoms or `json`; nil keeps the default.
+    public mutating func setAccessLogFormat(_ text: String?) {
+        guard let text, let format = parse(text, AccessLogFormat.parse) else { return }
+        configuration.logging.accessLogFormat = format
+    }
+
+    /// --log-level; nil keeps the default.
+    public mutating func setLogLevel(_ text: String?) {
+        guard let text, let level = parse(text, LogLevel.parse) else { return }
+        configuration.logging.level = level
+    }
+
     /// gunicorn's --forwarded-allow-ips: addresses, networks or `*`; nil keeps the default.
     public mutating func setForwardedAllowIPs(_ text: String?) {
         guard let text, let trusted = parse(text, TrustedProxies.parse) else { return }

@@ -182,6 +182,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// reopened on SIGUSR1 (logrotate); nil or "-": stdout and stderr as given.
         public var accessLogFile: String? = nil
         public var errorLogFile: String? = nil
+        /// What an access log line holds: gunicorn's atoms, or `json`.
+        public var accessLogFormat = AccessLogFormat.default
+        /// The least severe server log line written (stderr).
+        public var level = LogLevel.info
         public init() {}
     }
 

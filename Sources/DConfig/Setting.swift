@@ -46,6 +46,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case noAccessLog = "no-access-log"
     case accessLog = "access-log"
     case errorLog = "error-log"
+    case accessLogFormat = "access-log-format"
+    case logLevel = "log-level"
     case limitRequestLine = "limit-request-line"
     case limitRequestFieldSize = "limit-request-field-size"
     case limitRequestFields = "limit-request-fields"

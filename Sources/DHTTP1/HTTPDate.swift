@@ -6,6 +6,8 @@ public struct HTTPDate: Sendable {
     public private(set) var second = Int.min
     public private(set) var imfFixdate: [UInt8] = []
     public private(set) var commonLog: [UInt8] = []
+    /// "1994-11-06T08:49:37Z" (the JSON access log's).
+    public private(set) var iso8601: [UInt8] = []
 
     public init() {}
 
@@ -17,6 +19,7 @@ public struct HTTPDate: Sendable {
         let time = "\(Self.two(t.hour)):\(Self.two(t.minute)):\(Self.two(t.second))"
         imfFixdate = Array(Self.format(second).utf8)
         commonLog = Array("\(Self.two(t.day))/\(Self.months[t.month - 1])/\(t.year):\(time) +0000".utf8)
+        iso8601 = Array("\(t.year)-\(Self.two(t.month))-\(Self.two(t.day))T\(time)Z".utf8)
     }
 
     static let days = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]  // 1970-01-01 was a Thursday

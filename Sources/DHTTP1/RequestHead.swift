@@ -26,6 +26,10 @@ public struct RequestHead: Sendable {
     public var expectContinue: Bool = false
     /// `Connection: upgrade` with an `Upgrade` field.
     public var upgrade: Bool = false
+    /// The client's `X-Request-ID`, when it is one field of 1 to 200 visible ASCII bytes (kept
+    /// for the environ and the access log; otherwise the server makes one).
+    public var clientRequestID: Range<Int>? = nil
+    var sawRequestID = false
 
     public init() {
         fields.reserveCapacity(8)
@@ -40,6 +44,8 @@ public struct RequestHead: Sendable {
         keepAlive = true
         expectContinue = false
         upgrade = false
+        clientRequestID = nil
+        sawRequestID = false
         methodKind = .other
     }
 }

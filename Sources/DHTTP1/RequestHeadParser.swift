@@ -166,6 +166,12 @@ public struct RequestHeadParser: Sendable {
             case 12 where b.equalsLowercase(name, "content-type"):
                 contentTypes += 1
                 if contentTypes > 1 { return .invalid(.bad("repeated Content-Type")) }
+            case 12 where b.equalsLowercase(name, "x-request-id"):
+                // Kept when it is one field of 1 to 200 visible ASCII bytes; else one is made.
+                head.clientRequestID =
+                    head.sawRequestID || value.isEmpty || value.count > 200
+                        || value.contains(where: { b[$0] < 0x21 || b[$0] > 0x7E }) ? nil : value
+                head.sawRequestID = true
             case 7 where b.equalsLowercase(name, "upgrade"):
                 hasUpgradeField = true
             default:

@@ -1,8 +1,9 @@
 public import DPosix
 
 /// The messages on the SEQPACKET channel between the master and a worker. The first byte is
-/// the kind; a connection batch carries the listener it came from and each peer's address,
-/// with the descriptors attached in the same order.
+/// the kind; a connection batch carries the listener it came from, when the master accepted
+/// it (for the queue-time histogram) and each peer's address, with the descriptors attached in
+/// the same order.
 public enum ControlMessage: UInt8, Sendable {
     /// master → worker: accepted connections are attached.
     case connections = 0x43  // "C"
@@ -96,15 +97,20 @@ public enum ControlMessage: UInt8, Sendable {
     }
 
     /// Sends connections from listener `listener` (`kind`: accepted ones, kept-alive ones, or
-    /// ones handed back), without blocking.
+    /// ones handed back), without blocking. `acceptedAt`: the master's monotonic clock when it
+    /// accepted them (0: not new connections).
     public static func sendConnections(
-        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections
+        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections,
+        acceptedAt: UInt64 = 0, waited: [UInt32] = []
     ) -> DescriptorChannel.SendResult {
         precondition(fds.count == peers.count && fds.count <= maxBatch && listener < 256)
+        precondition(waited.isEmpty || waited.count == fds.count)
         precondition(carriesConnections(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
         var payload: [UInt8] = [kind.rawValue, UInt8(listener), UInt8(fds.count)]
-        payload.reserveCapacity(3 + fds.count * PeerAddress.encodedSize)
+        payload.reserveCapacity(headerSize + fds.count * PeerAddress.encodedSize)
+        for i in 0..<8 { payload.append(UInt8(truncatingIfNeeded: acceptedAt >> UInt64(8 * i))) }
         for peer in peers { peer.encode(into: &payload) }
+        for ms in waited { for i in 0..<4 { payload.append(UInt8(truncatingIfNeeded: ms >> UInt32(8 * i))) } }
         return DescriptorChannel.send(channel, payload: payload, fds: fds)
     }
 
@@ -117,19 +123,37 @@ public enum ControlMessage: UInt8, Sendable {
         return Int(p[2])
     }
 
-    /// The listener index and peers of a connection batch; nil for a malformed one.
-    public static func decodeConnections(_ message: DescriptorChannel.Message) -> (listener: Int, peers: [PeerAddress])?
-    {
+    /// Kind, listener, count, and the 8 bytes of `acceptedAt` (little-endian).
+    static let headerSize = 11
+
+    /// The listener index, peers and acceptance time of a connection batch, and how many
+    /// milliseconds each connection had waited in the backlog before (empty: none measured);
+    /// nil for a malformed one.
+    public static func decodeConnections(
+        _ message: DescriptorChannel.Message
+    ) -> (listener: Int, peers: [PeerAddress], acceptedAt: UInt64, waited: [UInt32])? {
         let p = message.payload
-        guard p.count >= 3, carriesConnections(p[0]), Int(p[2]) == message.descriptors.count,
-            p.count == 3 + Int(p[2]) * PeerAddress.encodedSize
-        else { return nil }
+        guard p.count >= headerSize, carriesConnections(p[0]), Int(p[2]) == message.descriptors.count else {
+            return nil
+        }
+        let n = Int(p[2])
+        let peersEnd = headerSize + n * PeerAddress.encodedSize
+        guard p.count == peersEnd || p.count == peersEnd + 4 * n else { return nil }
+        var waited: [UInt32] = []
+        if p.count > peersEnd {
+            waited = (0..<n).map { i in
+                (0..<4).reduce(UInt32(0)) { $0 | UInt32(p[peersEnd + 4 * i + $1]) << UInt32(8 * $1) }
+            }
+        }
+        var acceptedAt: UInt64 = 0
+        for i in 0..<8 { acceptedAt |= UInt64(p[3 + i]) << UInt64(8 * i) }
         var peers: [PeerAddress] = []
+        peers.reserveCapacity(Int(p[2]))
         for i in 0..<Int(p[2]) {
-            let start = 3 + i * PeerAddress.encodedSize
+            let start = headerSize + i * PeerAddress.encodedSize
             guard let peer = PeerAddress(decoding: p[start..<(start + PeerAddress.encodedSize)]) else { return nil }
             peers.append(peer)
         }
-        return (Int(p[1]), peers)
+        return (Int(p[1]), peers, acceptedAt, waited)
     }
 }

@@ -7,8 +7,8 @@ public import DPosix
 /// application (so a worker stuck in a slow request gets no new connections), and which request
 /// that is (so the master can name a request that runs past --timeout).
 public final class Scoreboard: @unchecked Sendable {
-    /// 192 bytes per slot (three cache lines), so workers never share a line.
-    static let slotSize = 384
+    /// 512 bytes per row (eight cache lines), so workers never share a line.
+    static let slotSize = 512
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let drainingOffset = 16
@@ -19,6 +19,16 @@ public final class Scoreboard: @unchecked Sendable {
     static let classOffset = 192
     static let bucketOffset = 232
     static let durationSumOffset = 232 + 8 * 12
+    /// The queue-time histogram's buckets (from the master's accept to the worker's taking
+    /// the connection) and its sum in microseconds; open WebSockets (a gauge), WebSocket
+    /// messages received and sent, and bytes read from and written to clients (--stats).
+    static let queueBucketOffset = 336
+    static let queueSumOffset = 336 + 8 * 12
+    static let webSocketsOpenOffset = 440
+    static let messagesInOffset = 448
+    static let messagesOutOffset = 456
+    static let bytesInOffset = 464
+    static let bytesOutOffset = 472
     /// The request line's length (as the request has it, before truncation), then its first
     /// `requestCapacity` bytes, in 8-byte words.
     static let requestOffset = 64
@@ -90,6 +100,38 @@ public final class Scoreboard: @unchecked Sendable {
         memory.add(offset(slot, Self.durationSumOffset), nanoseconds / 1000)
     }
 
+    /// The upper bounds (seconds) of the queue-time histogram's buckets.
+    public static let queueBounds: [Double] = [
+        0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10,
+    ]
+    static let queueBoundsNanoseconds: [UInt64] = queueBounds.map { UInt64($0 * 1e9) }
+
+    /// `count` connections the master accepted `nanoseconds` ago were taken off the channel.
+    public func recordQueued(_ slot: Int, count: Int, nanoseconds: UInt64) {
+        var bucket = Self.queueBoundsNanoseconds.count
+        for (i, bound) in Self.queueBoundsNanoseconds.enumerated() where nanoseconds <= bound {
+            bucket = i
+            break
+        }
+        memory.add(offset(slot, Self.queueBucketOffset + 8 * bucket), UInt64(count))
+        memory.add(offset(slot, Self.queueSumOffset), UInt64(count) &* (nanoseconds / 1000))
+    }
+
+    /// A WebSocket opened (+1) or closed (-1).
+    public func addWebSocketsOpen(_ slot: Int, _ delta: Int) {
+        memory.add(offset(slot, Self.webSocketsOpenOffset), UInt64(bitPattern: Int64(delta)))
+    }
+
+    /// WebSocket messages received from and sent to clients.
+    public func addMessages(_ slot: Int, received: Int = 0, sent: Int = 0) {
+        if received != 0 { memory.add(offset(slot, Self.messagesInOffset), UInt64(received)) }
+        if sent != 0 { memory.add(offset(slot, Self.messagesOutOffset), UInt64(sent)) }
+    }
+
+    /// Bytes read from clients and written to them (after TLS: what HTTP carried).
+    public func addBytesIn(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.bytesInOffset), UInt64(n)) }
+    public func addBytesOut(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.bytesOutOffset), UInt64(n)) }
+
     /// What the worker in `slot` has counted (since its slot was reset).
     public struct Counts: Sendable, Equatable {
         /// Requests by status class, 1xx first.
@@ -97,12 +139,25 @@ public final class Scoreboard: @unchecked Sendable {
         /// Per bucket (not cumulative), the last one past every bound.
         public var buckets = [UInt64](repeating: 0, count: Scoreboard.durationBounds.count + 1)
         public var durationMicroseconds: UInt64 = 0
+        /// The queue-time histogram, the same way.
+        public var queueBuckets = [UInt64](repeating: 0, count: Scoreboard.queueBounds.count + 1)
+        public var queueMicroseconds: UInt64 = 0
+        public var messagesIn: UInt64 = 0
+        public var messagesOut: UInt64 = 0
+        public var bytesIn: UInt64 = 0
+        public var bytesOut: UInt64 = 0
         public init() {}
 
         public mutating func add(_ other: Counts) {
             for i in classes.indices { classes[i] &+= other.classes[i] }
             for i in buckets.indices { buckets[i] &+= other.buckets[i] }
             durationMicroseconds &+= other.durationMicroseconds
+            for i in queueBuckets.indices { queueBuckets[i] &+= other.queueBuckets[i] }
+            queueMicroseconds &+= other.queueMicroseconds
+            messagesIn &+= other.messagesIn
+            messagesOut &+= other.messagesOut
+            bytesIn &+= other.bytesIn
+            bytesOut &+= other.bytesOut
         }
     }
 
@@ -111,7 +166,20 @@ public final class Scoreboard: @unchecked Sendable {
         for i in c.classes.indices { c.classes[i] = memory.load(offset(slot, Self.classOffset + 8 * i)) }
         for i in c.buckets.indices { c.buckets[i] = memory.load(offset(slot, Self.bucketOffset + 8 * i)) }
         c.durationMicroseconds = memory.load(offset(slot, Self.durationSumOffset))
+        for i in c.queueBuckets.indices {
+            c.queueBuckets[i] = memory.load(offset(slot, Self.queueBucketOffset + 8 * i))
+        }
+        c.queueMicroseconds = memory.load(offset(slot, Self.queueSumOffset))
+        c.messagesIn = memory.load(offset(slot, Self.messagesInOffset))
+        c.messagesOut = memory.load(offset(slot, Self.messagesOutOffset))
+        c.bytesIn = memory.load(offset(slot, Self.bytesInOffset))
+        c.bytesOut = memory.load(offset(slot, Self.bytesOutOffset))
         return c
+    }
+
+    /// WebSockets open in the worker of `slot` now (a live worker's; its exit closes them).
+    public func webSocketsOpen(_ slot: Int) -> Int {
+        Int(Int64(bitPattern: memory.load(offset(slot, Self.webSocketsOpenOffset))))
     }
 
     /// The value of the received counter up to which the worker in `slot` has descriptors for
@@ -138,7 +206,7 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
         memory.store(offset(slot, Self.answeredOffset), 0)
-        for field in stride(from: Self.classOffset, through: Self.durationSumOffset, by: 8) {
+        for field in stride(from: Self.classOffset, through: Self.bytesOutOffset, by: 8) {
             memory.store(offset(slot, field), 0)
         }
         memory.store(offset(slot, Self.requestOffset), 0)

@@ -8,20 +8,33 @@ final class ConnectionBatch {
     /// `.connections` for accepted ones; `.keptAlive` for idle keep-alive connections a
     /// retiring worker handed back.
     let kind: ControlMessage
+    /// The monotonic clock when the master accepted them (0 for kept-alive ones), which the
+    /// worker that takes them subtracts from its own for the queue-time histogram.
+    let acceptedAt: UInt64
     private(set) var fds: [CInt] = []
     private(set) var peers: [PeerAddress] = []
+    /// Per connection, the milliseconds it had waited in the backlog before the accept, when
+    /// measured (the master had paused accepting); empty otherwise.
+    private(set) var waited: [UInt32] = []
 
-    init(listener: Int, kind: ControlMessage = .connections) {
+    init(listener: Int, kind: ControlMessage = .connections, acceptedAt: UInt64 = 0) {
         self.listener = listener
         self.kind = kind
+        self.acceptedAt = acceptedAt
         fds.reserveCapacity(16)
         peers.reserveCapacity(16)
     }
 
-    func append(_ fd: consuming OwnedFD, peer: PeerAddress) {
+    /// `waited`: the backlog wait, nil when not measured (every connection of a batch is
+    /// measured, or none).
+    func append(_ fd: consuming OwnedFD, peer: PeerAddress, waited ms: UInt32? = nil) {
         fds.append(fd.release())
         peers.append(peer)
+        if let ms { waited.append(ms) }
     }
+
+    /// The first `n` connections' waits (for a partial hand-off).
+    func waited(first n: Int) -> [UInt32] { waited.isEmpty ? [] : Array(waited.prefix(n)) }
 
     var count: Int { fds.count }
 
@@ -30,6 +43,7 @@ final class ConnectionBatch {
         for fd in fds.prefix(n) { Posix.close(fd) }
         fds.removeFirst(n)
         peers.removeFirst(n)
+        if !waited.isEmpty { waited.removeFirst(n) }
     }
 
     deinit { for fd in fds { Posix.close(fd) } }

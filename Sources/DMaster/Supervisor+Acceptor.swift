@@ -31,7 +31,8 @@ extension Supervisor {
                 let fds = whole ? batch.fds : Array(batch.fds.prefix(n))
                 let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
                 switch ControlMessage.sendConnections(
-                    on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers, kind: batch.kind)
+                    on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers, kind: batch.kind,
+                    acceptedAt: batch.acceptedAt, waited: batch.waited(first: n))
                 {
                 case .sent:
                     pool.handedOff(slot: slot, count: n)
@@ -60,7 +61,7 @@ extension Supervisor {
                 return
             }
             let want = min(room(slot), ControlMessage.maxBatch, budget)
-            let batch = ConnectionBatch(listener: index)
+            let batch = ConnectionBatch(listener: index, acceptedAt: MonotonicClock.nanoseconds())
             var peer = PeerAddress()
             while batch.count < want {
                 let accepted: OwnedFD?
@@ -75,8 +76,14 @@ extension Supervisor {
                     return
                 }
                 if acceptFailures > 0 { acceptRecovered() }
-                guard let fd = accepted else { break }
-                batch.append(fd, peer: peer)
+                guard let fd = accepted else {
+                    backlogged = false  // the backlog is empty: later connections wait in it no longer
+                    break
+                }
+                // After a pause, connections waited in the backlog: how long is the kernel's
+                // (one getsockopt each, only then).
+                let waited = backlogged ? Socket.millisecondsSinceData(fd.raw) ?? 0 : nil
+                batch.append(fd, peer: peer, waited: waited)
             }
             if batch.count == 0 { return }
             acceptedConnections &+= UInt64(batch.count)
@@ -93,6 +100,7 @@ extension Supervisor {
     func pause(for interval: Double = Supervisor.retryInterval) {
         if !paused {
             paused = true
+            backlogged = true
             for l in listeners { l.watcher.disarm() }
         }
         retryTimer.arm(timeout: interval)

@@ -18,7 +18,7 @@ extension Supervisor {
             fileWatcherEvent = event
             watch(config.development.reloadExtraFiles)
         } catch {
-            log("--reload: cannot watch files: \(error)")
+            log("--reload: cannot watch files: \(error)", level: .error)
         }
     }
 

@@ -73,22 +73,48 @@ extension Supervisor {
         }
         metric("dispatchd_requests_total", "counter", "HTTP requests answered, by status class.")
         for (i, n) in counts.classes.enumerated() { out += "dispatchd_requests_total{status=\"\(i + 1)xx\"} \(n)\n" }
-        metric(
-            "dispatchd_request_duration_seconds", "histogram",
-            "Time from a request's head to the end of its response.")
-        var cumulative: UInt64 = 0
-        for (i, bound) in Scoreboard.durationBounds.enumerated() {
-            cumulative &+= counts.buckets[i]
-            out += "dispatchd_request_duration_seconds_bucket{le=\"\(bound)\"} \(cumulative)\n"
+        func histogram(_ name: String, _ help: String, _ bounds: [Double], _ buckets: [UInt64], _ micros: UInt64) {
+            metric(name, "histogram", help)
+            var cumulative: UInt64 = 0
+            for (i, bound) in bounds.enumerated() {
+                cumulative &+= buckets[i]
+                out += "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n"
+            }
+            cumulative &+= buckets[bounds.count]
+            out += "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n"
+            out += "\(name)_sum \(Double(micros) / 1e6)\n"
+            out += "\(name)_count \(cumulative)\n"
         }
-        cumulative &+= counts.buckets[Scoreboard.durationBounds.count]
-        out += "dispatchd_request_duration_seconds_bucket{le=\"+Inf\"} \(cumulative)\n"
-        out += "dispatchd_request_duration_seconds_sum \(Double(counts.durationMicroseconds) / 1e6)\n"
-        out += "dispatchd_request_duration_seconds_count \(cumulative)\n"
+        histogram(
+            "dispatchd_request_duration_seconds", "Time from a request's head to the end of its response.",
+            Scoreboard.durationBounds, counts.buckets, counts.durationMicroseconds)
+        histogram(
+            "dispatchd_queue_seconds",
+            "Time a connection waited for a worker: in the listener's backlog (from its request's arrival, when accepting had paused) and from the master's accept to a worker's taking it.",
+            Scoreboard.queueBounds, counts.queueBuckets, counts.queueMicroseconds)
         metric("dispatchd_requests_in_flight", "gauge", "Requests inside the application now.")
         out += "dispatchd_requests_in_flight \(liveSlots.map(inFlight).reduce(0, +))\n"
         metric("dispatchd_connections_accepted_total", "counter", "Connections the master accepted.")
         out += "dispatchd_connections_accepted_total \(acceptedConnections)\n"
+        metric(
+            "dispatchd_connections_waiting", "gauge",
+            "Connections no worker has taken yet: in the listeners' backlog, held by the master, in a worker's channel."
+        )
+        let backlog = listeners.compactMap { Socket.acceptQueue($0.fd.raw)?.waiting }.reduce(0, +)
+        out += "dispatchd_connections_waiting{where=\"backlog\"} \(backlog)\n"
+        out += "dispatchd_connections_waiting{where=\"master\"} \(pending.map(\.count).reduce(0, +))\n"
+        let inChannels = liveSlots.map { pool.inChannel(slot: $0, received: scoreboard.received($0)) }.reduce(0, +)
+        out += "dispatchd_connections_waiting{where=\"channel\"} \(inChannels)\n"
+        metric("dispatchd_websockets_open", "gauge", "WebSocket connections open now.")
+        out += "dispatchd_websockets_open \(liveSlots.map(scoreboard.webSocketsOpen).reduce(0, +))\n"
+        metric("dispatchd_websocket_messages_total", "counter", "WebSocket messages, by direction.")
+        out += "dispatchd_websocket_messages_total{direction=\"received\"} \(counts.messagesIn)\n"
+        out += "dispatchd_websocket_messages_total{direction=\"sent\"} \(counts.messagesOut)\n"
+        metric(
+            "dispatchd_bytes_total", "counter",
+            "Bytes read from clients and written to them (HTTP and WebSocket bytes; after TLS).")
+        out += "dispatchd_bytes_total{direction=\"in\"} \(counts.bytesIn)\n"
+        out += "dispatchd_bytes_total{direction=\"out\"} \(counts.bytesOut)\n"
         metric("dispatchd_workers", "gauge", "Worker processes, by state.")
         for state in ["starting", "ready", "draining"] {
             out += "dispatchd_workers{state=\"\(state)\"} \(liveSlots.filter { stateName($0) == state }.count)\n"

@@ -38,7 +38,9 @@ extension Supervisor {
             if batch.count > 0 { pending.append(batch) }
         }
         let dropped = sendPending { slot, batch in pool.isReady(slot) && room(slot) >= batch.count }
-        if dropped > 0 { log("closed \(dropped) connections that no worker could take before the drain") }
+        if dropped > 0 {
+            log("closed \(dropped) connections that no worker could take before the drain", level: .warning)
+        }
     }
 
     /// Sends each pending batch whole to the first worker `eligible` for it, and closes those
@@ -49,7 +51,8 @@ extension Supervisor {
             let slot = (0..<pool.count).first { channels[$0] != nil && eligible($0, batch) }
             if let slot, let channel = channels[slot],
                 ControlMessage.sendConnections(
-                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind)
+                    on: channel.fd.raw, listener: batch.listener, fds: batch.fds, peers: batch.peers, kind: batch.kind,
+                    acceptedAt: batch.acceptedAt, waited: batch.waited(first: batch.count))
                     == .sent
             {
                 pool.handedOff(slot: slot, count: batch.count)
@@ -68,7 +71,7 @@ extension Supervisor {
     /// (`WorkerPool.drained`), so one is there to take them; closed only if none is left.
     func deliverWhileStopping() {
         let closed = sendPending { slot, _ in pool.takesConnectionsWhileStopping(slot) && pool.pid(slot) != nil }
-        if closed > 0 { log("closed \(closed) connections that no worker was left to answer") }
+        if closed > 0 { log("closed \(closed) connections that no worker was left to answer", level: .warning) }
     }
 
     /// SIGTERM, SIGINT: after --shutdown-delay (still accepting, for load balancers that take
@@ -125,7 +128,7 @@ extension Supervisor {
         let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
             // Workers that have drained go; those still busy are killed.
             self.execute(self.pool.releaseDrained())
-            self.log("graceful timeout: killing the remaining workers")
+            self.log("graceful timeout: killing the remaining workers", level: .warning)
             self.killAll(onlyBusy: true)
         }
         timer.arm(timeout: config.workers.gracefulTimeout)

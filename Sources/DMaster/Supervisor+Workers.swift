@@ -94,7 +94,7 @@ extension Supervisor {
                 try spawn(slot, ours: ours, theirs: Posix.moveAbove(theirs, minimum: 10))
             }
         } catch {
-            log("cannot start worker \(pool.position(slot)): \(error)")
+            log("cannot start worker \(pool.position(slot)): \(error)", level: .error)
             scheduleSpawn(slot, delay: 1_000_000_000)
         }
     }
@@ -160,7 +160,7 @@ extension Supervisor {
     /// Idle keep-alive connections of a retiring worker: they go to a live worker, which waits
     /// for their next request (the client never sees a close).
     func takeHandedBack(_ message: DescriptorChannel.Message) {
-        guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
+        guard let (listener, peers, _, _) = ControlMessage.decodeConnections(message) else {
             for fd in message.descriptors { Posix.close(fd) }
             return
         }
@@ -205,13 +205,15 @@ extension Supervisor {
                 continue
             }
             guard let kind = ControlMessage(rawValue: message.tag),
-                let (listener, peers) = ControlMessage.decodeConnections(message)
+                let (listener, peers, acceptedAt, waited) = ControlMessage.decodeConnections(message)
             else {
                 for fd in message.descriptors { Posix.close(fd) }
                 continue
             }
-            let batch = ConnectionBatch(listener: listener, kind: kind)
-            for (fd, peer) in zip(message.descriptors, peers) { batch.append(OwnedFD(fd), peer: peer) }
+            let batch = ConnectionBatch(listener: listener, kind: kind, acceptedAt: acceptedAt)
+            for (i, (fd, peer)) in zip(message.descriptors, peers).enumerated() {
+                batch.append(OwnedFD(fd), peer: peer, waited: waited.isEmpty ? nil : waited[i])
+            }
             pending.append(batch)
             count += batch.count
         }
@@ -257,7 +259,9 @@ extension Supervisor {
         let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
             self.slotTimers[slot] = nil
             guard self.pool.pid(slot) == pid else { return }
-            self.log("worker \(self.pool.position(slot)) (pid \(pid)) still retiring after \(Int(deadline)) s: killed")
+            self.log(
+                "worker \(self.pool.position(slot)) (pid \(pid)) still retiring after \(Int(deadline)) s: killed",
+                level: .warning)
             Posix.kill(pid, Posix.SIGKILL)
         }
         timer.arm(timeout: deadline)

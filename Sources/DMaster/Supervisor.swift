@@ -24,6 +24,9 @@ public final class Supervisor {
     /// worker, oldest first; accepting pauses while there are any.
     var pending: [ConnectionBatch] = []
     var paused = false
+    /// Accepting paused since the backlog last ran empty: connections accepted now waited in it,
+    /// and how long is measured for the queue-time histogram.
+    var backlogged = false
     var exitStatus: Int32 = 0
     var watchers: [Watcher] = []
     var retryTimer: Watcher! = nil
@@ -97,6 +100,7 @@ public final class Supervisor {
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config
+        ServerLog.threshold = ServerLog.Level(name: config.logging.level.rawValue)
         pool = WorkerPool(workers: config.workers.count, surge: config.workers.reloadBatch)
         scoreboard = try Scoreboard(slots: pool.count, threads: config.workers.threads)
         configurationFile = try Posix.moveAbove(
@@ -118,14 +122,14 @@ public final class Supervisor {
             do {
                 try bindListeners()
             } catch {
-                log("cannot listen: \(error)")
+                log("cannot listen: \(error)", level: .critical)
                 return 1
             }
         }
         do {
             try startStats()
         } catch {
-            log("cannot listen for --stats: \(error)")
+            log("cannot listen for --stats: \(error)", level: .critical)
             return 1
         }
         guard dropPrivileges() else { return 1 }
@@ -161,7 +165,7 @@ public final class Supervisor {
             // descriptors for, and says so when that is few; the others wait in the backlog.
             log("descriptor limit: \(limit) (the hard limit)")
         case .failed(let soft, let hard, let error):
-            log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))")
+            log("descriptor limit: \(soft) (cannot raise it to the hard limit \(hard): \(error))", level: .warning)
         }
     }
 
@@ -184,11 +188,11 @@ public final class Supervisor {
         do {
             try Posix.dropPrivileges(uid: uid, gid: gid, userName: listeners.user == nil ? nil : user?.name)
         } catch {
-            log("cannot switch to user \(uid) and group \(gid): \(error)")
+            log("cannot switch to user \(uid) and group \(gid): \(error)", level: .critical)
             return false
         }
         log("running as user \(uid), group \(gid)")
-        if uid == 0 { log("WARNING: --uid is root: the workers (the application) run as root") }
+        if uid == 0 { log("WARNING: --uid is root: the workers (the application) run as root", level: .warning) }
         return true
     }
 
@@ -234,7 +238,7 @@ public final class Supervisor {
             do {
                 addListener(try Socket.inheritedListener(raw), bind, path: nil, note: " (from systemd)")
             } catch {
-                log("cannot use the socket systemd passed at descriptor \(raw): \(error)")
+                log("cannot use the socket systemd passed at descriptor \(raw): \(error)", level: .critical)
                 return false
             }
         }
@@ -282,7 +286,7 @@ public final class Supervisor {
             do {
                 try Posix.redirect(fd, toAppend: path)
             } catch {
-                log("\(option) \(path): \(error)")
+                log("\(option) \(path): \(error)", level: .error)
                 return false
             }
         }
@@ -304,7 +308,7 @@ public final class Supervisor {
         host.hasPrefix("127.") || host == "::1" || host == "::ffff:127.0.0.1"
     }
 
-    func log(_ message: String) {
-        ServerLog.write(.master, message)
+    func log(_ message: String, level: ServerLog.Level = .info) {
+        ServerLog.write(.master, message, level: level)
     }
 }

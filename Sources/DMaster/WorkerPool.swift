@@ -398,6 +398,11 @@ public struct WorkerPool: Sendable {
         if slots[slot].exit == .drained { slots[slot].exit = .running }  // it has connections again
     }
 
+    /// Connections handed to `slot` that it has not taken off its channel yet.
+    public func inChannel(slot: Int, received: UInt64) -> Int {
+        Int(truncatingIfNeeded: slots[slot].sent &- received)
+    }
+
     /// How many more connections `slot` may be handed now: fewer than `window` in flight, and no
     /// more than its descriptors allow.
     public func room(slot: Int, received: UInt64, admissionLimit: UInt64) -> Int {

@@ -142,6 +142,28 @@ public enum Socket {
 
     public static func localEndpoint(_ fd: CInt) -> Endpoint? { endpoint(fd, local: true) }
 
+    /// Milliseconds since an accepted TCP connection last received data, or since it was
+    /// established when it has received none (TCP_INFO's `last_data_recv`): how long a request
+    /// waited in the listener's backlog, for a connection accepted late. nil for another socket.
+    public static func millisecondsSinceData(_ fd: CInt) -> UInt32? {
+        var info = tcp_info()
+        var size = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, CInt(IPPROTO_TCP), TCP_INFO, &info, &size) == 0 else { return nil }
+        return info.tcpi_last_data_recv
+    }
+
+    /// A TCP listener's accept queue: connections the kernel completed that nobody accepted
+    /// yet, and the queue's limit (TCP_INFO's `unacked` and `sacked` on a listening socket);
+    /// nil for another socket.
+    public static func acceptQueue(_ fd: CInt) -> (waiting: Int, limit: Int)? {
+        var info = tcp_info()
+        var size = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(fd, CInt(IPPROTO_TCP), TCP_INFO, &info, &size) == 0, info.tcpi_state == 10 else {
+            return nil
+        }
+        return (Int(info.tcpi_unacked), Int(info.tcpi_sacked))
+    }
+
     /// A TCP listener stops completing handshakes (a filter drops every packet); connections
     /// already in its queue stay, to be accepted before it is closed, which would reset them.
     public static func dropNewConnections(_ listener: CInt) {

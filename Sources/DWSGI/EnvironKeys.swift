@@ -27,6 +27,7 @@ final class EnvironKeys {
     let httpsFlag = intern("HTTPS")
     let on = intern("on")
     let httpHost = intern("HTTP_HOST")
+    let httpXRequestID = intern("HTTP_X_REQUEST_ID")
     let methods: [(String, PyObj)] = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"].map {
         ($0, intern($0))
     }

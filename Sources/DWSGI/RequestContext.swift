@@ -1,5 +1,6 @@
 internal import CDPython
 internal import DHTTP1
+internal import DPosix
 
 /// The state of one WSGI request: what start_response recorded, how the response is framed,
 /// and the unread part of the body. The wsgi.input object holds a reference to it.
@@ -30,6 +31,9 @@ final class RequestContext {
     var bodyBytes = 0
     var overflowed = false
     var failed = false
+    /// --access-log-format's response headers and environ variables (`WSGIApplication.logged…`).
+    var loggedHeaders: [String?]? = nil
+    var loggedEnviron: [String?]? = nil
 
     // request body
     var pending: [UInt8] = []
@@ -194,6 +198,7 @@ final class RequestContext {
         output.bytes = []
         _ = withLatin1(status!) { ResponseHeadWriter.appendStatusLine(&out, versionMinor: versionMinor, status: $0) }
         let list = headers!
+        if !app.loggedResponseHeaders.isEmpty { keepLoggedHeaders(list) }
         for i in 0..<CDPy_ListSize(list) {
             let item = CDPy_ListGet(list, i)!
             let name = CDPy_TupleGet(item, 0)!
@@ -216,6 +221,21 @@ final class RequestContext {
         output.bytes = out
     }
 
+    /// --access-log-format's `{name}o` atoms: the first value of each in the response's headers.
+    func keepLoggedHeaders(_ list: PyObj) {
+        var values = [String?](repeating: nil, count: app.loggedResponseHeaders.count)
+        for i in 0..<CDPy_ListSize(list) {
+            let item = CDPy_ListGet(list, i)!
+            guard
+                let name = withLatin1(CDPy_TupleGet(item, 0)!, { String(decoding: $0, as: UTF8.self).lowercased() })
+            else { continue }
+            for (j, wanted) in app.loggedResponseHeaders.enumerated() where values[j] == nil && wanted == name {
+                values[j] = withLatin1(CDPy_TupleGet(item, 1)!) { String(decoding: $0, as: UTF8.self) }
+            }
+        }
+        loggedHeaders = values
+    }
+
     /// Appends body bytes with the response's framing (the caller decides when they are sent).
     func writeBody(_ data: UnsafeRawBufferPointer) {
         if !headersSent { sendHead(knownLength: nil) }
@@ -227,7 +247,9 @@ final class RequestContext {
             let n = min(data.count, remaining)
             if n < data.count && !overflowed {
                 overflowed = true
-                app.log("response body longer than its Content-Length; truncated and the connection closed")
+                app.log(
+                    "response body longer than its Content-Length; truncated and the connection closed", level: .warning
+                )
             }
             output.bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[0..<n]))
             remaining -= n
@@ -263,7 +285,9 @@ final class RequestContext {
         case .chunked: output.bytes.append(contentsOf: ResponseHeadWriter.lastChunk)
         case .contentLength:
             if remaining > 0 {
-                app.log("response body shorter than its Content-Length (\(remaining) bytes missing); connection closed")
+                app.log(
+                    "response body shorter than its Content-Length (\(remaining) bytes missing); connection closed",
+                    level: .warning)
                 keepAlive = false
             }
         case .untilClose: keepAlive = false

@@ -1,5 +1,6 @@
 internal import CDPython
 public import DHTTP1
+internal import DPosix
 
 /// What came of a request that asked for a WebSocket.
 public enum UpgradeResult {
@@ -97,11 +98,12 @@ extension WSGIApplication {
             if PyErr_ExceptionMatches(runtime.requestTimeout) != 0 {
                 // Its stacks were logged when it was interrupted.
                 PyErr_Clear()
-                log("a WebSocket handler was interrupted by the request timeout: its WebSocket closes with 1011")
+                log(
+                    "a WebSocket handler was interrupted by the request timeout: its WebSocket closes with 1011",
+                    level: .error)
                 return .failed
             }
-            log("error in \(what) a WebSocket:")
-            PyErr_PrintEx(0)
+            logPythonError("error in \(what) a WebSocket:")
             return .failed
         }
         defer { Py_DECREF(outcome) }

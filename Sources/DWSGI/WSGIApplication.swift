@@ -38,6 +38,10 @@ public struct WSGIOutcome: Sendable {
     public var bodyBytes: Int
     /// The connection may carry another request.
     public var keepAlive: Bool
+    /// For the access log: the values of `WSGIApplication.loggedResponseHeaders` in the
+    /// response, then of `loggedEnviron` in the environ once the application returned (nil:
+    /// absent); empty when the log asks for none.
+    public var logged: [String?] = []
 }
 
 /// A loaded WSGI callable and everything needed to call it for a request.
@@ -47,6 +51,9 @@ public final class WSGIApplication {
     let keys = EnvironKeys()
     /// --forwarded-allow-ips: which addresses of a forwarded chain are trusted proxies.
     public var forwardedTrust: (@Sendable (String) -> Bool)? = nil
+    /// --access-log-format's `{name}o` (lowercased) and `{name}e` atoms: what each outcome keeps.
+    public var loggedResponseHeaders: [String] = []
+    public var loggedEnviron: [String] = []
     let baseEnviron: PyObj
     var scratch: [UInt8] = []
 
@@ -82,7 +89,17 @@ public final class WSGIApplication {
     }
 
     /// Writes a line to stderr, prefixed like the rest of the server's log.
-    func log(_ message: String) { ServerLog.write(.worker, message) }
+    func log(_ message: String, level: ServerLog.Level = .info) { ServerLog.write(.worker, message, level: level) }
+
+    /// A Python error's line and its traceback, at error level (cleared unwritten below it).
+    func logPythonError(_ message: String) {
+        guard ServerLog.writes(.error) else {
+            PyErr_Clear()
+            return
+        }
+        log(message, level: .error)
+        PyErr_PrintEx(0)
+    }
 
     /// Calls the application for one request. `buffer` holds the request head (the ranges of
     /// `head` index it); the body comes from `transport`; the response goes to `output`. A
@@ -107,6 +124,7 @@ public final class WSGIApplication {
             head: head, buffer: buffer, info: info, transport: transport, output: output,
             keepAlive: keepAlive, date: date)
         let result = call(app, request.environ, request.startResponse)
+        if !loggedEnviron.isEmpty { keepLoggedEnviron(request) }
         let response = WSGIResponse(app: self, request: request, result: result)
         guard result != nil else {
             fail(request.ctx, head, buffer)
@@ -125,10 +143,36 @@ public final class WSGIApplication {
             versionMinor: head.versionMinor, keepAlive: keepAlive, date: date)
         let env = buildEnviron(head: head, buffer: buffer, info: info)
         if let vars = transport.gatewayVars { setGatewayVars(vars, in: env) }
+        // A uwsgi front server's own HTTP_X_REQUEST_ID is kept.
+        if let made = transport.madeRequestID,
+            transport.gatewayVars == nil || PyDict_Contains(env, keys.httpXRequestID) == 0
+        {
+            let id = made.withText {
+                PyUnicode_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)!
+            }
+            PyDict_SetItem(env, keys.httpXRequestID, id)
+            Py_DECREF(id)
+        }
         let input = InputStream.make(ctx, type: runtime.inputType)
         PyDict_SetItem(env, keys.wsgiInput, input)
         let startResponse = PyCFunction_NewEx(runtime.startResponseDef, input, nil)!
         return WSGIRequest(ctx: ctx, environ: env, input: input, startResponse: startResponse)
+    }
+
+    /// --access-log-format's `{name}e` atoms: the environ's values once the application returned.
+    func keepLoggedEnviron(_ request: WSGIRequest) {
+        request.ctx.loggedEnviron = loggedEnviron.map { name in
+            guard let value = PyDict_GetItemString(request.environ, name), let text = PyObject_Str(value) else {
+                PyErr_Clear()
+                return nil
+            }
+            defer { Py_DECREF(text) }
+            guard let utf8 = PyUnicode_AsUTF8(text) else {
+                PyErr_Clear()
+                return nil
+            }
+            return String(cString: utf8)
+        }
     }
 
     /// PEP 3333: calls the iterable's close(), if it has one (a list or tuple has none).
@@ -142,8 +186,7 @@ public final class WSGIApplication {
         if let r = PyObject_CallNoArgs(close) {
             Py_DECREF(r)
         } else {
-            log("error in close() of the response iterable")
-            PyErr_PrintEx(0)
+            logPythonError("error in close() of the response iterable")
         }
     }
 
@@ -247,10 +290,9 @@ public final class WSGIApplication {
             PyErr_Clear()
             log(
                 "\(method) \(target) interrupted by the request timeout: "
-                    + (ctx.headersSent ? "its response is cut" : "answered 504"))
+                    + (ctx.headersSent ? "its response is cut" : "answered 504"), level: .error)
         } else {
-            log("error handling \(method) \(target):")
-            PyErr_PrintEx(0)
+            logPythonError("error handling \(method) \(target):")
         }
         if ctx.headersSent {
             ctx.failed = true

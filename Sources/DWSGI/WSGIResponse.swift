@@ -141,7 +141,13 @@ public final class WSGIResponse {
         if !clientGone && !ctx.failed { ctx.finish() }
         request.release()
         let aborted = clientGone || ctx.failed
-        return .done(
-            WSGIOutcome(status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted))
+        var outcome = WSGIOutcome(
+            status: ctx.statusCode, bodyBytes: ctx.bodyBytes, keepAlive: ctx.keepAlive && !aborted)
+        if !app.loggedResponseHeaders.isEmpty || !app.loggedEnviron.isEmpty {
+            outcome.logged =
+                (ctx.loggedHeaders ?? Array(repeating: nil, count: app.loggedResponseHeaders.count))
+                + (ctx.loggedEnviron ?? Array(repeating: nil, count: app.loggedEnviron.count))
+        }
+        return .done(outcome)
     }
 }

@@ -18,8 +18,12 @@ public protocol WSGITransport: AnyObject {
     /// A request that came over the uwsgi protocol: the vars its front server sent, which go
     /// into the environ as they are (uWSGI's behaviour); nil for HTTP.
     var gatewayVars: [UWSGIPacket.Request.Var]? { get }
+    /// The `X-Request-ID` the server made for this request (the client sent none it could
+    /// keep): it goes into the environ as `HTTP_X_REQUEST_ID`. nil: the client's is kept.
+    var madeRequestID: RequestID? { get }
 }
 
 extension WSGITransport {
     public var gatewayVars: [UWSGIPacket.Request.Var]? { nil }
+    public var madeRequestID: RequestID? { nil }
 }

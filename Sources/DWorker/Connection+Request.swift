@@ -25,6 +25,9 @@ struct InFlight {
     /// --threads: the request thread its response in progress keeps until its close()
     /// (Connection+Threads).
     var thread: Int? = nil
+    /// The counter of the `X-Request-ID` the worker made for it (`RequestID`); 0: the client
+    /// sent one that is kept.
+    var madeRequestID: UInt64 = 0
 }
 
 extension Connection {
@@ -105,14 +108,15 @@ extension Connection {
     func beginRequest(keepAlive: Bool, hasBody: Bool) -> Bool {
         let offered = machine.receivedHead(keepAlive: keepAlive, hasBody: hasBody)
         request = InFlight(headEnd: start + head.length, began: MonotonicClock.nanoseconds(), keepAlive: offered)
+        if head.clientRequestID == nil { request.madeRequestID = worker.nextRequestID() }
         return offered
     }
 
     /// Ends the current request: its access log line, its body's memory and file given back,
     /// the next (pipelined) request's start, and whether the connection stays open (or becomes
     /// a WebSocket).
-    func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false) {
-        logRequest(status: status, bytes: bytes)
+    func endRequest(status: Int, bytes: Int, keepAlive: Bool, upgraded: Bool = false, logged: [String?] = []) {
+        logRequest(status: status, bytes: bytes, logged: logged)
         let began = request.began
         start = request.body?.end ?? request.headEnd
         request = InFlight()
@@ -136,7 +140,7 @@ extension Connection {
                 return
             }
             let outcome = response.abort()
-            logRequest(status: outcome.status, bytes: outcome.bodyBytes)
+            logRequest(status: outcome.status, bytes: outcome.bodyBytes, logged: outcome.logged)
         } else if let ending = request.staticEnding {
             logRequest(status: ending.status, bytes: request.file.map { $0.sent } ?? ending.bytes)
         }
@@ -144,18 +148,24 @@ extension Connection {
     }
 
     /// The access log line of the current request (its head is `start ..< request.headEnd`).
-    func logRequest(status: Int, bytes: Int) {
-        logRequest(status: status, bytes: bytes, began: request.began, headEnd: request.headEnd)
+    func logRequest(status: Int, bytes: Int, logged: [String?] = []) {
+        logRequest(
+            status: status, bytes: bytes, began: request.began, headEnd: request.headEnd,
+            madeRequestID: request.madeRequestID, logged: logged)
     }
 
-    func logRequest(status: Int, bytes: Int, began: UInt64, headEnd: Int) {
+    func logRequest(status: Int, bytes: Int, began: UInt64, headEnd: Int, madeRequestID: UInt64, logged: [String?]) {
         guard let log = worker.accessLog else { return }
-        let seconds = Double(MonotonicClock.nanoseconds() - began) / 1e9
         log.record(
-            remote: clientAddress, date: worker.date.commonLog, head: head,
-            request: input.bytes(start..<headEnd),
-            status: status, bytes: bytes, seconds: seconds)
+            AccessLog.Entry(
+                remote: clientAddress, head: head, request: input.bytes(start..<headEnd), status: status, bytes: bytes,
+                nanoseconds: MonotonicClock.nanoseconds() &- began, madeRequestID: worker.requestID(madeRequestID),
+                logged: logged),
+            date: worker.date)
     }
+
+    /// The made `X-Request-ID` of the current request, for the environ; nil: the client's.
+    var madeRequestID: RequestID? { worker.requestID(request.madeRequestID) }
 
     // MARK: - Bodies and refusals
 
@@ -213,7 +223,8 @@ extension Connection {
     func advance(_ progress: WSGIProgress) {
         switch progress {
         case .done(let outcome):
-            endRequest(status: outcome.status, bytes: outcome.bodyBytes, keepAlive: outcome.keepAlive)
+            endRequest(
+                status: outcome.status, bytes: outcome.bodyBytes, keepAlive: outcome.keepAlive, logged: outcome.logged)
         case .more(let response):
             request.response = response
         case .sendFile(let response, let fd, let offset, let count):

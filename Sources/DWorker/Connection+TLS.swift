@@ -25,6 +25,7 @@ extension Connection {
             switch tls.read(into: input.freeSpace) {
             case .done(let n):
                 input.count += n
+                worker.countBytesIn(n)
                 got = true
                 if !tls.hasPending && input.count < input.capacity { return .data }
             case .wantRead:
@@ -77,7 +78,9 @@ extension Connection {
             var n = 0
             if tls.kernelSends {
                 switch tls.sendFile(file.fd, offset: file.offset, count: file.remaining) {
-                case .done(let sent): n = sent
+                case .done(let sent):
+                    n = sent
+                    worker.countBytesOut(sent)
                 case .wantRead, .wantWrite:
                     request.file = file
                     readWatcher.disarm()

@@ -82,6 +82,7 @@ extension Connection {
         // Only numbers cross to the thread: the request's body gives its budget back on the loop.
         let began = request.began
         let headEnd = request.headEnd
+        let madeRequestID = request.madeRequestID
         let id = ObjectIdentifier(self)
         worker.abandoned[id] = self
         let this = Unmanaged.passUnretained(self)
@@ -89,7 +90,9 @@ extension Connection {
             let outcome = response.abort(holdingGIL: true)
             return RequestThreads.JobEnd(keepsThread: false) {
                 let connection = this.takeUnretainedValue()
-                connection.logRequest(status: outcome.status, bytes: outcome.bodyBytes, began: began, headEnd: headEnd)
+                connection.logRequest(
+                    status: outcome.status, bytes: outcome.bodyBytes, began: began, headEnd: headEnd,
+                    madeRequestID: madeRequestID, logged: outcome.logged)
                 let worker = connection.worker
                 worker.abandoned[id] = nil
                 worker.stopIfDone()

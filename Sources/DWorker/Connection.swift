@@ -179,6 +179,7 @@ final class Connection {
             case .done(0): return .eof
             case .done(let n):
                 input.count += n
+                worker.countBytesIn(n)
                 return .data
             case .wouldBlock: return .wouldBlock
             }

@@ -1,6 +1,7 @@
 internal import DCompression
 internal import DEventLoop
 internal import DHTTP1
+internal import DIPC
 internal import DPosix
 internal import DWSGI
 internal import DWebSocket
@@ -14,7 +15,10 @@ final class WebSocketChannel: WebSocketEndpoint {
     var session: WebSocketSession
     private(set) var isUpgraded = false
     /// The TCP connection is gone, or the close handshake is over.
-    var isFinished = false
+    var isFinished = false {
+        // Open WebSockets (--stats): one less once an upgraded one ends.
+        didSet { if isFinished && !oldValue && isUpgraded { scoreboard.addWebSocketsOpen(slot, -1) } }
+    }
     var inbox: [(binary: Bool, payload: [UInt8])] = []
     var inboxStart = 0
     var inboxBytes = 0
@@ -35,8 +39,14 @@ final class WebSocketChannel: WebSocketEndpoint {
     static let highWater = 1 << 20
     static let lowWater = 256 * 1024
 
+    /// Where its counts go (--stats): kept, since the connection may be gone when it ends.
+    let scoreboard: Scoreboard
+    let slot: Int
+
     init(connection: Connection, handshake: WebSocketHandshake, maxMessage: Int) {
         self.connection = connection
+        self.scoreboard = connection.worker.scoreboard
+        self.slot = connection.worker.config.slot
         self.handshake = handshake
         self.session = WebSocketSession(maxMessage: maxMessage)
         if connection.worker.timesRequests {
@@ -66,6 +76,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         connection.output.bytes.append(
             contentsOf: handshake.response(subprotocol: subprotocol, extensions: deflate?.response))
         isUpgraded = true
+        scoreboard.addWebSocketsOpen(slot, 1)
         connection.sendSoon()
         return nil
     }
@@ -99,6 +110,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         } else {
             WebSocketFrame.append(to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: payload)
         }
+        scoreboard.addMessages(slot, sent: 1)
         connection.sendSoon()
         return true
     }
@@ -172,6 +184,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         for action in actions {
             switch action {
             case .message(let binary, let payload):
+                scoreboard.addMessages(slot, received: 1)
                 inbox.append((binary, payload))
                 inboxBytes += payload.count
                 wakeReceiver(true)

@@ -18,7 +18,7 @@ extension WorkerProcess {
             own = counted
         } else {
             own = DescriptorBudget.maximumReserve
-            log("cannot list open descriptors (/proc/self/fd): assuming \(own)")
+            log("cannot list open descriptors (/proc/self/fd): assuming \(own)", level: .warning)
         }
         budget = DescriptorBudget(limit: limit, baseline: own)
         publishAdmissionLimit()

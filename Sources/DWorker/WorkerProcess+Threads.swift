@@ -30,7 +30,7 @@ extension WorkerProcess {
                 runtime: runtime, count: count, post: { inbox.post($0) },
                 allBusy: { scoreboard.setBusySince(slot, $0) })
         } catch {
-            log("cannot start \(count) request threads: \(error)")
+            log("cannot start \(count) request threads: \(error)", level: .critical)
             return false
         }
         return true

@@ -26,11 +26,11 @@ extension WorkerProcess {
                 guard since != 0, now > since, now - since >= nanoseconds else { return nil }
                 return Double(now - since) / 1e9
             }
-            if replaced { log("--timeout replaces the application's handler of SIGUSR2") }
+            if replaced { log("--timeout replaces the application's handler of SIGUSR2", level: .warning) }
             if threads != nil { try wakeOnTimeout(nanoseconds) }
             return true
         } catch {
-            log("cannot handle --timeout: \(error)")
+            log("cannot handle --timeout: \(error)", level: .error)
             return false
         }
     }

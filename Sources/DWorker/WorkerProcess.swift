@@ -30,6 +30,9 @@ public final class WorkerProcess {
     /// Recycling: HTTP requests answered, the number after which the worker asks to be
     /// replaced (drawn once, with the jitter; 0: never), and whether it has asked.
     var requestsAnswered = 0
+    /// X-Request-IDs this worker makes: a random prefix drawn once, then a counter (`RequestID`).
+    let requestIDPrefix = UInt64.random(in: 1...UInt64.max)
+    var requestIDCounter: UInt64 = 0
     var requestLimit = 0
     var recycleAsked = false
     /// --reload: how many modules were imported when their files were last reported.
@@ -81,9 +84,10 @@ public final class WorkerProcess {
             Posix.close(fd)
             config = WorkerConfiguration(slot: slot, server: try ServerConfiguration(encoded: bytes))
         } catch {
-            ServerLog.write(.worker, "cannot read the configuration from the master: \(error)")
+            ServerLog.write(.worker, "cannot read the configuration from the master: \(error)", level: .critical)
             return WorkerContract.ExitStatus.setupFailed.rawValue
         }
+        ServerLog.threshold = ServerLog.Level(name: config.server.logging.level.rawValue)
         // Before Python: a certificate that cannot be used fails the worker at once.
         var tlsContexts: [TLSContext?] = []
         /// Which addresses of a forwarded chain are proxies (--forwarded-allow-ips), made once.
@@ -104,7 +108,7 @@ public final class WorkerProcess {
                         certificate: files.certificate, key: files.key, ciphers: files.ciphers,
                         ticketKeys: config.server.listeners.ticketKeys))
             } catch {
-                ServerLog.write(.worker, "\(bind): \(error)")
+                ServerLog.write(.worker, "\(bind): \(error)", level: .critical)
                 return WorkerContract.ExitStatus.tlsFailed.rawValue
             }
         }
@@ -113,7 +117,7 @@ public final class WorkerProcess {
             scoreboard = try Scoreboard(
                 mapping: WorkerContract.Descriptor.scoreboard, threads: config.threads)
         } catch {
-            ServerLog.write(.worker, "cannot map the scoreboard: \(error)")
+            ServerLog.write(.worker, "cannot map the scoreboard: \(error)", level: .critical)
             return WorkerContract.ExitStatus.setupFailed.rawValue
         }
         let runtime: PythonRuntime
@@ -157,7 +161,9 @@ public final class WorkerProcess {
         self.timesRequests = config.requestTimeout != nil || config.server.listeners.stats != nil
         let threads = config.threads
         self.loopRow = threads > 1 ? scoreboard.thread(threads, of: config.slot) : nil
-        self.accessLog = config.accessLog ? AccessLog() : nil
+        self.accessLog = config.accessLog ? AccessLog(format: config.server.logging.accessLogFormat) : nil
+        app.loggedResponseHeaders = config.server.logging.accessLogFormat.responseHeaders
+        app.loggedEnviron = config.server.logging.accessLogFormat.environVariables
         self.statics = config.statics.maps.isEmpty ? nil : StaticFiles(config: config.statics)
         self.requestLimit = Self.drawRequestLimit(
             config.server.workers.maxRequests, jitter: config.server.workers.maxRequestsJitter)
@@ -202,7 +208,7 @@ public final class WorkerProcess {
         switch ControlMessage.ready.send(on: WorkerContract.Descriptor.channel) {
         case .sent: break
         case .wouldBlock, .peerGone:
-            ServerLog.write(.worker, "the master is gone")
+            ServerLog.write(.worker, "the master is gone", level: .error)
             return WorkerContract.ExitStatus.setupFailed.rawValue
         }
         reportNewModules()
@@ -224,11 +230,14 @@ public final class WorkerProcess {
 
     /// Everything the master has sent so far.
     func readChannel() {
-        let before = taken
+        // What is taken off the channel is published as received at once for connection
+        // batches (so the master's count of what waits in the channel is right while this
+        // worker runs a request it just took), and at the end for the rest.
+        var published = taken
         readingChannel = true
         defer {
             readingChannel = false
-            if taken > before { scoreboard.addReceived(config.slot, Int(taken - before)) }
+            if taken > published { scoreboard.addReceived(config.slot, Int(taken - published)) }
             publishAdmissionLimit()
         }
         while true {
@@ -236,7 +245,7 @@ public final class WorkerProcess {
             do {
                 result = try DescriptorChannel.receive(WorkerContract.Descriptor.channel)
             } catch {
-                log("control channel failed: \(error)")
+                log("control channel failed: \(error)", level: .error)
                 startDrain(.shutdown)
                 return
             }
@@ -259,11 +268,24 @@ public final class WorkerProcess {
                     taken += UInt64(sent)
                     handOffTruncated(sent: sent, arrived: message.discarded)
                 case .connections, .keptAlive:
-                    guard let (listener, peers) = ControlMessage.decodeConnections(message) else {
+                    guard let (listener, peers, acceptedAt, waited) = ControlMessage.decodeConnections(message) else {
                         taken += UInt64(message.descriptors.count)
-                        log("malformed connection message from the master")
+                        log("malformed connection message from the master", level: .error)
                         for fd in message.descriptors { Posix.close(fd) }
                         continue
+                    }
+                    scoreboard.addReceived(config.slot, peers.count)
+                    published += UInt64(peers.count)
+                    if acceptedAt != 0 {
+                        let since = MonotonicClock.nanoseconds() &- acceptedAt
+                        if waited.isEmpty {
+                            scoreboard.recordQueued(config.slot, count: peers.count, nanoseconds: since)
+                        } else {
+                            for ms in waited {
+                                scoreboard.recordQueued(
+                                    config.slot, count: 1, nanoseconds: since &+ UInt64(ms) * 1_000_000)
+                            }
+                        }
                     }
                     for (fd, peer) in zip(message.descriptors, peers) {
                         // Counted before the connection exists: one that closes at once publishes
@@ -285,7 +307,7 @@ public final class WorkerProcess {
                     reopenLogFiles()
                 default:
                     for fd in message.descriptors { Posix.close(fd) }
-                    log("unexpected control message \(message.tag)")
+                    log("unexpected control message \(message.tag)", level: .error)
                 }
             }
         }
@@ -333,7 +355,9 @@ public final class WorkerProcess {
         let logging = config.server.logging
         for (fd, path) in [(CInt(1), logging.accessLogFile), (CInt(2), logging.errorLogFile)] {
             guard let path, path != "-" else { continue }
-            do { try Posix.redirect(fd, toAppend: path) } catch { log("cannot reopen \(path): \(error)") }
+            do { try Posix.redirect(fd, toAppend: path) } catch {
+                log("cannot reopen \(path): \(error)", level: .error)
+            }
         }
     }
 
@@ -357,8 +381,24 @@ public final class WorkerProcess {
     /// only the scoreboard's atomic word is read.
     var drainRequested: Bool { scoreboard.isDraining(config.slot) }
 
-    func log(_ message: String) {
-        ServerLog.write(.worker, message)
+    /// Bytes read from and written to clients (--stats), on the scoreboard as they go (also
+    /// from request threads: the adds are atomic).
+    func countBytesIn(_ n: Int) { scoreboard.addBytesIn(config.slot, n) }
+    func countBytesOut(_ n: Int) { scoreboard.addBytesOut(config.slot, n) }
+
+    /// The next X-Request-ID's counter (never 0, which means "the client's").
+    func nextRequestID() -> UInt64 {
+        requestIDCounter &+= 1
+        return requestIDCounter
+    }
+
+    /// The made ID of `counter`; nil for 0 (the client's is kept).
+    func requestID(_ counter: UInt64) -> RequestID? {
+        counter == 0 ? nil : RequestID(prefix: requestIDPrefix, counter: counter)
+    }
+
+    func log(_ message: String, level: ServerLog.Level = .info) {
+        ServerLog.write(.worker, message, level: level)
     }
 
     /// The loop's thread enters Python for a request or a WebSocket handler (with --threads, its

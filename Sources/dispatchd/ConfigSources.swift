@@ -79,6 +79,7 @@ enum ConfigSources {
         var bindFromEnvironment = false
         for (name, value) in variables.sorted(by: { $0.name < $1.name }) where name.hasPrefix("DISPATCHD_") {
             guard name != "DISPATCHD_BINARY", !name.hasPrefix("DISPATCHD_TEST_") else { continue }
+            guard !isServiceLink(name, value) else { continue }
             let option = name.dropFirst("DISPATCHD_".count).lowercased().replacingUnderscores()
             if ["bind", "http", "http-socket", "https", "https-socket", "socket", "uwsgi-socket"].contains(option) {
                 bindFromEnvironment = true
@@ -91,6 +92,28 @@ enum ConfigSources {
             origins.append(Origin(option: "bind", value: "0.0.0.0:\(port)", source: "PORT"))
         }
         return (try parse(arguments, from: "the environment"), origins)
+    }
+
+    /// The variables Kubernetes puts into every pod for a Service named `dispatchd` or
+    /// `dispatchd-*` (`DISPATCHD_PORT=tcp://10.0.0.7:80`, `DISPATCHD_SERVICE_HOST`,
+    /// `DISPATCHD_WEB_PORT_80_TCP_ADDR`, ...): they name no option and are not the user's.
+    static func isServiceLink(_ name: String, _ value: String) -> Bool {
+        let words = name.split(separator: "_").map(String.init)
+        guard let last = words.last else { return false }
+        if words.count >= 3 && words[words.count - 2] == "SERVICE" && last == "HOST" { return true }
+        if let service = words.firstIndex(of: "SERVICE"), service > 0, service + 1 < words.count,
+            words[service + 1] == "PORT"
+        {
+            return true
+        }
+        if last == "PORT", ["tcp://", "udp://", "sctp://"].contains(where: value.hasPrefix) { return true }
+        // PORT_<number>_<protocol>[_PROTO|_PORT|_ADDR]
+        guard
+            let port = words.indices.first(where: {
+                words[$0] == "PORT" && $0 + 2 < words.count && Int(words[$0 + 1]) != nil
+            }), ["TCP", "UDP", "SCTP"].contains(words[port + 2])
+        else { return false }
+        return port + 3 == words.count || (port + 4 == words.count && ["PROTO", "PORT", "ADDR"].contains(last))
     }
 
     /// The argument for `key = value`: `--key=value`; for a switch, `--key` when the value is

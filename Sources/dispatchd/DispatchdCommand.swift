@@ -189,6 +189,19 @@ struct DispatchdCommand: ParsableCommand {
     var errorLogFile: String?
 
     @Option(
+        name: [.customLong("access-log-format"), .customLong("access-logformat")],
+        help: ArgumentHelp(
+            "What an access log line holds: gunicorn's atoms (%(h)s %(r)s %(s)s %(b)s %(D)s %({header}i)s %({header}o)s %({variable}e)s ...) or json, one object a line (default: the combined log format and the request's seconds). --access-logformat is gunicorn's name.",
+            valueName: "format"))
+    var accessLogFormat: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The least severe server log line written: debug, info, warning, error or critical (default: \(Default.value.logging.level)).",
+            valueName: "level"))
+    var logLevel: String?
+
+    @Option(
         help: ArgumentHelp(
             "Longest request line in bytes; longer gets 414 (default: \(Default.of(\.limits.requestLine))).",
             valueName: "bytes"))
@@ -430,6 +443,8 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.logging.accessLog, noAccessLog ? false : nil)
         b.set(\.logging.accessLogFile, accessLogFile)
         b.set(\.logging.errorLogFile, errorLogFile)
+        b.setAccessLogFormat(accessLogFormat)
+        b.setLogLevel(logLevel)
         b.set(\.limits.requestLine, limitRequestLine)
         b.set(\.limits.fieldSize, limitRequestFieldSize)
         b.set(\.limits.fieldCount, limitRequestFields)

@@ -57,6 +57,36 @@ import Testing
         #expect(batch.descriptors.count == 1)
     }
 
+    /// A batch carries when the master accepted it and, when measured, each connection's wait
+    /// in the backlog; a payload of another length is refused.
+    @Test func batchTimesRoundTrip() throws {
+        let channel = try TestDescriptors.Channel()
+        let a = try TestDescriptors.Connection()
+        let b = try TestDescriptors.Connection()
+        defer {
+            a.close()
+            b.close()
+        }
+        let peers = [TestDescriptors.ipv4("192.0.2.9", port: 443), TestDescriptors.ipv4("192.0.2.10", port: 80)]
+        for waited in [[], [7, 1_500_000]] as [[UInt32]] {
+            #expect(
+                ControlMessage.sendConnections(
+                    on: channel.master, listener: 2, fds: [a.sent, b.sent], peers: peers,
+                    acceptedAt: 0x0102_0304_0506_0708, waited: waited) == .sent)
+            guard case .message(let batch) = try DescriptorChannel.receive(channel.worker) else {
+                Issue.record("no batch")
+                return
+            }
+            defer { for fd in batch.descriptors { close(fd) } }
+            let decoded = try #require(ControlMessage.decodeConnections(batch))
+            #expect(decoded.listener == 2 && decoded.peers == peers)
+            #expect(decoded.acceptedAt == 0x0102_0304_0506_0708 && decoded.waited == waited)
+            var cut = batch
+            cut.payload.removeLast()
+            #expect(ControlMessage.decodeConnections(cut) == nil)
+        }
+    }
+
     /// A send to a worker that has gone: `.peerGone`, full channel or not, without SIGPIPE
     /// (which would end this process), and the sender keeps its descriptors.
     @Test func sendAfterThePeerClosedIsPeerGone() throws {

@@ -33,7 +33,7 @@ import Testing
         let message = try receiveOne(channel.worker)
         defer { for fd in message.descriptors { close(fd) } }
         #expect(message.tag == ControlMessage.connections.rawValue)
-        #expect(message.payload.count == 3 + peers.count * PeerAddress.encodedSize)
+        #expect(message.payload.count == 11 + peers.count * PeerAddress.encodedSize)
 
         let decoded = try #require(ControlMessage.decodeConnections(message))
         #expect(decoded.listener == listener)

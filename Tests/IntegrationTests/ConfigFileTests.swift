@@ -116,6 +116,33 @@ extension IntegrationSuite {
             #expect(text.contains(#""accessLog" : false"#) && text.contains(#""prefix" : "\/s""#), "\(text)")
         }
 
+        /// A Kubernetes Service named `dispatchd` (or `dispatchd-web`) puts service-link variables
+        /// into every pod of its namespace: they are not options and do not stop the server,
+        /// while a misspelt option still does.
+        @Test func kubernetesServiceLinksAreNotOptions() throws {
+            let links = [
+                "DISPATCHD_PORT": "tcp://10.0.0.7:80", "DISPATCHD_SERVICE_HOST": "10.0.0.7",
+                "DISPATCHD_SERVICE_PORT": "80", "DISPATCHD_SERVICE_PORT_HTTP": "80",
+                "DISPATCHD_PORT_80_TCP": "tcp://10.0.0.7:80", "DISPATCHD_PORT_80_TCP_PROTO": "tcp",
+                "DISPATCHD_PORT_80_TCP_PORT": "80", "DISPATCHD_PORT_80_TCP_ADDR": "10.0.0.7",
+                "DISPATCHD_WEB_SERVICE_HOST": "10.0.0.8", "DISPATCHD_WEB_PORT_443_TCP_ADDR": "10.0.0.8",
+                "DISPATCHD_WORKERS": "3",
+            ]
+            let text = try Self.printConfig(["--module", "guide_app:application"], links)
+            #expect(text.contains(#""count" : 3"#) && !text.contains("10.0.0.7"), "\(text)")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Paths.binary)
+            p.arguments = ["--module", "guide_app:application", "--print-config"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["DISPATCHD_PORT": "80"]) { $1 }
+            let err = Pipe()
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = err
+            try p.run()
+            let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 64 && message.contains("environment variable DISPATCHD_PORT"), "\(message)")
+        }
+
         /// `--yaml`: the same keys in uWSGI's YAML form, after the ini files.
         @Test func yamlFile() throws {
             let dir = try Self.directory([

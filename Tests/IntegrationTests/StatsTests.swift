@@ -66,6 +66,88 @@ extension IntegrationSuite {
             }
         }
 
+        /// The queue-time histogram counts every connection a worker took, with the time it
+        /// waited for one (in the backlog while the only worker was busy, too); the waiting gauge
+        /// sees those connections while they wait.
+        @Test func queueTimeAndWaiting() throws {
+            try withServer(["--stats", "127.0.0.1:0", "--no-access-log", "testapp:application"], workers: 1) { s in
+                let stats = try Self.statsPort(s)
+                #expect(try RawClient.get(s.port, "/hello").status == 200)
+                let busy = try RawClient(port: s.port)
+                try busy.send("GET /sleep?1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.3)
+                let waiting = try (0..<3).map { _ in try RawClient(port: s.port) }
+                for c in waiting { try c.send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") }
+                Thread.sleep(forTimeInterval: 0.3)
+                var m = Self.metrics(stats)
+                let waits = ["backlog", "master", "channel"].map {
+                    m["dispatchd_connections_waiting{where=\($0)}"] ?? -1
+                }
+                #expect(waits.reduce(0, +) == 3, "\(waits)")
+                #expect(try busy.readResponse().status == 200)
+                for c in waiting { #expect(try c.readResponse().status == 200) }
+                m = Self.metrics(stats)
+                #expect(m["dispatchd_queue_seconds_count{}"] == 5, "\(m)")
+                #expect(m["dispatchd_queue_seconds_count{}"] == m["dispatchd_connections_accepted_total{}"])
+                // The three waited about 1.2 s for the busy worker; the other two not at all.
+                #expect(m["dispatchd_queue_seconds_bucket{le=0.5}"] == 2, "\(m)")
+                #expect(m["dispatchd_queue_seconds_bucket{le=5.0}"] == 5, "\(m)")
+                let sum = m["dispatchd_queue_seconds_sum{}"] ?? 0
+                #expect(sum > 3 * 0.9 && sum < 3 * 1.6, "\(sum)")
+                #expect(
+                    ["backlog", "master", "channel"].allSatisfy { m["dispatchd_connections_waiting{where=\($0)}"] == 0 }
+                )
+            }
+        }
+
+        /// Bytes in and out are exactly what the clients sent and received; WebSockets open and
+        /// their messages are counted both ways.
+        @Test func bytesAndWebSockets() throws {
+            try withServer(["--stats", "127.0.0.1:0", "--no-access-log", "wsapp:app"], workers: 2) { s in
+                let stats = try Self.statsPort(s)
+                let script = """
+                    import socket, sys
+                    sent = received = 0
+                    for i in range(6):
+                        body = b'x' * (1000 * i)
+                        c = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+                        req = b'POST / HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: %d\\r\\nConnection: close\\r\\n\\r\\n' % len(body) + body
+                        c.sendall(req)
+                        sent += len(req)
+                        while True:
+                            d = c.recv(65536)
+                            if not d:
+                                break
+                            received += len(d)
+                        c.close()
+                    print(sent, received)
+                    """
+                let (status, output) = Command.python(script, [String(s.port)])
+                #expect(status == 0, "\(output)")
+                let totals = output.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+                #expect(totals.count == 2, "\(output)")
+                var m = Self.metrics(stats)
+                #expect(m["dispatchd_bytes_total{direction=in}"] == totals.first, "\(m)")
+                #expect(m["dispatchd_bytes_total{direction=out}"] == totals.last, "\(m)")
+                let ws = try WSClient(port: s.port, path: "/ws/echo")
+                for text in ["one", "two", "three"] {
+                    try ws.sendText(text)
+                    #expect(try ws.read().text == text)
+                }
+                m = Self.metrics(stats)
+                #expect(m["dispatchd_websockets_open{}"] == 1, "\(m)")
+                #expect(m["dispatchd_websocket_messages_total{direction=received}"] == 3)
+                #expect(m["dispatchd_websocket_messages_total{direction=sent}"] == 3)
+                try ws.send(0x8, [0x03, 0xE8])
+                _ = try ws.readClose()
+                let deadline = Date().addingTimeInterval(5)
+                while Date() < deadline && Self.metrics(stats)["dispatchd_websockets_open{}"] != 0 {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                #expect(Self.metrics(stats)["dispatchd_websockets_open{}"] == 0)
+            }
+        }
+
         @Test func answersWhileEveryWorkerIsBusy() throws {
             try withServer(["--stats", "127.0.0.1:0", "--shutdown-delay", "2", "testapp:application"], workers: 1) {
                 s in
