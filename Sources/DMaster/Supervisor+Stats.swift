@@ -143,6 +143,7 @@ extension Supervisor {
             return
                 "{\"worker\": \(pool.position(slot)), \"pid\": \(pid), \"state\": \"\(stateName(slot))\", "
                 + "\"requests\": \(scoreboard.answered(slot)), \"rss_kib\": \(rss.map(String.init) ?? "null"), "
+                + "\"websockets\": \(scoreboard.webSocketsOpen(slot)), \"in_flight\": \(inFlight(slot)), "
                 + "\"request\": \(request), \"request_seconds\": \(age)}"
         }
         return "[" + rows.joined(separator: ",\n ") + "]\n"

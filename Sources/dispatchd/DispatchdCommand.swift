@@ -18,6 +18,7 @@ struct DispatchdCommand: ParsableCommand {
             Examples:
               dispatchd --workers 8 --bind :8080 app:application
               dispatchd --bind unix:/run/app.sock --wsgi-file app.py --callable app
+              dispatchd top 127.0.0.1:9191    (watch a server started with --stats 127.0.0.1:9191)
             """,
         version: Version.line
     )
@@ -477,7 +478,12 @@ struct DispatchdCommand: ParsableCommand {
     /// Refuses the uWSGI options without an implementation here by name, with what to do
     /// instead, before ArgumentParser would call them unknown.
     static func main() {
-        for argument in CommandLine.arguments.dropFirst() {
+        let arguments = CommandLine.arguments
+        if arguments.count > 1 && arguments[1] == "top" {
+            TopCommand.main(Array(arguments.dropFirst(2)))
+            return
+        }
+        for argument in arguments.dropFirst() {
             if argument == "--" { break }
             if let message = UnsupportedOptions.message(for: argument) {
                 Self.exit(withError: ValidationError(message))

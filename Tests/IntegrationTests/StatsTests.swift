@@ -148,6 +148,38 @@ extension IntegrationSuite {
             }
         }
 
+        /// `dispatchd top ADDR --once`: the summary and a row per worker, with the request a busy
+        /// worker is in; an address nobody serves fails with a message that names it.
+        @Test func top() throws {
+            try withServer(["--stats", "127.0.0.1:0", "--no-access-log", "testapp:application"], workers: 2) { s in
+                let stats = try Self.statsPort(s)
+                for _ in 0..<4 { #expect(try RawClient.get(s.port, "/hello").status == 200) }
+                #expect(try RawClient.get(s.port, "/status/404").status == 404)
+                let busy = try RawClient(port: s.port)
+                try busy.send("GET /sleep?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.3)
+                let (status, output) = Command.run([
+                    Paths.binary, "top", "127.0.0.1:\(stats)", "--once", "--interval", "0.3",
+                ])
+                #expect(status == 0, "\(output)")
+                let lines = output.split(separator: "\n").map(String.init)
+                #expect(
+                    lines.first?.hasPrefix("dispatchd 127.0.0.1:\(stats): workers 2 ready, 0 starting, 0 draining;")
+                        == true, "\(output)")
+                #expect(lines.first?.contains("in flight 1;") == true, "\(output)")
+                #expect(lines.contains { $0.hasPrefix("requests 2xx 4  3xx 0  4xx 1  5xx 0;") }, "\(output)")
+                #expect(lines.contains { $0.hasPrefix("WORKER  PID     STATE     REQUESTS  REQ/S") }, "\(output)")
+                let rows = lines.filter { $0.range(of: #"^[01] +\d+ +ready "#, options: .regularExpression) != nil }
+                #expect(rows.count == 2, "\(output)")
+                #expect(rows.filter { $0.hasSuffix(" GET /sleep?2") }.count == 1, "\(output)")
+                #expect(try busy.readResponse().status == 200)
+            }
+            let (status, output) = Command.run([Paths.binary, "top", "127.0.0.1:1", "--once"])
+            #expect(status != 0 && output.contains("127.0.0.1:1: cannot connect"), "\(output)")
+            let (badStatus, badOutput) = Command.run([Paths.binary, "top", "nowhere"])
+            #expect(badStatus == 64 && badOutput.contains("'nowhere' is not HOST:PORT"), "\(badOutput)")
+        }
+
         @Test func answersWhileEveryWorkerIsBusy() throws {
             try withServer(["--stats", "127.0.0.1:0", "--shutdown-delay", "2", "testapp:application"], workers: 1) {
                 s in
