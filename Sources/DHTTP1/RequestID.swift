@@ -13,19 +13,33 @@ public struct RequestID: Sendable, Equatable {
 
     public static let length = 32
 
-    /// Calls `body` with the 32 ASCII bytes.
-    public func withText<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        withUnsafeTemporaryAllocation(byteCount: Self.length, alignment: 8) { raw in
-            let hex: StaticString = "0123456789abcdef"
-            let digits = hex.utf8Start
-            for i in 0..<16 {
-                let shift = UInt64(60 - 4 * i)
-                raw[i] = digits[Int((prefix >> shift) & 15)]
-                raw[16 + i] = digits[Int((counter >> shift) & 15)]
+    /// Writes the 32 ASCII digits at `out` (a byte pair per table lookup: this runs for every
+    /// request without an ID of its own).
+    public func write(to out: UnsafeMutableRawPointer) {
+        Self.hexPairs.withUnsafeBufferPointer { pairs in
+            for i in 0..<8 {
+                let shift = UInt64(56 - 8 * i)
+                let high = pairs[Int((prefix >> shift) & 0xFF)].littleEndian
+                let low = pairs[Int((counter >> shift) & 0xFF)].littleEndian
+                out.storeBytes(of: high, toByteOffset: 2 * i, as: UInt16.self)
+                out.storeBytes(of: low, toByteOffset: 16 + 2 * i, as: UInt16.self)
             }
-            return body(UnsafeRawBufferPointer(raw))
         }
     }
 
-    public var text: String { withText { String(decoding: $0, as: UTF8.self) } }
+    /// The two ASCII digits of each byte, as a little-endian UInt16 (the first digit first).
+    static let hexPairs: [UInt16] = (0..<256).map { b in
+        let digits = Array("0123456789abcdef".utf8)
+        return UInt16(digits[b >> 4]) | UInt16(digits[b & 15]) << 8
+    }
+
+    /// The 32 digits, for the access log.
+    public var bytes: [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Self.length) { buffer, count in
+            write(to: buffer.baseAddress!)
+            count = Self.length
+        }
+    }
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 }

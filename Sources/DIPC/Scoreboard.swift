@@ -128,9 +128,11 @@ public final class Scoreboard: @unchecked Sendable {
         if sent != 0 { memory.add(offset(slot, Self.messagesOutOffset), UInt64(sent)) }
     }
 
-    /// Bytes read from clients and written to them (after TLS: what HTTP carried).
-    public func addBytesIn(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.bytesInOffset), UInt64(n)) }
-    public func addBytesOut(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.bytesOutOffset), UInt64(n)) }
+    /// Bytes read from clients and written to them (after TLS: what HTTP carried): counters a
+    /// worker adds to on every read and write.
+    public func bytesCounters(_ slot: Int) -> (in: SharedMemory.Counter, out: SharedMemory.Counter) {
+        (memory.counter(at: offset(slot, Self.bytesInOffset)), memory.counter(at: offset(slot, Self.bytesOutOffset)))
+    }
 
     /// What the worker in `slot` has counted (since its slot was reset).
     public struct Counts: Sendable, Equatable {

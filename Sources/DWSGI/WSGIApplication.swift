@@ -52,8 +52,9 @@ public final class WSGIApplication {
     /// --forwarded-allow-ips: which addresses of a forwarded chain are trusted proxies.
     public var forwardedTrust: (@Sendable (String) -> Bool)? = nil
     /// --access-log-format's `{name}o` (lowercased) and `{name}e` atoms: what each outcome keeps.
-    public var loggedResponseHeaders: [String] = []
-    public var loggedEnviron: [String] = []
+    /// Set once, before the first request, and read for every request: unchecked.
+    @exclusivity(unchecked) public var loggedResponseHeaders: [String] = []
+    @exclusivity(unchecked) public var loggedEnviron: [String] = []
     let baseEnviron: PyObj
     var scratch: [UInt8] = []
 
@@ -147,9 +148,8 @@ public final class WSGIApplication {
         if let made = transport.madeRequestID,
             transport.gatewayVars == nil || PyDict_Contains(env, keys.httpXRequestID) == 0
         {
-            let id = made.withText {
-                PyUnicode_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)!
-            }
+            let id = CDPy_UnicodeNewASCII(RequestID.length)!
+            made.write(to: CDPy_UnicodeASCIIData(id))
             PyDict_SetItem(env, keys.httpXRequestID, id)
             Py_DECREF(id)
         }

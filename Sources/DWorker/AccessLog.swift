@@ -127,7 +127,7 @@ final class AccessLog {
         appendJSONString(e.remote.utf8)
         key("request_id")
         if let made = e.madeRequestID {
-            made.withText { appendJSONString($0) }
+            appendJSONString(made.bytes)
         } else if let id = head.clientRequestID {
             appendJSONString(request[id])
         } else {
@@ -193,7 +193,7 @@ final class AccessLog {
 
     func appendRequestID(_ e: Entry) {
         if let made = e.madeRequestID {
-            made.withText { buffer.append(contentsOf: $0) }
+            buffer.append(contentsOf: made.bytes)
         } else if let id = e.head.clientRequestID {
             appendEscaped(e.request[id])
         } else {

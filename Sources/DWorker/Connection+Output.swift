@@ -57,7 +57,7 @@ extension Connection: WSGITransport {
             switch result {
             case .done(let n):
                 outputSent += n
-                worker.countBytesOut(n)
+                bytesOut.add(n)
             case .wouldBlock:
                 guard wait else { return }
                 let timeout = worker.config.writeTimeout
@@ -115,7 +115,7 @@ extension Connection: WSGITransport {
             case .done(let n):
                 file.sent += n
                 file.remaining -= n
-                worker.countBytesOut(n)
+                bytesOut.add(n)
             case .wouldBlock:
                 request.file = file
                 readWatcher.disarm()

@@ -107,8 +107,9 @@ extension Connection {
     @discardableResult
     func beginRequest(keepAlive: Bool, hasBody: Bool) -> Bool {
         let offered = machine.receivedHead(keepAlive: keepAlive, hasBody: hasBody)
-        request = InFlight(headEnd: start + head.length, began: MonotonicClock.nanoseconds(), keepAlive: offered)
-        if head.clientRequestID == nil { request.madeRequestID = worker.nextRequestID() }
+        request = InFlight(
+            headEnd: start + head.length, began: MonotonicClock.nanoseconds(), keepAlive: offered,
+            madeRequestID: head.clientRequestID == nil ? worker.nextRequestID() : 0)
         return offered
     }
 
@@ -165,7 +166,9 @@ extension Connection {
     }
 
     /// The made `X-Request-ID` of the current request, for the environ; nil: the client's.
-    var madeRequestID: RequestID? { worker.requestID(request.madeRequestID) }
+    var madeRequestID: RequestID? {
+        request.madeRequestID == 0 ? nil : RequestID(prefix: requestIDPrefix, counter: request.madeRequestID)
+    }
 
     // MARK: - Bodies and refusals
 

@@ -25,7 +25,7 @@ extension Connection {
             switch tls.read(into: input.freeSpace) {
             case .done(let n):
                 input.count += n
-                worker.countBytesIn(n)
+                bytesIn.add(n)
                 got = true
                 if !tls.hasPending && input.count < input.capacity { return .data }
             case .wantRead:
@@ -80,7 +80,7 @@ extension Connection {
                 switch tls.sendFile(file.fd, offset: file.offset, count: file.remaining) {
                 case .done(let sent):
                     n = sent
-                    worker.countBytesOut(sent)
+                    bytesOut.add(sent)
                 case .wantRead, .wantWrite:
                     request.file = file
                     readWatcher.disarm()

@@ -59,6 +59,11 @@ final class Connection {
     /// --proxy-protocol: the header has not all arrived yet (its bytes so far are in `input`).
     var awaitingProxyHeader: Bool
     var readWatcher: Watcher! = nil
+    /// Where bytes read and written are counted (--stats; the worker's scoreboard slot).
+    let bytesIn: SharedMemory.Counter
+    let bytesOut: SharedMemory.Counter
+    /// The worker's X-Request-ID prefix (`RequestID`), kept here: the environ asks per request.
+    let requestIDPrefix: UInt64
     /// Made when output first cannot be written at once (most connections never need it).
     var writeWatcher: Watcher? = nil
 
@@ -72,6 +77,8 @@ final class Connection {
         self.worker = worker
         self.info = info
         self.listener = listener
+        (bytesIn, bytesOut) = worker.bytesCounters
+        requestIDPrefix = worker.requestIDPrefix
         let config = worker.config
         machine = HTTP1ConnectionStateMachine(
             timeouts: .init(
@@ -179,7 +186,7 @@ final class Connection {
             case .done(0): return .eof
             case .done(let n):
                 input.count += n
-                worker.countBytesIn(n)
+                bytesIn.add(n)
                 return .data
             case .wouldBlock: return .wouldBlock
             }

@@ -17,6 +17,8 @@ public final class WorkerProcess {
     let app: WSGIApplication
     let runtime: PythonRuntime
     let scoreboard: Scoreboard
+    /// This worker's counters of bytes read and written (`Connection.bytesIn`, `bytesOut`).
+    let bytesCounters: (in: SharedMemory.Counter, out: SharedMemory.Counter)
     let accessLog: AccessLog?
     var date = HTTPDate()
     var connections: [ObjectIdentifier: Connection] = [:]
@@ -32,7 +34,8 @@ public final class WorkerProcess {
     var requestsAnswered = 0
     /// X-Request-IDs this worker makes: a random prefix drawn once, then a counter (`RequestID`).
     let requestIDPrefix = UInt64.random(in: 1...UInt64.max)
-    var requestIDCounter: UInt64 = 0
+    /// Only the loop's thread counts (`nextRequestID`): unchecked.
+    @exclusivity(unchecked) var requestIDCounter: UInt64 = 0
     var requestLimit = 0
     var recycleAsked = false
     /// --reload: how many modules were imported when their files were last reported.
@@ -157,6 +160,7 @@ public final class WorkerProcess {
         self.runtime = runtime
         self.app = app
         self.scoreboard = scoreboard
+        self.bytesCounters = scoreboard.bytesCounters(config.slot)
         // --stats shows each worker's request too (/workers).
         self.timesRequests = config.requestTimeout != nil || config.server.listeners.stats != nil
         let threads = config.threads
@@ -380,11 +384,6 @@ public final class WorkerProcess {
     /// retiring worker's do not: its connections go on elsewhere. Read on request threads too:
     /// only the scoreboard's atomic word is read.
     var drainRequested: Bool { scoreboard.isDraining(config.slot) }
-
-    /// Bytes read from and written to clients (--stats), on the scoreboard as they go (also
-    /// from request threads: the adds are atomic).
-    func countBytesIn(_ n: Int) { scoreboard.addBytesIn(config.slot, n) }
-    func countBytesOut(_ n: Int) { scoreboard.addBytesOut(config.slot, n) }
 
     /// The next X-Request-ID's counter (never 0, which means "the client's").
     func nextRequestID() -> UInt64 {

@@ -39,6 +39,9 @@ static inline PyObject *CDPy_NewNone(void) { Py_INCREF(Py_None); return Py_None;
 static inline PyObject *CDPy_NewBool(int v) { PyObject *o = v ? Py_True : Py_False; Py_INCREF(o); return o; }
 
 static inline int CDPy_UnicodeCheck(PyObject *o) { return PyUnicode_Check(o); }
+// A new ASCII str of n characters whose bytes the caller writes (PyUnicode_1BYTE_DATA).
+static inline PyObject *CDPy_UnicodeNewASCII(Py_ssize_t n) { return PyUnicode_New(n, 127); }
+static inline void *CDPy_UnicodeASCIIData(PyObject *o) { return PyUnicode_1BYTE_DATA(o); }
 static inline int CDPy_BytesCheck(PyObject *o) { return PyBytes_Check(o); }
 static inline int CDPy_BytesCheckExact(PyObject *o) { return PyBytes_CheckExact(o); }
 static inline int CDPy_ListCheckExact(PyObject *o) { return PyList_CheckExact(o); }
