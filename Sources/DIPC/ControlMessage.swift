@@ -108,7 +108,7 @@ public enum ControlMessage: UInt8, Sendable {
         precondition(carriesConnections(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
         var payload: [UInt8] = [kind.rawValue, UInt8(listener), UInt8(fds.count)]
         payload.reserveCapacity(headerSize + fds.count * PeerAddress.encodedSize)
-        for i in 0..<8 { payload.append(UInt8(truncatingIfNeeded: acceptedAt >> UInt64(8 * i))) }
+        withUnsafeBytes(of: acceptedAt.littleEndian) { payload.append(contentsOf: $0) }
         for peer in peers { peer.encode(into: &payload) }
         for ms in waited { for i in 0..<4 { payload.append(UInt8(truncatingIfNeeded: ms >> UInt32(8 * i))) } }
         return DescriptorChannel.send(channel, payload: payload, fds: fds)
@@ -145,8 +145,9 @@ public enum ControlMessage: UInt8, Sendable {
                 (0..<4).reduce(UInt32(0)) { $0 | UInt32(p[peersEnd + 4 * i + $1]) << UInt32(8 * $1) }
             }
         }
-        var acceptedAt: UInt64 = 0
-        for i in 0..<8 { acceptedAt |= UInt64(p[3 + i]) << UInt64(8 * i) }
+        let acceptedAt = p.withUnsafeBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 3, as: UInt64.self))
+        }
         var peers: [PeerAddress] = []
         peers.reserveCapacity(Int(p[2]))
         for i in 0..<Int(p[2]) {
