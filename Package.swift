@@ -96,6 +96,8 @@ let package = Package(
                 .embedInCode("Python/dispatchd_websocket.py"),
                 .embedInCode("Python/dispatchd_flask.py"),
                 .embedInCode("Python/dispatchd_flask_uwsgi_websocket.py"),
+                .embedInCode("Python/dispatchd_lifecycle.py"),
+                .embedInCode("Python/dispatchd_uwsgidecorators.py"),
             ],
             swiftSettings: swiftSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", py.include])]
         ),

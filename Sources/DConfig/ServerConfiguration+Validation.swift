@@ -38,6 +38,7 @@ extension ServerConfiguration {
         nonNegativeSeconds(.maxWorkerLifetimeJitter, workers.maxLifetimeJitter)
         positiveSeconds(.websocketDrainTimeout, webSocket.drainTimeout)
         nonNegativeSeconds(.gracefulTimeout, workers.gracefulTimeout)
+        positiveSeconds(.workerStopTimeout, workers.stopTimeout)
         atLeast(1, .limitRequestLine, limits.requestLine)
         atLeast(1, .limitRequestFieldSize, limits.fieldSize)
         atLeast(1, .limitRequestFields, limits.fieldCount)

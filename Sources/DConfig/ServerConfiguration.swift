@@ -74,6 +74,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var threads = 1
         /// Seconds that SIGTERM waits for in-flight requests before workers are killed.
         public var gracefulTimeout: Double = 30
+        /// Seconds a leaving worker gives its stop hooks and background threads
+        /// (`dispatchd.on_worker_stop`, `spawn_thread`) once its connections are done.
+        public var stopTimeout: Double = 10
         /// Seconds SIGTERM keeps accepting before the drain (for load balancers that take that
         /// long to stop sending).
         public var shutdownDelay: Double = 0

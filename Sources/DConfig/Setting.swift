@@ -33,6 +33,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case uid
     case gid
     case gracefulTimeout = "graceful-timeout"
+    case workerStopTimeout = "worker-stop-timeout"
     case shutdownDelay = "shutdown-delay"
     case reloadBatch = "reload-batch"
     case maxRequests = "max-requests"

@@ -30,6 +30,8 @@ public enum WorkerContract {
         case setupFailed = 5
         /// An HTTPS listener's certificate or key could not be used.
         case tlsFailed = 6
+        /// A start hook of the application (`dispatchd.on_worker_start`) raised.
+        case startHookFailed = 7
 
         /// Why the server cannot run, for a status that means the application itself cannot
         /// load in a worker that never became ready: respawning would fail the same way.
@@ -38,6 +40,7 @@ public enum WorkerContract {
             case .interpreterFailed: "the Python interpreter could not start"
             case .appLoadFailed: "the application failed to load"
             case .tlsFailed: "the TLS certificate or key could not be used"
+            case .startHookFailed: "a worker start hook of the application failed"
             case .ok, .setupFailed: nil
             }
         }

@@ -130,6 +130,13 @@ extension Supervisor {
             self.execute(self.pool.releaseDrained())
             self.log("graceful timeout: killing the remaining workers", level: .warning)
             self.killAll(onlyBusy: true)
+            // Released workers run their stop hooks, which end by --worker-stop-timeout; one
+            // stuck past it (in C code that holds the GIL) is killed too.
+            let backstop = Watcher(loop: self.loop, kind: .timer, persist: false) { [unowned self] _ in
+                self.killAll()
+            }
+            backstop.arm(timeout: self.config.workers.stopTimeout + Self.retireMargin)
+            self.backstopTimer = backstop
         }
         timer.arm(timeout: config.workers.gracefulTimeout)
         killTimer = timer

@@ -248,14 +248,17 @@ extension Supervisor {
 
     /// The replacement of the worker in `slot` is ready: it hands its idle keep-alive
     /// connections back, finishes its requests (its WebSockets run on up to
-    /// --websocket-drain-timeout) and exits; one that has not by then is killed.
+    /// --websocket-drain-timeout), runs its stop hooks (up to --worker-stop-timeout) and exits;
+    /// one that has not by then is killed.
     func retire(_ slot: Int) {
         guard let pid = pool.pid(slot) else { return }
         log("worker \(pool.position(slot)) (pid \(pid)) retiring")
         if let channel = channels[slot], ControlMessage.retire.send(on: channel.fd.raw) != .sent {
             Posix.kill(pid, Posix.SIGTERM)
         }
-        let deadline = max(config.workers.gracefulTimeout, config.webSocket.drainTimeout) + Self.retireMargin
+        let deadline =
+            max(config.workers.gracefulTimeout, config.webSocket.drainTimeout) + config.workers.stopTimeout
+            + Self.retireMargin
         let timer = Watcher(loop: loop, kind: .timer, persist: false) { [unowned self] _ in
             self.slotTimers[slot] = nil
             guard self.pool.pid(slot) == pid else { return }

@@ -36,6 +36,8 @@ public final class Supervisor {
     /// to finish before it is killed.
     var slotTimers: [Int: Watcher] = [:]
     var killTimer: Watcher? = nil
+    /// After the graceful timeout: kills released workers whose stop hooks overran.
+    var backstopTimer: Watcher? = nil
     /// SIGTERM's --shutdown-delay, while it runs.
     var shutdownDelayTimer: Watcher? = nil
     /// A shutdown waits `handshakeSettle` for handshakes under way before it drains.

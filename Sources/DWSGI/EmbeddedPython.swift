@@ -21,6 +21,12 @@ struct EmbeddedPython {
     static let webSocket = EmbeddedPython("dispatchd_websocket.py", PackageResources.dispatchd_websocket_py)
     /// `dispatchd.flask`: compiled at start-up, run when imported.
     static let flask = EmbeddedPython("dispatchd_flask.py", PackageResources.dispatchd_flask_py)
+    /// The last part of `dispatchd`: worker start and stop hooks, background tasks.
+    static let lifecycle = EmbeddedPython("dispatchd_lifecycle.py", PackageResources.dispatchd_lifecycle_py)
+    /// `uwsgidecorators` (uWSGI's decorators, those that map onto the life cycle): compiled at
+    /// start-up, run when imported.
+    static let uwsgiDecorators = EmbeddedPython(
+        "dispatchd_uwsgidecorators.py", PackageResources.dispatchd_uwsgidecorators_py)
     /// `flask_uwsgi_websocket` (Flask-uWSGI-WebSocket's API): compiled at start-up, run when
     /// imported.
     static let flaskUWSGIWebSocket = EmbeddedPython(

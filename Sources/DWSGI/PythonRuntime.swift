@@ -29,8 +29,16 @@ public final class PythonRuntime {
     let webSocketClosed: PyObj
     let startUpgrade: PyObj
     let resumeTask: PyObj
-    /// Timers for `dispatchd.sleep`, provided by the worker.
-    public weak var scheduler: TaskScheduler?
+    /// Timers for `dispatchd.sleep`, provided by the worker. Background tasks spawned before it
+    /// exists (at the app's import) start once it does.
+    public weak var scheduler: TaskScheduler? {
+        didSet {
+            guard let scheduler else { return }
+            for task in pendingTasks { scheduler.schedule(task, true) }
+            pendingTasks = []
+        }
+    }
+    var pendingTasks: [PythonTask] = []
     /// Hands work to the event loop's thread (the worker's inbox): WebSocket calls made on
     /// another thread (a request thread, or one the application started) run there.
     /// The CPython the binary was built against (its headers; the libpython it loads is checked
@@ -105,6 +113,25 @@ public final class PythonRuntime {
             PyErr_PrintEx(0)
             throw WSGIError(
                 .interpreter, "the dispatchd WebSocket bootstrap code failed (\(EmbeddedPython.webSocket.filename))")
+        }
+        let schedule = PyCFunction_NewEx(SocketObject.makeScheduleDef(), nil, nil)!
+        PyDict_SetItemString(dict, "_schedule", schedule)
+        Py_DECREF(schedule)
+        let errorsShown = CDPy_NewBool(ServerLog.writes(.error) ? 1 : 0)!
+        PyDict_SetItemString(dict, "_errors_shown", errorsShown)
+        Py_DECREF(errorsShown)
+        guard let decoratorsCode = EmbeddedPython.uwsgiDecorators.compile() else {
+            PyErr_PrintEx(0)
+            throw WSGIError(
+                .interpreter,
+                "the uwsgidecorators code failed to compile (\(EmbeddedPython.uwsgiDecorators.filename))")
+        }
+        PyDict_SetItemString(dict, "_uwsgidecorators_code", decoratorsCode)
+        Py_DECREF(decoratorsCode)
+        guard EmbeddedPython.lifecycle.run(in: dict) else {
+            PyErr_PrintEx(0)
+            throw WSGIError(
+                .interpreter, "the dispatchd life-cycle code failed (\(EmbeddedPython.lifecycle.filename))")
         }
         func retained(_ name: String) -> PyObj {
             let o = PyDict_GetItemString(dict, name)!
@@ -201,6 +228,17 @@ public final class PythonRuntime {
         threadState = nil
     }
 
+    /// A background task (`dispatchd.spawn`) starts on the scheduler, on the loop's thread.
+    func startTask(_ task: PythonTask) {
+        if offLoop {
+            loopPost! { [self] in startTask(task) }
+        } else if let scheduler {
+            scheduler.schedule(task, true)
+        } else {
+            pendingTasks.append(task)
+        }
+    }
+
     /// Whether the caller runs on a thread other than the event loop's.
     var offLoop: Bool { loopPost != nil && pthread_equal(pthread_self(), loopThread) == 0 }
 
@@ -220,6 +258,31 @@ public final class PythonRuntime {
         box.lock.unlock()
         PyEval_RestoreThread(state)
         return result
+    }
+
+    /// `dispatchd.on_worker_start` hooks (GIL held); false when one raised (it was logged).
+    public func runStartHooks() -> Bool {
+        let dict = PyModule_GetDict(module)!
+        guard let result = PyObject_CallNoArgs(PyDict_GetItemString(dict, "_run_start_hooks")!) else {
+            PyErr_Clear()
+            return false
+        }
+        Py_DECREF(result)
+        return true
+    }
+
+    /// The worker's last act (GIL held): background coroutines cancelled, `dispatchd.stopping`
+    /// set, stop hooks and background threads waited for, `timeout` seconds in all.
+    public func runStopSequence(timeout: Double) {
+        let dict = PyModule_GetDict(module)!
+        let args = PyTuple_New(1)!
+        defer { Py_DECREF(args) }
+        PyTuple_SetItem(args, 0, PyFloat_FromDouble(timeout)!)  // steals the float
+        if let result = PyObject_Call(PyDict_GetItemString(dict, "_run_stop")!, args, nil) {
+            Py_DECREF(result)
+        } else {
+            PyErr_PrintEx(0)
+        }
     }
 
     /// Flushes Python's sys.stdout and sys.stderr (before the process exits).

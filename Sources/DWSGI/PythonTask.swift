@@ -61,7 +61,10 @@ public protocol WebSocketEndpoint: AnyObject {
     func wait(_ task: PythonTask, for what: TaskWait, timeout: Double?)
 }
 
-/// Timers for handlers that sleep (`dispatchd.sleep`).
+/// Timers for handlers that sleep (`dispatchd.sleep`), and the start of background tasks
+/// (`dispatchd.spawn`). Called on the event loop's thread.
 public protocol TaskScheduler: AnyObject {
     func sleep(_ task: PythonTask, seconds: Double)
+    /// Resume `task` soon with `value`.
+    func schedule(_ task: PythonTask, _ value: Bool)
 }

@@ -217,6 +217,23 @@ enum SocketObject {
         return PyType_FromSpec(spec)!
     }
 
+    /// `dispatchd._schedule(task)`: starts a background task (`dispatchd.spawn`) on the
+    /// worker's scheduler: at once on the loop's thread, through the loop's inbox from another
+    /// thread, and once the scheduler exists when called before (at the app's import).
+    static func makeScheduleDef() -> UnsafeMutablePointer<PyMethodDef> {
+        let fn: PyCFunction = { _, task in
+            guard let task, let runtime = PythonRuntime.shared else {
+                raise(CDPy_ExcRuntimeError(), "_schedule(task) outside a worker")
+                return nil
+            }
+            runtime.startTask(PythonTask(task))
+            return CDPy_NewNone()
+        }
+        let def = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: 1)
+        def.pointee = PyMethodDef(ml_name: strdup("_schedule"), ml_meth: fn, ml_flags: CDPy_METH_O(), ml_doc: nil)
+        return def
+    }
+
     /// `dispatchd._sleep(task, seconds)`: the timer half of `dispatchd.sleep`.
     static func makeSleepDef() -> UnsafeMutablePointer<PyMethodDef> {
         let fn: PyCFunction = { _, args in

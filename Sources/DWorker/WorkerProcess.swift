@@ -149,6 +149,12 @@ public final class WorkerProcess {
         let worker = WorkerProcess(config: config, runtime: runtime, app: app, scoreboard: scoreboard)
         worker.tlsContexts = tlsContexts
         runtime.scheduler = worker.tasks
+        // dispatchd.on_worker_start: after the import, before the worker reports ready.
+        guard runtime.runStartHooks() else {
+            runtime.flushStdio()
+            ServerLog.write(.worker, "a worker start hook failed: not ready", level: .critical)
+            return WorkerContract.ExitStatus.startHookFailed.rawValue
+        }
         guard worker.startRequestThreads(), worker.startRequestTimeouts() else {
             return WorkerContract.ExitStatus.setupFailed.rawValue
         }
@@ -219,6 +225,8 @@ public final class WorkerProcess {
         loop.run()
         accessLog?.flush()
         runtime.acquireGIL()
+        // Its connections are done: background tasks are cancelled, stop hooks run.
+        runtime.runStopSequence(timeout: config.server.workers.stopTimeout)
         runtime.flushStdio()
         return WorkerContract.ExitStatus.ok.rawValue
     }

@@ -130,6 +130,12 @@ struct DispatchdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Seconds a leaving worker gives its stop hooks (dispatchd.on_worker_stop) and background threads once its requests are done; then it exits (default: \(Default.of(\.workers.stopTimeout))).",
+            valueName: "seconds"))
+    var workerStopTimeout: Double?
+
+    @Option(
+        help: ArgumentHelp(
             "Seconds SIGTERM keeps accepting before it drains, for load balancers that take time to notice (default: \(Default.of(\.workers.shutdownDelay))).",
             valueName: "seconds"))
     var shutdownDelay: Double?
@@ -431,6 +437,7 @@ struct DispatchdCommand: ParsableCommand {
         b.set(\.workers.count, workers)
         b.set(\.workers.threads, threads)
         b.set(\.workers.gracefulTimeout, gracefulTimeout)
+        b.set(\.workers.stopTimeout, workerStopTimeout)
         b.set(\.workers.shutdownDelay, shutdownDelay)
         b.set(\.workers.reloadBatch, reloadBatch)
         b.set(\.workers.maxRequests, maxRequests)

@@ -34,11 +34,13 @@ class WebSocketClosed(OSError):
 
 
 class _CoroTask:
-    """An async handler: its coroutine, stepped by the server in its own contextvars context."""
-    __slots__ = ('coro', 'ctx', 'sock')
+    """An async handler (or, without a socket, a background task of dispatchd.spawn): its
+    coroutine, stepped by the server in its own contextvars context."""
+    __slots__ = ('coro', 'ctx', 'sock', 'started', 'done')
 
     def __init__(self, coro, sock):
         self.coro, self.ctx, self.sock = coro, _cv.copy_context(), sock
+        self.started = self.done = False
 
 
 class _AsyncHandler:
@@ -87,12 +89,26 @@ def _resume(task, value):
     """Continues a task until it waits again or ends: (done, result)."""
     global _coro_current
     if type(task) is _CoroTask:
+        if task.done:  # a background task cancelled while a timer was armed for it
+            return (True, None)
         _coro_current = task
         try:
-            task.ctx.run(task.coro.send, value)
+            task.ctx.run(task.coro.send, value if task.started else None)
+            task.started = True
             return (False, None)
         except StopIteration as e:
+            task.done = True
+            if task.sock is None:
+                _background_ended(task)
             return (True, e.value)
+        except BaseException:
+            task.done = True
+            if task.sock is not None:
+                raise
+            # A background task that raises is logged; the worker goes on.
+            _background_ended(task)
+            _log_error('error in background task %s:' % _name(task.coro))
+            return (True, None)
         finally:
             _coro_current = None
     result = task.switch(value)
@@ -129,7 +145,7 @@ class _Wait:
     def __await__(self):
         task = _coro_current
         if task is None:
-            raise RuntimeError('awaited outside a dispatchd WebSocket task')
+            raise RuntimeError('awaited outside a dispatchd task (a WebSocket handler or dispatchd.spawn)')
         if self.sock is None:
             _sleep(task, self.timeout)
         else:
