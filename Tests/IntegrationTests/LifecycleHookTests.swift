@@ -86,7 +86,9 @@ extension IntegrationSuite {
             #expect(summary.answered == summary.sent && summary.ok)
             let log = s.stderr.text
             #expect(log.components(separatedBy: "it has served --max-requests").count - 1 >= 2, "no recycling")
-            #expect(file.events.filter { $0.name == "start" }.count >= 14, "\(file.events.count) events")
+            // 2 workers, 5 reloads of 2, and the recycled ones: each ran its start hook once.
+            let spawned = log.components(separatedBy: ") started").count - 1
+            #expect(spawned >= 12 && file.events.filter { $0.name == "start" }.count == spawned, "\(spawned) started")
             Self.expectEveryStartStopped(file)
             let unclean = log.split(separator: "\n").filter {
                 $0.contains(") exited: ") && !$0.hasSuffix("exit status 0")
@@ -166,6 +168,37 @@ extension IntegrationSuite {
             #expect(
                 names == ["start", "ticker-finally", "stop", "thread-exit"]
                     || names == ["start", "ticker-finally", "thread-exit", "stop"], "\(names)")
+        }
+
+        /// A background coroutine and thread that raise, and a stop hook that raises: each is
+        /// logged with its traceback (in the --error-log file, with the worker's pid), the worker
+        /// serves on, and the other stop hook still runs.
+        @Test func failuresAreLoggedAndSurvived() throws {
+            let file = try EventFile()
+            let errors = file.directory + "/error.log"
+            let s = try ServerProcess(
+                ["--error-log", errors, "lifecycleapp:application"], workers: 1, waitReady: false,
+                environment: ["DISPATCHD_TEST_EVENTS": file.path, "DISPATCHD_TEST_RAISE": "1"])
+            func log() -> String { (try? String(contentsOfFile: errors, encoding: .utf8)) ?? "" }
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline && !log().contains("ValueError: a background task failed") {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            let text = log()
+            let range = try #require(
+                text.range(of: #"listening on http://127\.0\.0\.1:\d+"#, options: .regularExpression))
+            let port = try #require(Int(text[range].split(separator: ":").last!))
+            let pid = try #require(file.events.first { $0.name == "start" }?.pid)
+            #expect(text.contains("[dispatchd] worker \(pid): error in background task failing_task:"), "\(text)")
+            #expect(text.contains("[dispatchd] worker \(pid): error in background thread failing_thread:"), "\(text)")
+            #expect(text.contains("KeyError: 'a background thread failed'"), "\(text)")
+            #expect(try RawClient.get(s.port == 0 ? port : s.port, "/echo?token=t").status == 200)
+            kill(s.pid, SIGTERM)
+            #expect(s.waitForExit(timeout: 20) == 0)
+            let after = log()
+            #expect(after.contains("[dispatchd] worker \(pid): error in worker stop hook failing_stop:"), "\(after)")
+            #expect(after.contains("OSError: a stop hook failed"))
+            #expect(file.names(pid).contains("stop"), "the other stop hook ran")
         }
 
         /// The same contract through uWSGI's spellings: postfork, uwsgi.atexit, @timer, @thread;

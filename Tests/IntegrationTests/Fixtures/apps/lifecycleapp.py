@@ -2,7 +2,8 @@
 hook and closed in a stop hook, a background coroutine and a background thread, each recording
 what happened in DISPATCHD_TEST_EVENTS as `EVENT PID IN_FLIGHT`. DISPATCHD_TEST_FAIL_START (a
 file): while it exists, the start hook raises. DISPATCHD_TEST_SLOW_STOP: seconds the stop hook
-sleeps."""
+sleeps. DISPATCHD_TEST_RAISE: a background coroutine and a background thread raise, and so does
+a second stop hook."""
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ import loadapp
 EVENTS = os.environ['DISPATCHD_TEST_EVENTS']
 FAIL_START = os.environ.get('DISPATCHD_TEST_FAIL_START')
 SLOW_STOP = float(os.environ.get('DISPATCHD_TEST_SLOW_STOP', '0'))
+RAISE = bool(os.environ.get('DISPATCHD_TEST_RAISE'))
 lock = threading.Lock()
 in_flight = 0
 resource = None
@@ -55,6 +57,26 @@ async def ticker():
 def start_background():
     dispatchd.spawn(ticker())
     dispatchd.spawn_thread(waiter)
+
+
+async def failing_task():
+    await dispatchd.sleep(0.2)
+    raise ValueError('a background task failed')
+
+
+def failing_thread():
+    raise KeyError('a background thread failed')
+
+
+if RAISE:
+    @dispatchd.on_worker_start
+    def start_failing():
+        dispatchd.spawn(failing_task())
+        dispatchd.spawn_thread(failing_thread)
+
+    @dispatchd.on_worker_stop
+    def failing_stop():
+        raise OSError('a stop hook failed')
 
 
 def waiter():
