@@ -21,10 +21,9 @@ extension Supervisor {
     /// room for it, else as much as each can take (a worker short of descriptors may have room
     /// for fewer than a batch, for good); false when some is left that none can take now.
     func deliver(_ batch: ConnectionBatch, preferred: Int?) -> Bool {
-        var tried: Set<Int> = []
+        var tried = TriedSlots()
         var candidate = preferred ?? nextWorker()
-        while let slot = candidate, !tried.contains(slot) {
-            tried.insert(slot)
+        while let slot = candidate, tried.insert(slot) {
             let n = min(room(slot), batch.count)
             if let channel = channels[slot], n > 0 {
                 let whole = n == batch.count
@@ -144,5 +143,23 @@ extension Supervisor {
         }
         paused = false
         for l in listeners { l.watcher.arm() }
+    }
+}
+
+/// The slots a hand-off has tried: a word of bits for the first 64 (no allocation, no hashing
+/// for every connection), a set beyond.
+struct TriedSlots {
+    var low: UInt64 = 0
+    var high: Set<Int> = []
+
+    /// Adds `slot`; false when it was tried already.
+    mutating func insert(_ slot: Int) -> Bool {
+        if slot < 64 {
+            let bit = UInt64(1) << UInt64(slot)
+            if low & bit != 0 { return false }
+            low |= bit
+            return true
+        }
+        return high.insert(slot).inserted
     }
 }

@@ -17,11 +17,17 @@ public final class WorkerProcess {
     let app: WSGIApplication
     let runtime: PythonRuntime
     let scoreboard: Scoreboard
+    /// What every connection starts with: its state machine's timeouts, and whether a PROXY
+    /// protocol header comes first.
+    let connectionTimeouts: HTTP1ConnectionStateMachine.Timeouts
+    let proxyProtocol: Bool
     /// This worker's counters of bytes read and written (`Connection.bytesIn`, `bytesOut`).
     let bytesCounters: (in: SharedMemory.Counter, out: SharedMemory.Counter)
     let accessLog: AccessLog?
     var date = HTTPDate()
-    var connections: [ObjectIdentifier: Connection] = [:]
+    // The loop's thread alone changes these, for every connection: unchecked (about 1,000
+    // instructions a connection of dynamic exclusivity checks, callgrind, Connection: close).
+    @exclusivity(unchecked) var connections: [ObjectIdentifier: Connection] = [:]
     /// Why the worker is letting its connections go, once it is: it exits when none is left.
     var leaving: HTTP1ConnectionStateMachine.Drain? = nil
     /// Inside `readChannel`: whether to exit is decided once the channel has been read.
@@ -53,7 +59,7 @@ public final class WorkerProcess {
     let bodyBudget: BodyBudget
     /// Connections taken off the channel, as the scoreboard's received counter counts them
     /// (which this process updates once per wake-up).
-    var taken: UInt64 = 0
+    @exclusivity(unchecked) var taken: UInt64 = 0
     /// What the worker's descriptors allow; room for nothing until serve() measures them.
     var budget = DescriptorBudget(limit: 0, baseline: 0)
     /// --timeout is set: each request's line is published on the scoreboard, for the master's
@@ -72,9 +78,9 @@ public final class WorkerProcess {
     /// By listener index: the TLS context of an HTTPS listener (its files read when this
     /// worker started), nil for the others.
     var tlsContexts: [TLSContext?] = []
-    /// The indexes of the listeners that speak the uwsgi protocol.
-    lazy var uwsgiListeners: Set<Int> = Set(
-        config.server.listeners.binds.indices.filter { config.server.listeners.binds[$0].scheme == .uwsgi })
+    /// By listener index: whether it speaks the uwsgi protocol (an array: no hashing for every
+    /// connection).
+    lazy var uwsgiListeners: [Bool] = config.server.listeners.binds.map { $0.scheme == .uwsgi }
 
     /// Runs the worker in `slot` to the end; returns the process exit status.
     public static func run(slot: Int) -> Int32 {
@@ -93,13 +99,6 @@ public final class WorkerProcess {
         ServerLog.threshold = ServerLog.Level(name: config.server.logging.level.rawValue)
         // Before Python: a certificate that cannot be used fails the worker at once.
         var tlsContexts: [TLSContext?] = []
-        /// Which addresses of a forwarded chain are proxies (--forwarded-allow-ips), made once.
-        lazy var trustsForwarded: @Sendable (String) -> Bool = {
-            [trusted = config.server.listeners.forwardedAllowIPs] address in trusted.contains(address)
-        }
-        /// The indexes of the listeners that speak the uwsgi protocol.
-        lazy var uwsgiListeners: Set<Int> = Set(
-            config.server.listeners.binds.indices.filter { config.server.listeners.binds[$0].scheme == .uwsgi })
         for bind in config.server.listeners.binds {
             guard case .https(let files) = bind.scheme else {
                 tlsContexts.append(nil)
@@ -167,6 +166,10 @@ public final class WorkerProcess {
         self.app = app
         self.scoreboard = scoreboard
         self.bytesCounters = scoreboard.bytesCounters(config.slot)
+        self.connectionTimeouts = .init(
+            keepAlive: config.keepAliveTimeout, header: config.headerTimeout, body: config.bodyTimeout,
+            write: config.writeTimeout)
+        self.proxyProtocol = config.proxyProtocol
         // --stats shows each worker's request too (/workers).
         self.timesRequests = config.requestTimeout != nil || config.server.listeners.stats != nil
         let threads = config.threads
@@ -326,7 +329,8 @@ public final class WorkerProcess {
     }
 
     /// SERVER_NAME and SERVER_PORT by listener index: each listener's address is asked once.
-    var localNames: [Int: (name: String, port: String)] = [:]
+    lazy var localNames: [(name: String, port: String)?] = Array(
+        repeating: nil, count: config.server.listeners.binds.count)
 
     /// `keptAlive`: an idle keep-alive connection another worker handed over.
     func accept(_ fd: consuming OwnedFD, listener: Int, peer: PeerAddress, keptAlive: Bool) {
@@ -340,13 +344,13 @@ public final class WorkerProcess {
         }
         // A unix-socket peer is the local proxy; a uwsgi peer sets the environ itself.
         let trusted =
-            !uwsgiListeners.contains(listener)
+            !uwsgiListeners[listener]
             && (peer.family == 0
                 || peer.withAddressBytes { config.server.listeners.forwardedAllowIPs.contains(rawAddress: $0) })
         let info = WSGIConnectionInfo(
             serverName: local.name, serverPort: local.port,
             remoteAddr: peer.family == 0 ? "127.0.0.1" : peer.host,
-            remotePort: peer.family == 0 ? "0" : String(peer.port),
+            remotePort: peer.family == 0 ? "0" : peer.portText,
             secure: tlsContexts[listener] != nil,
             forwardedTrusted: trusted
         )

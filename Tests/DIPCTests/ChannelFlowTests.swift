@@ -57,6 +57,19 @@ import Testing
         #expect(batch.descriptors.count == 1)
     }
 
+    /// A peer's address and port as text: IPv4 and the port formatted by hand (no sprintf, no
+    /// generic integer formatting per connection), IPv6 by inet_ntop.
+    @Test func peerHostText() {
+        for text in ["0.0.0.0", "1.2.3.4", "10.20.30.40", "127.0.0.1", "192.0.2.9", "100.99.9.0", "255.255.255.255"] {
+            #expect(TestDescriptors.ipv4(text, port: 1).host == text)
+        }
+        #expect(TestDescriptors.ipv6("2001:db8::1", port: 1).host == "2001:db8::1")
+        #expect(TestDescriptors.ipv6("::ffff:10.0.0.1", port: 1).host == "::ffff:10.0.0.1")
+        for port in [0, 7, 80, 443, 8080, 65535] as [UInt16] {
+            #expect(TestDescriptors.ipv4("1.2.3.4", port: port).portText == String(port))
+        }
+    }
+
     /// A batch carries when the master accepted it and, when measured, each connection's wait
     /// in the backlog; a payload of another length is refused.
     @Test func batchTimesRoundTrip() throws {
