@@ -103,11 +103,26 @@ public enum ControlMessage: UInt8, Sendable {
         on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections,
         acceptedAt: UInt64 = 0, waited: [UInt32] = []
     ) -> DescriptorChannel.SendResult {
+        var payload: [UInt8] = []
+        return sendConnections(
+            on: channel, listener: listener, fds: fds, peers: peers, kind: kind, acceptedAt: acceptedAt,
+            waited: waited, payload: &payload)
+    }
+
+    /// `sendConnections`, the message written in `payload` (a buffer the caller keeps, so that
+    /// a hand-off allocates none).
+    public static func sendConnections(
+        on channel: CInt, listener: Int, fds: [CInt], peers: [PeerAddress], kind: ControlMessage = .connections,
+        acceptedAt: UInt64 = 0, waited: [UInt32] = [], payload: inout [UInt8]
+    ) -> DescriptorChannel.SendResult {
         precondition(fds.count == peers.count && fds.count <= maxBatch && listener < 256)
         precondition(waited.isEmpty || waited.count == fds.count)
         precondition(carriesConnections(kind.rawValue), "Internal inconsistency: \(kind) carries no connections")
-        var payload: [UInt8] = [kind.rawValue, UInt8(listener), UInt8(fds.count)]
-        payload.reserveCapacity(headerSize + fds.count * PeerAddress.encodedSize)
+        payload.removeAll(keepingCapacity: true)
+        payload.reserveCapacity(headerSize + fds.count * (PeerAddress.encodedSize + 4))
+        payload.append(kind.rawValue)
+        payload.append(UInt8(listener))
+        payload.append(UInt8(fds.count))
         withUnsafeBytes(of: acceptedAt.littleEndian) { payload.append(contentsOf: $0) }
         for peer in peers { peer.encode(into: &payload) }
         for ms in waited { for i in 0..<4 { payload.append(UInt8(truncatingIfNeeded: ms >> UInt32(8 * i))) } }

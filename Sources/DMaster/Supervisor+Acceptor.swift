@@ -31,7 +31,7 @@ extension Supervisor {
                 let peers = whole ? batch.peers : Array(batch.peers.prefix(n))
                 switch ControlMessage.sendConnections(
                     on: channel.fd.raw, listener: batch.listener, fds: fds, peers: peers, kind: batch.kind,
-                    acceptedAt: batch.acceptedAt, waited: batch.waited(first: n))
+                    acceptedAt: batch.acceptedAt, waited: batch.waited(first: n), payload: &handOffPayload)
                 {
                 case .sent:
                     pool.handedOff(slot: slot, count: n)
@@ -60,7 +60,7 @@ extension Supervisor {
                 return
             }
             let want = min(room(slot), ControlMessage.maxBatch, budget)
-            let batch = ConnectionBatch(listener: index, acceptedAt: MonotonicClock.nanoseconds())
+            let batch = freshBatch(listener: index)
             var peer = PeerAddress()
             while batch.count < want {
                 let accepted: OwnedFD?
@@ -84,7 +84,10 @@ extension Supervisor {
                 let waited = backlogged ? Socket.millisecondsSinceData(fd.raw) ?? 0 : nil
                 batch.append(fd, peer: peer, waited: waited)
             }
-            if batch.count == 0 { return }
+            if batch.count == 0 {
+                spareBatch = batch
+                return
+            }
             acceptedConnections &+= UInt64(batch.count)
             budget -= batch.count
             if !deliver(batch, preferred: slot) {
@@ -92,8 +95,20 @@ extension Supervisor {
                 pause()
                 return
             }
-            if batch.count < want { return }  // the backlog is empty
+            let accepted = batch.count
+            batch.clear()
+            spareBatch = batch
+            if accepted < want { return }  // the backlog is empty
         }
+    }
+
+    /// The batch for the next accepts: the spare one, emptied after its last hand-off, or a new one.
+    func freshBatch(listener: Int) -> ConnectionBatch {
+        let now = MonotonicClock.nanoseconds()
+        guard let spare = spareBatch else { return ConnectionBatch(listener: listener, acceptedAt: now) }
+        spareBatch = nil
+        spare.reuse(listener: listener, acceptedAt: now)
+        return spare
     }
 
     func pause(for interval: Double = Supervisor.retryInterval) {

@@ -26,6 +26,10 @@ public final class Supervisor {
     /// Connections accepted (or taken back from a worker that exited) and not yet handed to a
     /// worker, oldest first; accepting pauses while there are any.
     @exclusivity(unchecked) var pending: [ConnectionBatch] = []
+    /// The acceptor's batch object between hand-offs, and the buffer its messages are written
+    /// in: reused, not allocated for every connection.
+    @exclusivity(unchecked) var spareBatch: ConnectionBatch? = nil
+    @exclusivity(unchecked) var handOffPayload: [UInt8] = []
     @exclusivity(unchecked) var paused = false
     /// Accepting paused since the backlog last ran empty: connections accepted now waited in it,
     /// and how long is measured for the queue-time histogram.

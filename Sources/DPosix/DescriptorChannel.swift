@@ -27,9 +27,10 @@ public enum DescriptorChannel {
             "Internal inconsistency: control message of \(payload.count) bytes, \(fds.count) fds")
         let controlSize = fds.isEmpty ? 0 : CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * fds.count)
         return withUnsafeTemporaryAllocation(byteCount: max(controlSize, 8), alignment: 8) { control in
-            var payload = payload
-            return payload.withUnsafeMutableBytes { body in
-                var iov = iovec(iov_base: body.baseAddress, iov_len: body.count)
+            // Read-only: sendmsg does not write through iov_base (a mutable copy of the payload
+            // cost an allocation and a copy for every message, every hand-off).
+            payload.withUnsafeBytes { body in
+                var iov = iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count)
                 return withUnsafeMutablePointer(to: &iov) { iovPointer in
                     var msg = msghdr()
                     msg.msg_iov = iovPointer
@@ -83,12 +84,43 @@ public enum DescriptorChannel {
         case closed
     }
 
+    static let controlSize = CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptorsPerMessage)
+
     /// Receives one message without blocking. Received descriptors are close-on-exec.
     public static func receive(_ channel: CInt) throws(SystemError) -> ReceiveResult {
-        let controlSize = CDPosix_CMSG_SPACE(MemoryLayout<CInt>.size * maxDescriptorsPerMessage)
+        try withUnsafeTemporaryAllocation(byteCount: controlSize, alignment: 8) { control throws(SystemError) in
+            try withUnsafeTemporaryAllocation(byteCount: maxPayload, alignment: 8) { body throws(SystemError) in
+                try receive(channel, body: body, control: control)
+            }
+        }
+    }
+
+    /// Buffers to receive into, kept by a reader that receives often (a worker's channel): a
+    /// temporary buffer of `maxPayload` bytes is too large for the stack, so `receive(_:)`
+    /// allocates it on the heap for every call, the one that finds nothing included.
+    public final class Receiver: @unchecked Sendable {
+        let body = UnsafeMutableRawBufferPointer.allocate(byteCount: maxPayload, alignment: 8)
+        let control = UnsafeMutableRawBufferPointer.allocate(byteCount: controlSize, alignment: 8)
+
+        public init() {}
+
+        public func receive(_ channel: CInt) throws(SystemError) -> ReceiveResult {
+            try DescriptorChannel.receive(channel, body: body, control: control)
+        }
+
+        deinit {
+            body.deallocate()
+            control.deallocate()
+        }
+    }
+
+    static func receive(
+        _ channel: CInt, body: UnsafeMutableRawBufferPointer, control: UnsafeMutableRawBufferPointer
+    ) throws(SystemError) -> ReceiveResult {
+        let controlSize = control.count
         var outcome: Result<ReceiveResult, SystemError> = .success(.wouldBlock)
-        withUnsafeTemporaryAllocation(byteCount: controlSize, alignment: 8) { control in
-            withUnsafeTemporaryAllocation(byteCount: maxPayload, alignment: 8) { body in
+        do {
+            do {
                 var iov = iovec(iov_base: body.baseAddress, iov_len: body.count)
                 withUnsafeMutablePointer(to: &iov) { iovPointer in
                     var msg = msghdr()

@@ -60,6 +60,8 @@ public final class WorkerProcess {
     /// Connections taken off the channel, as the scoreboard's received counter counts them
     /// (which this process updates once per wake-up).
     @exclusivity(unchecked) var taken: UInt64 = 0
+    /// The channel's receive buffers, allocated once.
+    let channelReceiver = DescriptorChannel.Receiver()
     /// What the worker's descriptors allow; room for nothing until serve() measures them.
     var budget = DescriptorBudget(limit: 0, baseline: 0)
     /// --timeout is set: each request's line is published on the scoreboard, for the master's
@@ -258,7 +260,7 @@ public final class WorkerProcess {
         while true {
             let result: DescriptorChannel.ReceiveResult
             do {
-                result = try DescriptorChannel.receive(WorkerContract.Descriptor.channel)
+                result = try channelReceiver.receive(WorkerContract.Descriptor.channel)
             } catch {
                 log("control channel failed: \(error)", level: .error)
                 startDrain(.shutdown)

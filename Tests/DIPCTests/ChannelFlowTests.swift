@@ -81,12 +81,16 @@ import Testing
             b.close()
         }
         let peers = [TestDescriptors.ipv4("192.0.2.9", port: 443), TestDescriptors.ipv4("192.0.2.10", port: 80)]
+        let receiver = DescriptorChannel.Receiver()
         for waited in [[], [7, 1_500_000]] as [[UInt32]] {
             #expect(
                 ControlMessage.sendConnections(
                     on: channel.master, listener: 2, fds: [a.sent, b.sent], peers: peers,
                     acceptedAt: 0x0102_0304_0506_0708, waited: waited) == .sent)
-            guard case .message(let batch) = try DescriptorChannel.receive(channel.worker) else {
+            // Once through the allocating receive, once through a Receiver's kept buffers.
+            let received =
+                waited.isEmpty ? try DescriptorChannel.receive(channel.worker) : try receiver.receive(channel.worker)
+            guard case .message(let batch) = received else {
                 Issue.record("no batch")
                 return
             }
