@@ -91,48 +91,18 @@ public final class PythonRuntime {
         inputType = InputStream.makeType()
         socketType = SocketObject.makeType()
         PyDict_SetItemString(dict, "_Socket", socketType)
-        let sleep = PyCFunction_NewEx(SocketObject.makeSleepDef(), nil, nil)!
-        PyDict_SetItemString(dict, "_sleep", sleep)
-        Py_DECREF(sleep)
-        guard let flaskCode = EmbeddedPython.flask.compile() else {
-            PyErr_PrintEx(0)
-            throw WSGIError(
-                .interpreter, "the dispatchd.flask code failed to compile (\(EmbeddedPython.flask.filename))")
-        }
-        PyDict_SetItemString(dict, "_flask_code", flaskCode)
-        Py_DECREF(flaskCode)
-        guard let fuwsCode = EmbeddedPython.flaskUWSGIWebSocket.compile() else {
-            PyErr_PrintEx(0)
-            throw WSGIError(
-                .interpreter,
-                "the flask_uwsgi_websocket code failed to compile (\(EmbeddedPython.flaskUWSGIWebSocket.filename))")
-        }
-        PyDict_SetItemString(dict, "_fuws_code", fuwsCode)
-        Py_DECREF(fuwsCode)
-        guard EmbeddedPython.webSocket.run(in: dict) else {
-            PyErr_PrintEx(0)
-            throw WSGIError(
-                .interpreter, "the dispatchd WebSocket bootstrap code failed (\(EmbeddedPython.webSocket.filename))")
-        }
-        let schedule = PyCFunction_NewEx(SocketObject.makeScheduleDef(), nil, nil)!
-        PyDict_SetItemString(dict, "_schedule", schedule)
-        Py_DECREF(schedule)
-        let errorsShown = CDPy_NewBool(ServerLog.writes(.error) ? 1 : 0)!
-        PyDict_SetItemString(dict, "_errors_shown", errorsShown)
-        Py_DECREF(errorsShown)
-        guard let decoratorsCode = EmbeddedPython.uwsgiDecorators.compile() else {
-            PyErr_PrintEx(0)
-            throw WSGIError(
-                .interpreter,
-                "the uwsgidecorators code failed to compile (\(EmbeddedPython.uwsgiDecorators.filename))")
-        }
-        PyDict_SetItemString(dict, "_uwsgidecorators_code", decoratorsCode)
-        Py_DECREF(decoratorsCode)
-        guard EmbeddedPython.lifecycle.run(in: dict) else {
-            PyErr_PrintEx(0)
-            throw WSGIError(
-                .interpreter, "the dispatchd life-cycle code failed (\(EmbeddedPython.lifecycle.filename))")
-        }
+        Self.setNew(PyCFunction_NewEx(SocketObject.makeSleepDef(), nil, nil)!, as: "_sleep", in: dict)
+        // The modules made on import (dispatchd.flask, flask_uwsgi_websocket, uwsgidecorators)
+        // are compiled now, run later; the other two files run in the module now.
+        try Self.setCompiled(EmbeddedPython.flask, as: "_flask_code", in: dict, what: "the dispatchd.flask code")
+        try Self.setCompiled(
+            EmbeddedPython.flaskUWSGIWebSocket, as: "_fuws_code", in: dict, what: "the flask_uwsgi_websocket code")
+        try Self.run(EmbeddedPython.webSocket, in: dict, what: "the dispatchd WebSocket bootstrap code")
+        Self.setNew(PyCFunction_NewEx(SocketObject.makeScheduleDef(), nil, nil)!, as: "_schedule", in: dict)
+        Self.setNew(CDPy_NewBool(ServerLog.writes(.error) ? 1 : 0)!, as: "_errors_shown", in: dict)
+        try Self.setCompiled(
+            EmbeddedPython.uwsgiDecorators, as: "_uwsgidecorators_code", in: dict, what: "the uwsgidecorators code")
+        try Self.run(EmbeddedPython.lifecycle, in: dict, what: "the dispatchd life-cycle code")
         func retained(_ name: String) -> PyObj {
             let o = PyDict_GetItemString(dict, name)!
             Py_INCREF(o)
@@ -226,6 +196,29 @@ public final class PythonRuntime {
         precondition(threadState != nil, "Internal inconsistency: GIL acquired twice")
         PyEval_RestoreThread(threadState)
         threadState = nil
+    }
+
+    /// Puts `object` (a new reference, consumed) in the module's namespace as `name`.
+    static func setNew(_ object: PyObj, as name: String, in dict: PyObj) {
+        PyDict_SetItemString(dict, name, object)
+        Py_DECREF(object)
+    }
+
+    /// Compiles `file` into the module's namespace as the code object `name`, run on import.
+    static func setCompiled(_ file: EmbeddedPython, as name: String, in dict: PyObj, what: String) throws(WSGIError) {
+        guard let code = file.compile() else {
+            PyErr_PrintEx(0)
+            throw WSGIError(.interpreter, "\(what) failed to compile (\(file.filename))")
+        }
+        setNew(code, as: name, in: dict)
+    }
+
+    /// Runs `file` in the module's namespace.
+    static func run(_ file: EmbeddedPython, in dict: PyObj, what: String) throws(WSGIError) {
+        guard file.run(in: dict) else {
+            PyErr_PrintEx(0)
+            throw WSGIError(.interpreter, "\(what) failed (\(file.filename))")
+        }
     }
 
     /// A background task (`dispatchd.spawn`) starts on the scheduler, on the loop's thread.

@@ -59,23 +59,15 @@ extension IntegrationSuite {
             #expect(status == 0, "\(output)")
             let args = output.split(separator: "\n").map(String.init)
             #expect(args.contains("--stats=:9191"), "\(args)")
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Paths.binary)
-            p.arguments = args + ["--print-config"]
-            p.currentDirectoryURL = URL(fileURLWithPath: Paths.repository + "/conf/echo")
             var env = ProcessInfo.processInfo.environment
             for key in env.keys where key.hasPrefix("DISPATCHD_") && key != "DISPATCHD_BINARY" { env[key] = nil }
             env["DISPATCHD_MODULE"] = "app:app"
             env["PORT"] = "8080"
             env["DISPATCHD_STATS"] = ":9191"
-            p.environment = env
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(text)")
+            let (exit, text) = Command.run(
+                [Paths.binary] + args + ["--print-config"], directory: Paths.repository + "/conf/echo",
+                environment: env)
+            #expect(exit == 0, "\(text)")
             #expect(text.contains(#""shutdownDelay" : 5"#) && text.contains(#""gracefulTimeout" : 20"#), "\(text)")
         }
     }

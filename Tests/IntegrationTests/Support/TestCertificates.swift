@@ -51,11 +51,15 @@ struct TestCertificates {
 
 /// Runs a command (found on PATH) to its end: its status and its stdout and stderr together.
 enum Command {
-    static func run(_ arguments: [String], input: String? = nil, directory: String? = nil) -> (Int32, String) {
+    /// `environment`: the whole environment of the command (nil: the tests' own).
+    static func run(
+        _ arguments: [String], input: String? = nil, directory: String? = nil, environment: [String: String]? = nil
+    ) -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = arguments
         if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { p.environment = environment }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
