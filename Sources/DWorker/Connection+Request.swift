@@ -160,14 +160,17 @@ extension Connection {
         log.record(
             AccessLog.Entry(
                 remote: clientAddress, head: head, request: input.bytes(start..<headEnd), status: status, bytes: bytes,
-                nanoseconds: MonotonicClock.nanoseconds() &- began, madeRequestID: worker.requestID(madeRequestID),
+                nanoseconds: MonotonicClock.nanoseconds() &- began, madeRequestID: requestID(madeRequestID),
                 logged: logged),
             date: worker.date)
     }
 
     /// The made `X-Request-ID` of the current request, for the environ; nil: the client's.
-    var madeRequestID: RequestID? {
-        request.madeRequestID == 0 ? nil : RequestID(prefix: requestIDPrefix, counter: request.madeRequestID)
+    var madeRequestID: RequestID? { requestID(request.madeRequestID) }
+
+    /// The made ID of a request's `counter`; nil for 0 (the client's is kept).
+    func requestID(_ counter: UInt64) -> RequestID? {
+        counter == 0 ? nil : RequestID(prefix: requestIDPrefix, counter: counter)
     }
 
     // MARK: - Bodies and refusals

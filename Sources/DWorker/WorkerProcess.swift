@@ -405,11 +405,6 @@ public final class WorkerProcess {
         return requestIDCounter
     }
 
-    /// The made ID of `counter`; nil for 0 (the client's is kept).
-    func requestID(_ counter: UInt64) -> RequestID? {
-        counter == 0 ? nil : RequestID(prefix: requestIDPrefix, counter: counter)
-    }
-
     func log(_ message: String, level: ServerLog.Level = .info) {
         ServerLog.write(.worker, message, level: level)
     }

@@ -75,9 +75,7 @@ extension IntegrationSuite {
                     ReplacementTests.waitFor(
                         s, "reload complete", count: reload, timeout: 30), "reload \(reload):\n\(s.stderr.text)")
             }
-            kill(load.process.processIdentifier, SIGUSR1)
-            let marked = Date().addingTimeInterval(10)
-            while !load.log.contains("loadgen: mark at") && Date() < marked { Thread.sleep(forTimeInterval: 0.01) }
+            load.mark()
             Thread.sleep(forTimeInterval: 0.3)
             kill(s.pid, SIGTERM)
             let summary = try load.summary(timeout: 60)

@@ -67,9 +67,7 @@ extension IntegrationSuite {
             // lets its clients send in it even on a loaded machine, so that requests are in
             // flight at SIGTERM (a long request holds a worker up to 0.5 s, and with both
             // workers asleep every client waits).
-            kill(load.process.processIdentifier, SIGUSR1)
-            let marked = Date().addingTimeInterval(10)
-            while !load.log.contains("loadgen: mark at") && Date() < marked { Thread.sleep(forTimeInterval: 0.01) }
+            load.mark()
             Thread.sleep(forTimeInterval: 0.6)
             kill(s.pid, SIGTERM)
             let summary = try load.summary(timeout: 60)

@@ -101,4 +101,12 @@ final class LoadGenerator {
     }
 
     var log: String { stderr.text }
+
+    /// SIGUSR1: the generator marks the time (requests after it count as sent while the server
+    /// stops); waits up to 10 s for its "mark at" line.
+    func mark() {
+        kill(process.processIdentifier, SIGUSR1)
+        let deadline = Date().addingTimeInterval(10)
+        while !log.contains("loadgen: mark at") && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+    }
 }
