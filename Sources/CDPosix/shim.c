@@ -52,3 +52,40 @@ int CDPosix_drop_new_connections(int fd) {
 int CDPosix_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
 
 int CDPosix_becomeSubreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+
+// --preload: forks a worker that is not our child. A child forks the worker and exits at once,
+// so that the worker is re-parented to the nearest subreaper (the master), which reaps it as it
+// reaps a spawned one; the worker's pid comes back through a pipe. Returns 0 in the worker, its
+// pid in the caller, or -errno. The intermediate process calls nothing but fork, write and
+// _exit, which are safe between a fork and an exit.
+pid_t CDPosix_fork_detached(void) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+    pid_t middle = fork();
+    if (middle < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return -e;
+    }
+    if (middle == 0) {
+        pid_t worker = fork();
+        if (worker == 0) {
+            close(p[0]);
+            close(p[1]);
+            return 0;
+        }
+        int32_t answer = worker < 0 ? -errno : worker;
+        ssize_t n;
+        do { n = write(p[1], &answer, sizeof answer); } while (n < 0 && errno == EINTR);
+        _exit(0);
+    }
+    close(p[1]);
+    int32_t answer = -EIO;
+    ssize_t n;
+    do { n = read(p[0], &answer, sizeof answer); } while (n < 0 && errno == EINTR);
+    close(p[0]);
+    int status;
+    while (waitpid(middle, &status, 0) < 0 && errno == EINTR) {}
+    return n == (ssize_t)sizeof answer ? answer : -EIO;
+}

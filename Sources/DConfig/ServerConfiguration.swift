@@ -92,6 +92,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// A worker whose resident memory passes this many MiB is replaced (0: never); checked
         /// once a second, between requests.
         public var reloadOnRSS = 0
+        /// One process (the zygote) imports the application and the workers are forked from it,
+        /// sharing its memory; otherwise each worker is spawned and imports the application itself.
+        public var preload = false
         public init(count: Int) { self.count = count }
     }
 

@@ -41,6 +41,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxWorkerLifetime = "max-worker-lifetime"
     case maxWorkerLifetimeJitter = "max-worker-lifetime-jitter"
     case reloadOnRSS = "reload-on-rss"
+    /// gunicorn's: the application is imported once and the workers forked from there.
+    case preload
     case websocketDrainTimeout = "websocket-drain-timeout"
     case reload
     case reloadExtraFile = "reload-extra-file"

@@ -9,6 +9,13 @@ public enum WorkerContract {
     /// configuration descriptor.
     public static func arguments(slot: Int) -> [String] { ["--\(option)", String(slot)] }
 
+    /// The hidden long option (`--zygote`) that makes the binary the --preload zygote: it
+    /// imports the application once and forks the workers (`ZygoteMessage`). It starts with the
+    /// same descriptors as a worker, its channel to the master in place of a worker's.
+    public static let zygoteOption = "zygote"
+
+    public static var zygoteArguments: [String] { ["--\(zygoteOption)"] }
+
     /// Descriptor numbers in a freshly spawned worker.
     public enum Descriptor {
         /// The SEQPACKET control channel (ControlMessage).
@@ -20,7 +27,7 @@ public enum WorkerContract {
     }
 
     /// How a worker process ends.
-    public enum ExitStatus: Int32, Sendable {
+    public enum ExitStatus: Int32, Sendable, Error {
         case ok = 0
         /// The interpreter could not start (or is not the one the binary was built for).
         case interpreterFailed = 3
@@ -32,6 +39,9 @@ public enum WorkerContract {
         case tlsFailed = 6
         /// A start hook of the application (`dispatchd.on_worker_start`) raised.
         case startHookFailed = 7
+        /// --preload: the application started threads while it was imported; a fork would copy
+        /// the process without them (and with whatever locks they held).
+        case preloadUnsafe = 8
 
         /// Why the server cannot run, for a status that means the application itself cannot
         /// load in a worker that never became ready: respawning would fail the same way.
@@ -41,6 +51,7 @@ public enum WorkerContract {
             case .appLoadFailed: "the application failed to load"
             case .tlsFailed: "the TLS certificate or key could not be used"
             case .startHookFailed: "a worker start hook of the application failed"
+            case .preloadUnsafe: "the application started threads while it was imported, so --preload cannot fork it"
             case .ok, .setupFailed: nil
             }
         }

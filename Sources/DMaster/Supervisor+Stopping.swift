@@ -113,6 +113,7 @@ extension Supervisor {
         stopListening()
         spawnTimers.removeAll()
         slotTimers.removeAll()
+        stopZygotes()
         for slot in pool.beginShutdown() {
             scoreboard.setDraining(slot)
             if let channel = channels[slot] {
@@ -151,6 +152,7 @@ extension Supervisor {
         _ = pool.beginShutdown()
         spawnTimers.removeAll()
         slotTimers.removeAll()
+        stopZygotes()
         killAll()
         if pool.liveWorkers == 0 { loop.stop() }
     }

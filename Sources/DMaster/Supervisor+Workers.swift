@@ -60,6 +60,8 @@ extension Supervisor {
             "reloading: replacing \(pool.workers) worker\(pool.workers == 1 ? "" : "s"), \(batch) at a time"
                 + (pool.isReloading ? " (the reload under way starts over)" : ""))
         notifyReloading()
+        // The new workers fork from a new zygote, which imports the code as it is now.
+        if config.workers.preload { startZygote() }
         for slot in 0..<pool.count {
             if let pid = pool.pid(slot), exitReasons[pid] == nil { exitReasons[pid] = "reload" }
         }
@@ -89,6 +91,10 @@ extension Supervisor {
     }
 
     func spawn(_ slot: Int) {
+        if config.workers.preload {
+            requestFork(slot)
+            return
+        }
         do {
             try Socket.withSeqpacketPair { (ours, theirs) throws(SystemError) in
                 try spawn(slot, ours: ours, theirs: Posix.moveAbove(theirs, minimum: 10))
@@ -136,11 +142,12 @@ extension Supervisor {
             }
             switch ControlMessage(rawValue: message.tag) {
             case .ready:
-                log("worker \(pool.position(slot)) (pid \(pool.pid(slot) ?? 0)) ready")
-                execute(pool.ready(slot: slot))
-                notifyIfAllReady()
-                armLifetime(slot)
-                if paused { retryHandOff() }
+                // A forked worker may say so before its zygote has said its pid.
+                if pool.pid(slot) == nil && config.workers.preload {
+                    readyBeforeForked.insert(slot)
+                } else {
+                    workerReady(slot)
+                }
             case .recycle:
                 if let reason = ControlMessage.recycleReason(message) {
                     replace(slot, because: "\(reason)", kind: reason == .memory ? "memory" : "max-requests")
@@ -176,22 +183,37 @@ extension Supervisor {
         pause()
     }
 
+    func workerReady(_ slot: Int) {
+        log("worker \(pool.position(slot)) (pid \(pool.pid(slot) ?? 0)) ready")
+        execute(pool.ready(slot: slot))
+        notifyIfAllReady()
+        armLifetime(slot)
+        if paused { retryHandOff() }
+    }
+
     func reap() {
         while let (pid, status) = Posix.reapChild() {
-            guard let slot = pool.slot(ofPid: pid) else { continue }
-            countExit(pid: pid, slot: slot, status: status)
-            log("worker \(pool.position(slot)) (pid \(pid)) exited: \(describeExit(pid: pid, status: status))")
-            slotTimers[slot] = nil
-            if let channel = channels[slot] {
-                channel.watcher.disarm()
-                takeBack(slot, channel)
+            guard let slot = pool.slot(ofPid: pid) else {
+                _ = reapedOther(pid: pid, status: status)
+                continue
             }
-            channels[slot] = nil
-            execute(
-                pool.exited(
-                    pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()))
-            if pool.shuttingDown && !pending.isEmpty { deliverWhileStopping() }
+            workerExited(pid: pid, slot: slot, status: status)
         }
+    }
+
+    func workerExited(pid: Int32, slot: Int, status: CInt) {
+        countExit(pid: pid, slot: slot, status: status)
+        log("worker \(pool.position(slot)) (pid \(pid)) exited: \(describeExit(pid: pid, status: status))")
+        slotTimers[slot] = nil
+        if let channel = channels[slot] {
+            channel.watcher.disarm()
+            takeBack(slot, channel)
+        }
+        channels[slot] = nil
+        readyBeforeForked.remove(slot)
+        execute(
+            pool.exited(pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()))
+        if pool.shuttingDown && !pending.isEmpty { deliverWhileStopping() }
     }
 
     /// Connections handed to a worker that exited before it took them off its channel: they are

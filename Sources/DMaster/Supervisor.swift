@@ -80,6 +80,12 @@ public final class Supervisor {
     /// again, not on every retry.
     @exclusivity(unchecked) var acceptFailures = 0
     var acceptFailingSince: UInt64 = 0
+    /// --preload (Supervisor+Preload): the zygotes, oldest first (a reload starts a new one; the
+    /// last takes the forks asked for), exits of forked workers reaped before their zygote said
+    /// their pid, and slots whose worker said it was ready before that.
+    var zygotes: [Zygote] = []
+    var unclaimedExits: [Int32: CInt] = [:]
+    var readyBeforeForked: Set<Int> = []
 
     final class Listener {
         let fd: OwnedFD

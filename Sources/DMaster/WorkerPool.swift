@@ -230,6 +230,20 @@ public struct WorkerPool: Sendable {
     /// A worker process exited with `exitStatus` (nil when killed by a signal).
     public mutating func exited(pid: Int32, exitStatus: Int32?, now: UInt64) -> [Action] {
         guard let i = slot(ofPid: pid) else { return [] }
+        return ended(i, exitStatus: exitStatus, now: now)
+    }
+
+    /// The worker for `slot` never got a process (--preload: the zygote that was to fork it
+    /// exited first, with `exitStatus`, or could not fork): it fails as one that exited while
+    /// starting does.
+    public mutating func failedToStart(slot: Int, exitStatus: Int32?, now: UInt64) -> [Action] {
+        guard case .waiting = slots[slot].state else { return [] }
+        slots[slot].state = .starting(pid: 0)
+        slots[slot].startedAt = now
+        return ended(slot, exitStatus: exitStatus, now: now)
+    }
+
+    mutating func ended(_ i: Int, exitStatus: Int32?, now: UInt64) -> [Action] {
         let previous = slots[i].state
         let position = slots[i].position
         let replacing = slots[i].replacing

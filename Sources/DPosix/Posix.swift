@@ -168,6 +168,7 @@ public enum Posix {
     }
 
     public static let pollOut = Int16(POLLOUT)
+    public static let pollIn = Int16(POLLIN)
 
     public static func getpid() -> CInt { Glibc.getpid() }
 
@@ -259,6 +260,35 @@ public enum Posix {
     /// process's children when their parent exits, as they would PID 1's, so the master reaps
     /// them whether or not it is PID 1.
     public static func becomeSubreaper() { _ = CDPosix_becomeSubreaper() }
+
+    /// Forks a process that becomes the nearest subreaper's child rather than ours (the master's,
+    /// for the --preload zygote): 0 in that process, its pid here. Only for a process with one
+    /// thread.
+    public static func forkDetached() throws(SystemError) -> CInt {
+        let result = CDPosix_fork_detached()
+        if result < 0 { throw SystemError(errno: -result, call: "fork") }
+        return result
+    }
+
+    /// Puts `fd` at the number `target` (closing what was there) and closes `fd`.
+    public static func move(_ fd: CInt, to target: CInt) throws(SystemError) {
+        guard fd != target else { return }
+        _ = try check("dup2") { Glibc.dup2(fd, target) }
+        Glibc.close(fd)
+    }
+
+    /// Makes this process the leader of a process group of its own, as a spawned worker is (a
+    /// terminal's Ctrl-C reaches only the master).
+    public static func newProcessGroup() { _ = setpgid(0, 0) }
+
+    /// Threads of this process (/proc/self/status), nil when it cannot be read.
+    public static func threadCount() -> Int? {
+        guard let status = readSmallFile("/proc/self/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("Threads:") {
+            return Int(String(line.dropFirst("Threads:".count).filter { $0 != " " && $0 != "\t" }))
+        }
+        return nil
+    }
 
     public static func ignoreSIGPIPE() { _ = signal(SIGPIPE, SIG_IGN) }
 

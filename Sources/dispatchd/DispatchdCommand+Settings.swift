@@ -55,6 +55,7 @@ extension DispatchdCommand {
         b.set(\.workers.maxLifetime, maxWorkerLifetime)
         b.set(\.workers.maxLifetimeJitter, maxWorkerLifetimeJitter)
         b.set(\.workers.reloadOnRSS, reloadOnRss)
+        b.set(\.workers.preload, preload ? true : nil)
         b.set(\.webSocket.drainTimeout, websocketDrainTimeout)
         b.set(\.development.reload, reload ? true : nil)
         b.set(\.development.reloadExtraFiles, reloadExtraFile.isEmpty ? nil : reloadExtraFile)

@@ -178,6 +178,12 @@ struct DispatchdCommand: ParsableCommand {
             valueName: "MiB"))
     var reloadOnRss: Int?
 
+    @Flag(
+        help:
+            "Import the application once, in one process, and fork the workers from it (gunicorn's --preload; uWSGI without --lazy-apps): the workers share the application's memory, and start faster. The application must not start threads while it is imported (start them in a dispatchd.on_worker_start hook). A reload (SIGHUP) imports it anew."
+    )
+    var preload = false
+
     @Flag(help: "Do not write an access log line per request to stdout.")
     var noAccessLog = false
 
@@ -371,6 +377,10 @@ struct DispatchdCommand: ParsableCommand {
     @OptionGroup(title: "uWSGI and gunicorn spellings")
     var peers: PeerSpellings
 
+    /// Set by the master only (--preload): run as the zygote that forks the workers.
+    @Flag(name: .customLong(WorkerContract.zygoteOption), help: .hidden)
+    var zygote = false
+
     /// Set by the master only: run as the worker in this slot.
     @Option(name: .customLong(WorkerContract.option), help: .hidden)
     var worker: Int?
@@ -415,6 +425,9 @@ struct DispatchdCommand: ParsableCommand {
     func run() throws {
         if let worker {
             throw ExitCode(WorkerProcess.run(slot: worker))
+        }
+        if zygote {
+            throw ExitCode(Zygote.run())
         }
         var config = try serverConfiguration()
         // Static directories and the spool directory are absolute by now.

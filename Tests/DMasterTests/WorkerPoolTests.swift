@@ -226,6 +226,31 @@ import Testing
         check(pool.beginReload(), [.spawn(slot: 2, delay: 0)])
     }
 
+    /// --preload: a worker whose zygote exited before forking it fails as one that exited while
+    /// starting: fatal at the first start (the zygote could not import the app), an abandoned
+    /// reload during one, a back-off otherwise; a slot that is not waiting for a process is
+    /// left alone.
+    @Test func workerThatNeverGotAProcessFailsLikeOneThatExitedStarting() {
+        var first = WorkerPool(workers: 2)
+        _ = first.start()
+        check(
+            first.failedToStart(slot: 0, exitStatus: 4, now: 10),
+            [.fatal(reason: "the application failed to load", status: 4)])
+
+        var reloading = readyPool(2)
+        check(reloading.beginReload(), [.spawn(slot: 2, delay: 0)])
+        check(reloading.failedToStart(slot: 2, exitStatus: 4, now: 20), [.reloadAbandoned(position: 0, status: 4)])
+        #expect(!reloading.isReloading && reloading.isReady(0) && reloading.isReady(1))
+        #expect(reloading.pid(2) == nil)
+
+        var served = readyPool(2)
+        check(served.exited(pid: 100, exitStatus: nil, now: 60_000_000_000), [.spawn(slot: 0, delay: 0)])
+        check(
+            served.failedToStart(slot: 0, exitStatus: nil, now: 60_000_000_001), [.spawn(slot: 0, delay: 100_000_000)])
+        check(served.failedToStart(slot: 1, exitStatus: nil, now: 60_000_000_002), [])
+        #expect(served.isReady(1))
+    }
+
     /// Outside a reload, a replacement that fails to start leaves the old worker serving, and
     /// another attempt follows after a back-off.
     @Test func failedReplacementIsRetried() {

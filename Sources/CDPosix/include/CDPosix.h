@@ -81,5 +81,8 @@ int CDPosix_tgkill(int tgid, int tid, int sig);
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants become its children.
 int CDPosix_becomeSubreaper(void);
+/// --preload: forks a process that becomes the subreaper's child, not ours (shim.c); 0 in it,
+/// its pid here, -errno on failure.
+pid_t CDPosix_fork_detached(void);
 
 #endif

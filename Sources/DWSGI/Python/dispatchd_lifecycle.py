@@ -13,6 +13,9 @@ _start_hooks = []
 _stop_hooks = []
 _background = []
 _threads = []
+# Threads spawn_thread made before the worker started (at the import), and whether it has.
+_unstarted = []
+_worker_started = False
 stopping = _threading.Event()
 
 
@@ -95,8 +98,22 @@ def spawn_thread(fn, *args, **kwargs):
             _log_error('error in background thread %s:' % _name(fn))
     thread = _threading.Thread(target=run, name='dispatchd-%s' % _name(fn), daemon=True)
     _threads.append(thread)
-    thread.start()
+    if _worker_started:
+        thread.start()
+    else:
+        # At the application's import: started with the worker, before its start hooks (with
+        # --preload the import runs once, in a process that forks the workers and has no
+        # business running threads).
+        _unstarted.append(thread)
     return thread
+
+
+def _threads_at_fork():
+    """The names of the threads besides the main one (--preload refuses to fork them)."""
+    if 'threading' not in _sys.modules:
+        return ''
+    main = _threading.main_thread()
+    return ', '.join(t.name for t in _threading.enumerate() if t is not main)
 
 
 def _background_ended(task):
@@ -111,6 +128,10 @@ def _run_start_hooks():
     """Runs the start hooks, and uWSGI's post_fork_hook. Raises what a hook raised, after
     logging it with its traceback."""
     import sys
+    global _worker_started
+    _worker_started = True
+    while _unstarted:
+        _unstarted.pop(0).start()
     hooks = list(_start_hooks)
     post_fork = getattr(sys.modules['dispatchd'], 'post_fork_hook', None)
     if callable(post_fork):
