@@ -31,7 +31,10 @@ VENV = os.path.join(HERE, '.venv')
 VBIN = os.path.join(VENV, 'bin')
 TICK = os.sysconf('SC_CLK_TCK')
 
-APP_SPECS = {'hello': 'hello_app:app', 'flask': 'flask_app:app', 'static1k': 'hello_app:app', 'static100k': 'hello_app:app'}
+APP_SPECS = {'hello': 'hello_app:app', 'flask': 'flask_app:app', 'echo': 'echo_app:app', 'static1k': 'hello_app:app',
+             'static100k': 'hello_app:app'}
+# wrk scripts by workload: echo POSTs a 64 KiB body, which the app sends back.
+WRK_SCRIPTS = {'echo': os.path.join(HERE, 'tools', 'post64k.lua')}
 STATIC_DIR = os.path.join(HERE, '.build-static')
 STATIC_PATHS = {'static1k': '/assets/1k.bin', 'static100k': '/assets/100k.bin'}
 
@@ -216,8 +219,10 @@ def wait_ready(port, p, timeout=30, path='/'):
     raise RuntimeError('server did not answer')
 
 
-def wrk(port, duration, connections, close, path='/'):
+def wrk(port, duration, connections, close, path='/', script=None):
     cmd = ['wrk', '-t1', f'-c{connections}', f'-d{duration}s', '--timeout', '2s', '--latency']
+    if script:
+        cmd += ['-s', script]
     if close:
         cmd += ['-H', 'Connection: close']
     out = subprocess.run(cmd + [f'http://127.0.0.1:{port}{path}'], capture_output=True, text=True).stdout
@@ -232,7 +237,7 @@ def wrk(port, duration, connections, close, path='/'):
     return {'requests': requests, 'rps': rps, 'p99': p99ms, 'errors': err + (int(non2xx.group(1)) if non2xx else 0)}
 
 
-def measure(name, cmd, modes, duration, path='/'):
+def measure(name, cmd, modes, duration, path='/', script=None):
     port = free_port()
     p = start(cmd(port))
     try:
@@ -241,7 +246,7 @@ def measure(name, cmd, modes, duration, path='/'):
         for mode in modes:
             conns, close = {'ka': (64, False), 'close': (64, True), 'c1': (1, False)}[mode]
             cpu0 = session_cpu(p.pid)
-            r = wrk(port, duration, conns, close, path)
+            r = wrk(port, duration, conns, close, path, script)
             cpu = session_cpu(p.pid) - cpu0
             r['cpu_us'] = cpu / max(r['requests'], 1) * 1e6
             results[mode] = r
@@ -281,7 +286,8 @@ def main():
                 elif server == 'nginx':
                     continue
                 try:
-                    res = measure(server, lambda port: command(port, APP_SPECS[workload]), modes, args.duration, path)
+                    res = measure(server, lambda port: command(port, APP_SPECS[workload]), modes, args.duration, path,
+                                  WRK_SCRIPTS.get(workload))
                 except Exception as e:  # report and go on with the other servers
                     print(f'  {server} failed: {e}', file=sys.stderr)
                     continue

@@ -14,6 +14,17 @@ extension PythonRuntime {
         return pid
     }
 
+    /// Before the first fork (`_freeze_for_forks`): the imported objects leave the collector's
+    /// view, so that the workers' collections do not copy the pages they share.
+    public func freezeForForks() {
+        let dict = PyModule_GetDict(module)!
+        guard let result = PyObject_CallNoArgs(PyDict_GetItemString(dict, "_freeze_for_forks")!) else {
+            PyErr_Print()
+            return
+        }
+        Py_DECREF(result)
+    }
+
     /// The names of the Python threads besides the main one (`threading.enumerate()`).
     public func otherThreadNames() -> String {
         let dict = PyModule_GetDict(module)!

@@ -29,6 +29,7 @@ public enum Zygote {
                 level: .critical)
             return WorkerContract.ExitStatus.preloadUnsafe.rawValue
         }
+        runtime.freezeForForks()
         let channel = WorkerContract.Descriptor.channel
         guard ZygoteMessage.ready.send(on: channel) == .sent else {
             ServerLog.write(.worker, "the master is gone", level: .error)

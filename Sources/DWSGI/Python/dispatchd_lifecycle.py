@@ -226,3 +226,13 @@ class _DecoratorsFinder:
 
 
 _sys.meta_path.insert(0, _DecoratorsFinder())
+
+
+def _freeze_for_forks():
+    """--preload, in the zygote once the application is imported: a collection now, then every
+    object the import made goes to the collector's permanent generation, which a worker's
+    collections never visit, so they do not write to (and copy) the pages those objects share
+    with the zygote (gc.freeze's purpose)."""
+    import gc
+    gc.collect()
+    gc.freeze()

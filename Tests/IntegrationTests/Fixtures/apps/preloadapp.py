@@ -1,6 +1,9 @@
 # --preload (PreloadTests): says which process imported it and which one answers, records each
-# import in $DISPATCHD_TEST_EVENTS, and holds 16 MiB of written (resident) memory, which forked
-# workers share with the zygote and spawned workers each hold alone.
+# import in $DISPATCHD_TEST_EVENTS, and holds 16 MiB of bytes and about 16 MiB of small lists
+# (objects the garbage collector tracks), which forked workers share with the zygote and spawned
+# workers each hold alone. `?collect` runs a full collection first, which writes to every tracked
+# object the collector can see.
+import gc
 import json
 import os
 import random
@@ -11,6 +14,7 @@ import dispatchd
 VERSION = 1
 IMPORTED_BY = os.getpid()
 BLOB = bytes(range(256)) * (16 * 4096)
+TABLE = [[i] for i in range(200000)]
 
 _events = os.environ.get('DISPATCHD_TEST_EVENTS')
 
@@ -43,6 +47,8 @@ dispatchd.spawn_thread(background)
 
 
 def application(environ, start_response):
+    if environ.get('QUERY_STRING') == 'collect':
+        gc.collect()
     body = json.dumps({
         'version': VERSION,
         'pid': os.getpid(),
