@@ -180,7 +180,17 @@ extension Connection {
     func receiveBody() -> Bool {
         switch request.body!.receive(input) {
         case .needMore:
-            return false
+            // The last read filled the buffer (the head's first 4 KiB, usually): the rest of the
+            // body is likely in the socket already, and is read now rather than after a
+            // registration with the loop and a wake-up.
+            guard lastReadFilled else { return false }
+            switch readSome() {
+            case .data: return true
+            case .wouldBlock: return false
+            case .eof, .error:
+                close()
+                return false
+            }
         case .complete:
             machine.receivedBody()
             callApplication()

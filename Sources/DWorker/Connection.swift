@@ -43,6 +43,8 @@ final class Connection {
     @exclusivity(unchecked) var head = RequestHead()
     /// Offset in `input` of the current request (between requests: of the next one).
     @exclusivity(unchecked) var start = 0
+    /// The last plain read filled all the free space: more may be waiting in the socket.
+    @exclusivity(unchecked) var lastReadFilled = false
     /// The request being received or answered, from its head to the end of its response.
     @exclusivity(unchecked) var request = InFlight()
     /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
@@ -179,13 +181,17 @@ final class Connection {
             input.reserve(input.count + (input.capacity == 0 ? InputBuffer.initialCapacity : 16 * 1024))
         }
         do {
+            let space = input.capacity - input.count
             switch try Posix.read(fd.raw, input.freeSpace) {
             case .done(0): return .eof
             case .done(let n):
+                lastReadFilled = n == space
                 input.count += n
                 bytesIn.add(n)
                 return .data
-            case .wouldBlock: return .wouldBlock
+            case .wouldBlock:
+                lastReadFilled = false
+                return .wouldBlock
             }
         } catch {
             return .error
