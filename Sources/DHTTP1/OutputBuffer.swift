@@ -1,7 +1,7 @@
 /// Bytes waiting to be written to a connection; responses to pipelined requests are appended
 /// in order.
 public final class OutputBuffer {
-    public var bytes: [UInt8] = []
+    @exclusivity(unchecked) public var bytes: [UInt8] = []
 
     public init() {
         bytes.reserveCapacity(4096)

@@ -5,40 +5,43 @@ internal import DPosix
 /// The state of one WSGI request: what start_response recorded, how the response is framed,
 /// and the unread part of the body. The wsgi.input object holds a reference to it.
 final class RequestContext {
-    unowned let app: WSGIApplication
+    // One thread at a time runs a request (the loop's, or a request thread), and this state is
+    // read and changed several times a request: unchecked (see Watcher).
+    /// The application lives as long as the process: no reference counting (see Connection).
+    unowned(unsafe) let app: WSGIApplication
     /// Cleared when the request ends: a wsgi.input kept by the application then reads nothing.
-    var transport: WSGITransport?
+    @exclusivity(unchecked) var transport: WSGITransport?
     let output: OutputBuffer
     let isHead: Bool
     let versionMinor: Int
-    var keepAlive: Bool
+    @exclusivity(unchecked) var keepAlive: Bool
     let date: [UInt8]?
 
     // start_response
-    var started = false
-    var status: PyObj? = nil
-    var statusCode = 0
-    var headers: PyObj? = nil
-    var declaredLength: Int? = nil
-    var appSetDate = false
-    var appSetServer = false
-    var appForcesClose = false
+    @exclusivity(unchecked) var started = false
+    @exclusivity(unchecked) var status: PyObj? = nil
+    @exclusivity(unchecked) var statusCode = 0
+    @exclusivity(unchecked) var headers: PyObj? = nil
+    @exclusivity(unchecked) var declaredLength: Int? = nil
+    @exclusivity(unchecked) var appSetDate = false
+    @exclusivity(unchecked) var appSetServer = false
+    @exclusivity(unchecked) var appForcesClose = false
 
     // response progress
-    var headersSent = false
-    var framing: ResponseFraming = .noBody
-    var remaining = 0
-    var bodyBytes = 0
-    var overflowed = false
-    var failed = false
+    @exclusivity(unchecked) var headersSent = false
+    @exclusivity(unchecked) var framing: ResponseFraming = .noBody
+    @exclusivity(unchecked) var remaining = 0
+    @exclusivity(unchecked) var bodyBytes = 0
+    @exclusivity(unchecked) var overflowed = false
+    @exclusivity(unchecked) var failed = false
     /// --access-log-format's response headers and environ variables (`WSGIApplication.logged…`).
-    var loggedHeaders: [String?]? = nil
-    var loggedEnviron: [String?]? = nil
+    @exclusivity(unchecked) var loggedHeaders: [String?]? = nil
+    @exclusivity(unchecked) var loggedEnviron: [String?]? = nil
 
     // request body
-    var pending: [UInt8] = []
-    var pendingStart = 0
-    var bodyEnded = false
+    @exclusivity(unchecked) var pending: [UInt8] = []
+    @exclusivity(unchecked) var pendingStart = 0
+    @exclusivity(unchecked) var bodyEnded = false
 
     static let highWater = 256 * 1024
 

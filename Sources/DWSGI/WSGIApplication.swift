@@ -50,13 +50,13 @@ public final class WSGIApplication {
     let app: PyObj
     let keys = EnvironKeys()
     /// --forwarded-allow-ips: which addresses of a forwarded chain are trusted proxies.
-    public var forwardedTrust: (@Sendable (String) -> Bool)? = nil
+    @exclusivity(unchecked) public var forwardedTrust: (@Sendable (String) -> Bool)? = nil
     /// --access-log-format's `{name}o` (lowercased) and `{name}e` atoms: what each outcome keeps.
     /// Set once, before the first request, and read for every request: unchecked.
     @exclusivity(unchecked) public var loggedResponseHeaders: [String] = []
     @exclusivity(unchecked) public var loggedEnviron: [String] = []
     let baseEnviron: PyObj
-    var scratch: [UInt8] = []
+    @exclusivity(unchecked) var scratch: [UInt8] = []
 
     init(runtime: PythonRuntime, app: PyObj, multithread: Bool) {
         self.runtime = runtime

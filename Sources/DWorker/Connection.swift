@@ -15,12 +15,14 @@ internal import DWSGI
 /// `Connection+Static`; WebSockets: `Connection+WebSocket`.
 final class Connection {
     let fd: OwnedFD
-    unowned let worker: WorkerProcess
+    /// The worker lives as long as the process: unowned(unsafe), no reference counting on the
+    /// many accesses a request makes (about 650 instructions a request, callgrind).
+    unowned(unsafe) let worker: WorkerProcess
     /// The connection's addresses. A `let`: passed to the application with no copy (a `var`
     /// cost two retains and releases per request); a PROXY header's are in `proxied`.
     let info: WSGIConnectionInfo
     /// --proxy-protocol: the addresses its header gave, which replace `info`'s.
-    var proxied: WSGIConnectionInfo? = nil
+    @exclusivity(unchecked) var proxied: WSGIConnectionInfo? = nil
     /// The client's address, for the logs.
     var clientAddress: String { proxied?.remoteAddr ?? info.remoteAddr }
     /// The listener it came in on, for handing it to another worker (the client's address is
@@ -49,25 +51,25 @@ final class Connection {
     @exclusivity(unchecked) var request = InFlight()
     /// Set for a request with a valid WebSocket handshake; the connection is a WebSocket once
     /// the application answered it.
-    var webSocket: WebSocketChannel? = nil
+    @exclusivity(unchecked) var webSocket: WebSocketChannel? = nil
     /// An HTTPS listener's connection: its TLS session, through which every byte goes
     /// (Connection+TLS); nil for plain HTTP (and once a plain-HTTP request on the TLS port is
     /// answered in plain text).
-    var tls: TLSSession? = nil
+    @exclusivity(unchecked) var tls: TLSSession? = nil
     /// A uwsgi-protocol listener's connection (one request, from a front server such as
     /// nginx's uwsgi_pass): its packet's vars, once it has arrived (Connection+UWSGI).
     let speaksUWSGI: Bool
-    var gatewayVars: [UWSGIPacket.Request.Var]? = nil
+    @exclusivity(unchecked) var gatewayVars: [UWSGIPacket.Request.Var]? = nil
     /// --proxy-protocol: the header has not all arrived yet (its bytes so far are in `input`).
-    var awaitingProxyHeader: Bool
-    var readWatcher: Watcher! = nil
+    @exclusivity(unchecked) var awaitingProxyHeader: Bool
+    @exclusivity(unchecked) var readWatcher: Watcher! = nil
     /// Where bytes read and written are counted (--stats; the worker's scoreboard slot).
     let bytesIn: SharedMemory.Counter
     let bytesOut: SharedMemory.Counter
     /// The worker's X-Request-ID prefix (`RequestID`), kept here: the environ asks per request.
     let requestIDPrefix: UInt64
     /// Made when output first cannot be written at once (most connections never need it).
-    var writeWatcher: Watcher? = nil
+    @exclusivity(unchecked) var writeWatcher: Watcher? = nil
 
     /// `keptAlive`: an idle keep-alive connection another worker handed over.
     init(

@@ -6,9 +6,9 @@
 /// buffer only moves when it is compacted between requests or grown, never while an
 /// application holds a pointer into a request head.
 final class InputBuffer {
-    private(set) var base: UnsafeMutableRawPointer
-    private(set) var capacity: Int
-    var count = 0
+    @exclusivity(unchecked) private(set) var base: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) var count = 0
 
     /// Stands for "no memory" after `release()`.
     nonisolated(unsafe) static let none = malloc(1)!

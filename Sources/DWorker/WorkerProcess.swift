@@ -29,21 +29,21 @@ public final class WorkerProcess {
     // instructions a connection of dynamic exclusivity checks, callgrind, Connection: close).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: Connection] = [:]
     /// Why the worker is letting its connections go, once it is: it exits when none is left.
-    var leaving: HTTP1ConnectionStateMachine.Drain? = nil
+    @exclusivity(unchecked) var leaving: HTTP1ConnectionStateMachine.Drain? = nil
     /// Inside `readChannel`: whether to exit is decided once the channel has been read.
     var readingChannel = false
     /// A leaving worker's way out (`WorkerExit`): it says when it has nothing left, and
     /// exits once the master releases it (or is gone).
-    var exit = WorkerExit.running
+    @exclusivity(unchecked) var exit = WorkerExit.running
     /// Recycling: HTTP requests answered, the number after which the worker asks to be
     /// replaced (drawn once, with the jitter; 0: never), and whether it has asked.
-    var requestsAnswered = 0
+    @exclusivity(unchecked) var requestsAnswered = 0
     /// X-Request-IDs this worker makes: a random prefix drawn once, then a counter (`RequestID`).
     let requestIDPrefix = UInt64.random(in: 1...UInt64.max)
     /// Only the loop's thread counts (`nextRequestID`): unchecked.
     @exclusivity(unchecked) var requestIDCounter: UInt64 = 0
     var requestLimit = 0
-    var recycleAsked = false
+    @exclusivity(unchecked) var recycleAsked = false
     /// --reload: how many modules were imported when their files were last reported.
     var reportedModules = 0
     var watchers: [Watcher] = []
@@ -54,7 +54,7 @@ public final class WorkerProcess {
     /// Static files (--static-map), when configured.
     let statics: StaticFiles?
     /// Connections with WebSocket output queued by handler code, flushed after it returns.
-    var dirty: [Connection] = []
+    @exclusivity(unchecked) var dirty: [Connection] = []
     /// The request bodies held at once, in memory and in temporary files.
     let bodyBudget: BodyBudget
     /// Connections taken off the channel, as the scoreboard's received counter counts them
