@@ -56,6 +56,47 @@ extension IntegrationSuite {
             }.count
         }
 
+        /// A retiring worker accepts nothing more: while it finishes a long request on one of its
+        /// threads (its loop free, and waiting on the listeners before), it holds no listener, and
+        /// every new connection goes to its replacement.
+        @Test func retiringWorkerAcceptsNothing() throws {
+            try withServer(["--accept-mode", "shared", "--threads", "2", "testapp:application"], workers: 1) { s in
+                let old = try #require(s.liveWorkerPids().first)
+                let long = try RawClient(port: s.port)
+                try long.send("GET /sleep?3 HTTP/1.1\r\nHost: x\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.2)
+                kill(s.pid, SIGHUP)
+                #expect(ReplacementTests.waitFor(s, "(pid \(old)) retiring"), "\(s.stderr.text)")
+                // It let go of the listeners at once (a connection it accepted now would only be
+                // handed over again, through the master).
+                Thread.sleep(forTimeInterval: 0.1)
+                #expect(Self.listeningSockets(old) == 0, "the retiring worker still holds the listeners")
+                var pids: [Int32] = []
+                for _ in 0..<12 { pids.append(Int32(try RawClient.get(s.port, "/pid").text)!) }
+                #expect(!pids.contains(old), "the retiring worker \(old) answered: \(pids)")
+                #expect(try long.readResponse().text == "slept")
+            }
+        }
+
+        /// SIGTERM: a draining worker closes its copies of the listening sockets, so that once
+        /// the master has closed its own, connections are refused at once (a load balancer tries
+        /// another server) even while a long request still runs.
+        @Test func drainingWorkerLetsTheListenersClose() throws {
+            let s = try ServerProcess(["--accept-mode", "shared", "--threads", "2", "testapp:application"], workers: 1)
+            let long = try RawClient(port: s.port)
+            try long.send("GET /sleep?3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            Thread.sleep(forTimeInterval: 0.2)
+            kill(s.pid, SIGTERM)
+            #expect(ReplacementTests.waitFor(s, "shutting down"))
+            Thread.sleep(forTimeInterval: 0.3)
+            let started = Date()
+            #expect(throws: (any Error).self) { _ = try RawClient(port: s.port) }
+            let took = Date().timeIntervalSince(started)
+            #expect(took < 0.5, "the connect took \(took) s to fail: the socket was still listening")
+            #expect(try long.readResponse().text == "slept")
+            #expect(s.waitForExit(timeout: 10) == 0)
+        }
+
         /// /metrics in shared mode: the master accepted nothing itself, the workers' accepts are
         /// counted, and the queue-time histogram has an entry per accepted connection.
         @Test func metricsCountWhatTheWorkersAccept() throws {
