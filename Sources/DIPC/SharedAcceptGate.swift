@@ -1,10 +1,10 @@
 /// Whether a worker that accepts from the shared listening sockets (--accept-mode shared) takes
-/// connections now, and how many in one wake-up: the same limits the master's acceptor keeps
-/// in single mode. Pure: the worker passes in its state.
+/// connections now: the same limits the master's acceptor keeps in single mode. Pure: the
+/// worker passes in its state.
 public enum SharedAcceptGate {
     public enum Decision: Equatable, Sendable {
-        /// Watch the listeners, and accept up to this many now.
-        case accept(upTo: Int)
+        /// Watch the listeners, and accept.
+        case accept
         /// Stop watching until descriptors are freed (a connection, file or body closes): the
         /// connections wait in the kernel's backlog for another worker.
         case waitForRoom
@@ -15,10 +15,6 @@ public enum SharedAcceptGate {
         case stop
     }
 
-    /// At most this many a wake-up: a single-threaded worker runs each one's request as it
-    /// accepts it, and its other connections wait meanwhile.
-    public static let perWakeUp = 16
-
     /// - Parameters:
     ///   - leaving: the worker drains or retires (or the master marked it draining).
     ///   - room: connections its descriptors have room for (DescriptorBudget).
@@ -28,6 +24,6 @@ public enum SharedAcceptGate {
         if leaving { return .stop }
         if room <= 0 { return .waitForRoom }
         if !threadFree { return .waitForThread }
-        return .accept(upTo: min(room, perWakeUp))
+        return .accept
     }
 }

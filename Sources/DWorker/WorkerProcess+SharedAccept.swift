@@ -81,21 +81,20 @@ extension WorkerProcess {
         if decision == .waitForThread && !acceptor.retry.isArmed { acceptor.retry.arm(timeout: 0.001) }
     }
 
-    /// A listener is readable: accepts while the worker has room, up to a wake-up's share, and
-    /// serves each as a connection the master would have handed over.
+    /// A listener is readable: accepts one connection, when the worker has room, and serves it
+    /// as one the master would have handed over. One a wake-up: while more wait, epoll reports
+    /// the listener again at the loop's next wait (level-triggered), so no accept4 is spent
+    /// finding the backlog empty, and the worker's other connections get their turn between
+    /// accepts. A single-threaded worker runs the request before it accepts again.
     func acceptShared() {
         guard let acceptor = sharedAcceptor, !acceptor.closed, acceptor.watching else { return }
-        var accepted = 0
-        var empty = 0
+        defer { updateSharedAccept() }
+        guard case .accept = sharedAcceptDecision() else { return }
         var peer = PeerAddress()
-        defer {
-            if accepted > 0 { scoreboard.addAccepted(config.slot, accepted) }
-            updateSharedAccept()
-        }
-        let count = acceptor.listeners.count
-        while accepted < SharedAcceptGate.perWakeUp && empty < count, case .accept = sharedAcceptDecision() {
+        // The wake-up does not say which listener is readable: each is tried once, in turn.
+        for _ in acceptor.listeners.indices {
             let index = acceptor.next
-            acceptor.next = (index + 1) % count
+            acceptor.next = (index + 1) % acceptor.listeners.count
             let fd: OwnedFD?
             do {
                 fd = try Socket.accept(acceptor.listeners[index], peer: &peer)
@@ -103,19 +102,16 @@ extension WorkerProcess {
                 sharedAcceptFailed(acceptor, error)
                 return
             }
-            guard let fd else {
-                empty += 1
-                continue
-            }
-            empty = 0
+            guard let fd else { continue }
             if acceptor.failures > 0 { sharedAcceptRecovered(acceptor) }
-            accepted += 1
+            scoreboard.addAccepted(config.slot, 1)
             // The time it waited in the backlog, since its request arrived (TCP listeners;
             // millisecond resolution): the part of dispatchd_queue_seconds there is here.
             if let ms = Socket.millisecondsSinceData(fd.raw) {
                 scoreboard.recordQueued(config.slot, count: 1, nanoseconds: UInt64(ms) * 1_000_000)
             }
             accept(fd, listener: index, peer: peer, keptAlive: false)
+            return
         }
     }
 

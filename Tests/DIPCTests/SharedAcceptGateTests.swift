@@ -3,13 +3,10 @@ import Testing
 
 /// --accept-mode shared: when a worker accepts from the shared listening sockets itself.
 @Suite struct SharedAcceptGateTests {
-    /// With room and a free thread: up to the room, at most a wake-up's share.
-    @Test func acceptsUpToItsRoom() {
-        #expect(SharedAcceptGate.decide(leaving: false, room: 1, threadFree: true) == .accept(upTo: 1))
-        #expect(SharedAcceptGate.decide(leaving: false, room: 5, threadFree: true) == .accept(upTo: 5))
-        #expect(
-            SharedAcceptGate.decide(leaving: false, room: 100_000, threadFree: true)
-                == .accept(upTo: SharedAcceptGate.perWakeUp))
+    /// With room (one connection's is enough) and a free thread.
+    @Test func acceptsWithRoom() {
+        #expect(SharedAcceptGate.decide(leaving: false, room: 1, threadFree: true) == .accept)
+        #expect(SharedAcceptGate.decide(leaving: false, room: 100_000, threadFree: true) == .accept)
     }
 
     /// Out of descriptors: it stops watching (the backlog keeps the connections for others).
