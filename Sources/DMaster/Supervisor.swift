@@ -6,7 +6,9 @@ public import DPosix
 /// The master process: binds the listeners, spawns and supervises the workers, and runs the
 /// acceptor on one libevent loop. Every accepted connection goes straight to a worker with
 /// room (never blocking on a worker); when no worker has room, accepting pauses and
-/// connections wait in the kernel's backlog.
+/// connections wait in the kernel's backlog. With --accept-mode shared the workers accept
+/// themselves, from the listeners they inherit, and the master's acceptor stays idle (it still
+/// hands over what comes back to it: a retiring worker's idle connections).
 public final class Supervisor {
     let config: ServerConfiguration
     let loop = EventLoop()
