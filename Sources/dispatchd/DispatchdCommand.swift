@@ -183,6 +183,7 @@ struct DispatchdCommand: ParsableCommand {
             "Import the application once, in one process, and fork the workers from it (gunicorn's --preload; uWSGI without --lazy-apps): the workers share the application's memory, and start faster. The application must not start threads while it is imported (start them in a dispatchd.on_worker_start hook). A reload (SIGHUP) imports it anew."
     )
     var preload = false
+
     @Option(
         help: ArgumentHelp(
             "Who accepts connections: single (the master accepts and hands each to a worker with room) or shared (each worker accepts from the listening sockets itself, one woken per connection; the master only supervises) (default: \(Default.value.workers.acceptMode)).",

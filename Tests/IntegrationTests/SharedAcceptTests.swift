@@ -37,6 +37,27 @@ extension IntegrationSuite {
             }
         }
 
+        /// With --preload the zygote gets the listeners as a spawned worker does and its forked
+        /// workers inherit them: both serve, and a worker killed mid-request is replaced by a
+        /// fork that accepts too.
+        @Test func sharedWithPreload() throws {
+            try withServer(
+                ["--accept-mode", "shared", "--preload", "testapp:application"], workers: 2,
+                allowWorkerExits: true
+            ) { s in
+                let slow = try RawClient(port: s.port)
+                try slow.send("GET /sleep?1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.3)
+                let quick = Set(try (0..<4).map { _ in Int32(try RawClient.get(s.port, "/pid").text)! })
+                #expect(quick.count == 1)
+                #expect(try slow.readResponse().text == "slept")
+                kill(quick.first!, SIGKILL)
+                var answered = 0
+                for _ in 0..<10 where (try? RawClient.get(s.port, "/pid").status) == 200 { answered += 1 }
+                #expect(answered == 10, "\(s.stderr.text)")
+            }
+        }
+
         /// The listening sockets a process holds (sockets in /proc/PID/fd whose inode
         /// /proc/net/tcp lists in state LISTEN).
         static func listeningSockets(_ pid: Int32) -> Int {
