@@ -8,7 +8,7 @@ requests one at a time, and the instructions both processes execute in user spac
 Two runs, of N1 and N2 requests: (count(N2) - count(N1)) / (N2 - N1) is the cost of one
 request, start-up and shutdown cancel. System calls are counted the same way with strace -f -c.
 
-    Benchmarks/instructions.py [--baseline OLD_BINARY] [--binary NEW_BINARY]
+    Benchmarks/instructions.py [--baseline OLD_BINARY] [--binary NEW_BINARY] [--shared]
                                [--workloads hello,flask] [--modes ka,close]
 
 NEW is the tree's release build (built as run.py builds it) unless --binary is given; with
@@ -126,7 +126,7 @@ def master_pid(p, tool):
     raise RuntimeError('no dispatchd process under strace')
 
 
-def count(binary, workload, close, n, tool, tmp):
+def count(binary, workload, close, n, tool, tmp, extra=()):
     """Run the server (master + 1 worker) under `tool` for n requests. Returns the counts:
     instructions by process ({'master': Ir, 'worker': Ir}) or system calls by name."""
     for f in os.listdir(tmp):
@@ -139,6 +139,7 @@ def count(binary, workload, close, n, tool, tmp):
     port = harness.free_port()
     command = harness.server_commands(binary)['dispatchd'](port, harness.APP_SPECS[workload])
     command[command.index('--workers') + 1] = '1'
+    command[1:1] = list(extra)
     # Fixed seeds for Python's and Swift's hashing: the same dictionary probes in every run.
     env = dict(os.environ, PYTHONPATH=harness.APPS, PYTHONHASHSEED='0', SWIFT_DETERMINISTIC_HASHING='1')
     log = os.path.join(tmp, 'stderr')
@@ -183,18 +184,18 @@ def strace_counts(path):
     return calls
 
 
-def per_request(binary, workload, mode, tool, tmp):
+def per_request(binary, workload, mode, tool, tmp, extra=()):
     """Counts per request, from a run of N1 requests and one of N2."""
     n1, n2 = REQUESTS[workload]
-    c1, c2 = (count(binary, workload, mode == 'close', n, tool, tmp) for n in (n1, n2))
+    c1, c2 = (count(binary, workload, mode == 'close', n, tool, tmp, extra) for n in (n1, n2))
     return {k: (c2.get(k, 0) - c1.get(k, 0)) / (n2 - n1) for k in c1.keys() | c2.keys()}
 
 
-def measure(binary, workload, mode, tmp, label):
+def measure(binary, workload, mode, tmp, label, extra=()):
     """{'instructions': by process, 'syscalls': by name}, per request."""
     t0 = time.time()
-    result = {'instructions': per_request(binary, workload, mode, 'valgrind', tmp),
-              'syscalls': per_request(binary, workload, mode, 'strace', tmp)}
+    result = {'instructions': per_request(binary, workload, mode, 'valgrind', tmp, extra),
+              'syscalls': per_request(binary, workload, mode, 'strace', tmp, extra)}
     print(f'  {workload} {mode} {label}: {details(result)} ({time.time() - t0:.0f} s)', file=sys.stderr, flush=True)
     return result
 
@@ -219,6 +220,9 @@ def main():
     ap.add_argument('--baseline', metavar='OLD_BINARY', help='also measure this binary, with NEW/OLD ratios')
     ap.add_argument('--workloads', default='hello,flask', help='hello and/or flask (default: both)')
     ap.add_argument('--modes', default='ka,close', help='ka (keep-alive) and/or close (default: both)')
+    ap.add_argument('--shared', action='store_true',
+                    help='run NEW with --accept-mode shared (the workers accept); with --baseline the same binary, '
+                         'the two accept modes side by side')
     args = ap.parse_args()
     workloads = args.workloads.split(',')
     modes = args.modes.split(',')
@@ -239,18 +243,20 @@ def main():
         for workload in workloads:
             for mode in modes:
                 for label, copy in copies.items():
-                    results[workload, mode, label] = measure(copy, workload, mode, out, label)
-    report(results, binaries, workloads, modes)
+                    extra = ('--accept-mode', 'shared') if args.shared and label == 'new' else ()
+                    results[workload, mode, label] = measure(copy, workload, mode, out, label, extra)
+    report(results, binaries, workloads, modes, args.shared)
 
 
-def report(results, binaries, workloads, modes):
+def report(results, binaries, workloads, modes, shared_new=False):
     runs = ', '.join(f'{w} {n1} and {n2}' for w, (n1, n2) in REQUESTS.items() if w in workloads)
     print('\n# Instructions and system calls per request\n')
     print(f'dispatchd with 1 worker, requests one at a time (ka: one keep-alive connection; close: '
           f'`Connection: close`, a connection each). Instructions: user space of master and worker (valgrind); '
           f'system calls: strace -f -c. Runs of {runs} requests.\n')
     for label, path in binaries.items():
-        print(f'- {label}: `{path}` (sha256 {sha(path)})')
+        shared = ' with `--accept-mode shared`' if label == 'new' and shared_new else ''
+        print(f'- {label}: `{path}` (sha256 {sha(path)}){shared}')
     print()
     baseline = 'baseline' in binaries
     if baseline:

@@ -78,6 +78,9 @@ def server_commands(binary):
     return {
         'dispatchd': lambda port, app: [binary, '--workers', '2', '--bind', f'127.0.0.1:{port}',
                                         '--no-access-log', app],
+        # The workers accept from the shared listening socket themselves (EPOLLEXCLUSIVE).
+        'dispatchd-shared': lambda port, app: [binary, '--workers', '2', '--accept-mode', 'shared',
+                                               '--bind', f'127.0.0.1:{port}', '--no-access-log', app],
         'gunicorn-gthread': lambda port, app: [f'{VBIN}/gunicorn', '-w', '2', '-k', 'gthread', '--threads', '1',
                                                '-b', f'127.0.0.1:{port}', '--backlog', '1024', '--log-level', 'warning', app],
         'bjoern': lambda port, app: [f'{VBIN}/python', os.path.join(APPS, 'prefork.py'), '--port', str(port),

@@ -83,6 +83,12 @@ public struct ConfigurationBuilder {
         configuration.logging.level = level
     }
 
+    /// --accept-mode single|shared; nil keeps the default.
+    public mutating func setAcceptMode(_ text: String?) {
+        guard let text, let mode = parse(text, AcceptMode.parse) else { return }
+        configuration.workers.acceptMode = mode
+    }
+
     /// gunicorn's --forwarded-allow-ips: addresses, networks or `*`; nil keeps the default.
     public mutating func setForwardedAllowIPs(_ text: String?) {
         guard let text, let trusted = parse(text, TrustedProxies.parse) else { return }

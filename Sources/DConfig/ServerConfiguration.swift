@@ -95,6 +95,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// One process (the zygote) imports the application and the workers are forked from it,
         /// sharing its memory; otherwise each worker is spawned and imports the application itself.
         public var preload = false
+        /// Who accepts connections: the master, handing them to workers (`single`), or the
+        /// workers themselves from the listening sockets they inherit (`shared`).
+        public var acceptMode = AcceptMode.single
         public init(count: Int) { self.count = count }
     }
 

@@ -43,6 +43,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case reloadOnRSS = "reload-on-rss"
     /// gunicorn's: the application is imported once and the workers forked from there.
     case preload
+    /// Who accepts connections: the master (`single`) or the workers (`shared`).
+    case acceptMode = "accept-mode"
     case websocketDrainTimeout = "websocket-drain-timeout"
     case reload
     case reloadExtraFile = "reload-extra-file"

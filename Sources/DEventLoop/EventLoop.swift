@@ -16,6 +16,9 @@ public final class EventLoop {
         self.base = base
     }
 
+    /// The kernel interface libevent chose ("epoll" on Linux unless told otherwise).
+    public var backend: String { String(cString: event_base_get_method(base)) }
+
     /// Runs until `stop()` is called or no event is left.
     public func run() {
         _ = event_base_dispatch(base)

@@ -29,6 +29,8 @@ public final class Scoreboard: @unchecked Sendable {
     static let messagesOutOffset = 456
     static let bytesInOffset = 464
     static let bytesOutOffset = 472
+    /// Connections the worker accepted from the listening sockets itself (--accept-mode shared).
+    static let acceptedOffset = 480
     /// The request line's length (as the request has it, before truncation), then its first
     /// `requestCapacity` bytes, in 8-byte words.
     static let requestOffset = 64
@@ -134,6 +136,9 @@ public final class Scoreboard: @unchecked Sendable {
         (memory.counter(at: offset(slot, Self.bytesInOffset)), memory.counter(at: offset(slot, Self.bytesOutOffset)))
     }
 
+    /// A worker accepted `n` connections itself (--accept-mode shared).
+    public func addAccepted(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.acceptedOffset), UInt64(n)) }
+
     /// What the worker in `slot` has counted (since its slot was reset).
     public struct Counts: Sendable, Equatable {
         /// Requests by status class, 1xx first.
@@ -148,6 +153,8 @@ public final class Scoreboard: @unchecked Sendable {
         public var messagesOut: UInt64 = 0
         public var bytesIn: UInt64 = 0
         public var bytesOut: UInt64 = 0
+        /// Connections it accepted itself (--accept-mode shared).
+        public var accepted: UInt64 = 0
         public init() {}
 
         public mutating func add(_ other: Counts) {
@@ -160,6 +167,7 @@ public final class Scoreboard: @unchecked Sendable {
             messagesOut &+= other.messagesOut
             bytesIn &+= other.bytesIn
             bytesOut &+= other.bytesOut
+            accepted &+= other.accepted
         }
     }
 
@@ -176,6 +184,7 @@ public final class Scoreboard: @unchecked Sendable {
         c.messagesOut = memory.load(offset(slot, Self.messagesOutOffset))
         c.bytesIn = memory.load(offset(slot, Self.bytesInOffset))
         c.bytesOut = memory.load(offset(slot, Self.bytesOutOffset))
+        c.accepted = memory.load(offset(slot, Self.acceptedOffset))
         return c
     }
 
@@ -208,7 +217,7 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
         memory.store(offset(slot, Self.answeredOffset), 0)
-        for field in stride(from: Self.classOffset, through: Self.bytesOutOffset, by: 8) {
+        for field in stride(from: Self.classOffset, through: Self.acceptedOffset, by: 8) {
             memory.store(offset(slot, field), 0)
         }
         memory.store(offset(slot, Self.requestOffset), 0)

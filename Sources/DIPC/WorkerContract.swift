@@ -24,6 +24,11 @@ public enum WorkerContract {
         public static let scoreboard: CInt = 4
         /// The encoded ServerConfiguration (a MemoryFile), read at start-up and closed.
         public static let configuration: CInt = 5
+        /// With --accept-mode shared: the listening sockets, in the configuration's order of
+        /// listeners, from here on (none otherwise: a worker then holds no listener).
+        public static let firstListener: CInt = 6
+        /// The listener of index `index`.
+        public static func listener(_ index: Int) -> CInt { firstListener + CInt(index) }
     }
 
     /// How a worker process ends.

@@ -157,6 +157,14 @@ extension Supervisor {
             return
         }
         paused = false
+        armListeners()
+    }
+
+    /// The master accepts in single mode only; with --accept-mode shared the workers do, and
+    /// the master's listeners stay unwatched (it still holds them: for new workers, the
+    /// backlog's gauge, and the last accepts before a drain).
+    func armListeners() {
+        guard config.workers.acceptMode == .single else { return }
         for l in listeners { l.watcher.arm() }
     }
 }

@@ -49,11 +49,7 @@ extension Supervisor {
                 let theirs = try Posix.moveAbove(theirs, minimum: 10)
                 let pid = try ProcessSpawner.spawn(
                     executable: executable, arguments: WorkerContract.zygoteArguments,
-                    descriptors: [
-                        (theirs.raw, WorkerContract.Descriptor.channel),
-                        (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
-                        (configurationFile.raw, WorkerContract.Descriptor.configuration),
-                    ])
+                    descriptors: workerDescriptors(channel: theirs.raw))
                 return Zygote(pid: pid, channel: ours, startedAt: MonotonicClock.nanoseconds())
             }
         } catch {

@@ -94,8 +94,10 @@ extension Supervisor {
             Scoreboard.queueBounds, counts.queueBuckets, counts.queueMicroseconds)
         metric("dispatchd_requests_in_flight", "gauge", "Requests inside the application now.")
         out += "dispatchd_requests_in_flight \(liveSlots.map(inFlight).reduce(0, +))\n"
-        metric("dispatchd_connections_accepted_total", "counter", "Connections the master accepted.")
-        out += "dispatchd_connections_accepted_total \(acceptedConnections)\n"
+        metric(
+            "dispatchd_connections_accepted_total", "counter",
+            "Connections accepted: by the master, or by the workers themselves (--accept-mode shared).")
+        out += "dispatchd_connections_accepted_total \(acceptedConnections &+ counts.accepted)\n"
         metric(
             "dispatchd_connections_waiting", "gauge",
             "Connections no worker has taken yet: in the listeners' backlog, held by the master, in a worker's channel."

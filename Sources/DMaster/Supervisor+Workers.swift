@@ -109,12 +109,7 @@ extension Supervisor {
         scoreboard.reset(slot)
         let pid = try ProcessSpawner.spawn(
             executable: executable, arguments: WorkerContract.arguments(slot: slot),
-            descriptors: [
-                (theirs.raw, WorkerContract.Descriptor.channel),
-                (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
-                (configurationFile.raw, WorkerContract.Descriptor.configuration),
-            ]
-        )
+            descriptors: workerDescriptors(channel: theirs.raw))
         pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
         let channel = Channel(fd: ours, workerEnd: theirs)
         channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) { [unowned self] _ in
@@ -124,6 +119,24 @@ extension Supervisor {
         channels[slot] = channel
         let replacing = pool.replacing(slot).flatMap { pool.pid($0) }.map { " to replace pid \($0)" } ?? ""
         log("worker \(pool.position(slot)) (pid \(pid)) started\(replacing)")
+    }
+
+    /// The descriptors a worker starts with (WorkerContract.Descriptor), as (the master's, the
+    /// worker's): its end of the channel, the scoreboard, the configuration and, when the
+    /// workers accept themselves (--accept-mode shared), the listening sockets; in single mode
+    /// a worker holds no listener.
+    func workerDescriptors(channel: CInt) -> [(ours: CInt, theirs: CInt)] {
+        var descriptors: [(ours: CInt, theirs: CInt)] = [
+            (channel, WorkerContract.Descriptor.channel),
+            (scoreboard.memory.fd, WorkerContract.Descriptor.scoreboard),
+            (configurationFile.raw, WorkerContract.Descriptor.configuration),
+        ]
+        if config.workers.acceptMode == .shared {
+            for (index, listener) in listeners.enumerated() {
+                descriptors.append((listener.fd.raw, WorkerContract.Descriptor.listener(index)))
+            }
+        }
+        return descriptors
     }
 
     func onChannel(_ slot: Int) {

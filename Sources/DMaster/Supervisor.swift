@@ -6,7 +6,9 @@ public import DPosix
 /// The master process: binds the listeners, spawns and supervises the workers, and runs the
 /// acceptor on one libevent loop. Every accepted connection goes straight to a worker with
 /// room (never blocking on a worker); when no worker has room, accepting pauses and
-/// connections wait in the kernel's backlog.
+/// connections wait in the kernel's backlog. With --accept-mode shared the workers accept
+/// themselves, from the listeners they inherit, and the master's acceptor stays idle (it still
+/// hands over what comes back to it: a retiring worker's idle connections).
 public final class Supervisor {
     let config: ServerConfiguration
     let loop = EventLoop()
@@ -164,6 +166,9 @@ public final class Supervisor {
         startSystemdNotifications()
         if config.development.reload { startWatchingFiles() }
         startRequestTimeouts()
+        if config.workers.acceptMode == .shared {
+            log("accept mode: shared (each worker accepts from the listening sockets itself)")
+        }
         execute(pool.start())
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
@@ -229,7 +234,7 @@ public final class Supervisor {
                 }
             }
             if let path { unixPaths.append(path) }
-            addListener(fd, bind, path: path, note: "")
+            addListener(try movedAboveWorkerDescriptors(fd), bind, path: path, note: "")
         }
     }
 
@@ -251,7 +256,9 @@ public final class Supervisor {
         }
         for (raw, bind) in zip(passed, binds) {
             do {
-                addListener(try Socket.inheritedListener(raw), bind, path: nil, note: " (from systemd)")
+                addListener(
+                    try movedAboveWorkerDescriptors(Socket.inheritedListener(raw)), bind, path: nil,
+                    note: " (from systemd)")
             } catch {
                 log("cannot use the socket systemd passed at descriptor \(raw): \(error)", level: .critical)
                 return false
@@ -260,7 +267,14 @@ public final class Supervisor {
         return true
     }
 
-    /// Watches a listening socket, and says where it listens.
+    /// A listener's descriptor, above every number a worker starts with (WorkerContract), so
+    /// that passing them (--accept-mode shared) never overwrites one before it is passed.
+    func movedAboveWorkerDescriptors(_ fd: consuming OwnedFD) throws(SystemError) -> OwnedFD {
+        try Posix.moveAbove(
+            fd, minimum: max(10, WorkerContract.Descriptor.listener(config.listeners.binds.count)))
+    }
+
+    /// Watches a listening socket (single mode), and says where it listens.
     func addListener(_ fd: consuming OwnedFD, _ bind: Bind, path: String?, note: String) {
         let listener = Listener(fd: fd)
         let scheme: String
@@ -285,8 +299,8 @@ public final class Supervisor {
         listener.watcher = Watcher(loop: loop, kind: .read(listener.fd.raw), persist: true) { [unowned self] _ in
             self.acceptConnections(index)
         }
-        listener.watcher.arm()
         listeners.append(listener)
+        armListeners()
     }
 
     /// --access-log and --error-log: stdout and stderr point at the files, which every worker

@@ -227,6 +227,21 @@ public enum Socket {
     /// Turns off lingering so that close() after a hard error sends RST at once.
     public static func shutdownWrite(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_WR)) }
 
+    /// A listening socket a worker inherited from the master (--accept-mode shared): made
+    /// close-on-exec, so that the application's child processes do not hold it. Fails when `fd`
+    /// is not a listening socket.
+    public static func takeSharedListener(_ fd: CInt) throws(SystemError) {
+        var listening: CInt = 0
+        var size = socklen_t(MemoryLayout<CInt>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) == 0 else {
+            throw SystemError(errno: errno, call: "getsockopt(SO_ACCEPTCONN)")
+        }
+        guard listening != 0 else {
+            throw SystemError(errno: EINVAL, call: "listen (descriptor \(fd) is not listening)")
+        }
+        _ = try Posix.check("fcntl(F_SETFD)") { CDPosix_set_cloexec(fd, 1) }
+    }
+
     /// A listening socket the process was given (systemd's socket activation, at fd 3 on):
     /// moved above the descriptors workers are started with, close-on-exec and non-blocking.
     public static func inheritedListener(_ fd: CInt) throws(SystemError) -> OwnedFD {

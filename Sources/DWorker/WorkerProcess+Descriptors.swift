@@ -34,6 +34,10 @@ extension WorkerProcess {
 
     func publishAdmissionLimit() {
         scoreboard.setAdmissionLimit(config.slot, budget.admissionLimit(received: taken, held: heldDescriptors))
+        // Accepting itself (--accept-mode shared): the same room decides whether it watches
+        // the listeners. `taken` counts only what came over the channel (the master's count of
+        // what waits there stays right); connections accepted here count in `heldDescriptors`.
+        updateSharedAccept()
     }
 
     /// The kernel could not pass the descriptors of a hand-off of `sent` connections: this

@@ -14,6 +14,8 @@ extension WorkerProcess {
         guard leaving != .shutdown, leaving != kind else { return }
         leaving = kind
         if kind == .shutdown { scoreboard.setDraining(config.slot) }
+        // Accepting itself (--accept-mode shared): not one more; its listeners close.
+        updateSharedAccept()
         if kind == .handOver { log("retiring: handing idle connections to the new worker, finishing the rest") }
         for connection in Array(connections.values) { connection.drain(kind) }
         stopIfDone()

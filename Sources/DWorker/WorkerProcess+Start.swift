@@ -12,6 +12,8 @@ extension WorkerProcess {
     struct Prepared {
         let server: ServerConfiguration
         let tlsContexts: [TLSContext?]
+        /// --accept-mode shared: the listening sockets inherited (nil otherwise).
+        let sharedListeners: [CInt]?
         let scoreboard: Scoreboard
         let runtime: PythonRuntime
         let app: WSGIApplication
@@ -41,6 +43,13 @@ extension WorkerProcess {
             return .failure(.setupFailed)
         }
         ServerLog.threshold = ServerLog.Level(name: server.logging.level.rawValue)
+        let sharedListeners: [CInt]?
+        do {
+            sharedListeners = try takeSharedListeners(server)
+        } catch {
+            ServerLog.write(.worker, "cannot use the listening sockets the master passed: \(error)", level: .critical)
+            return .failure(.setupFailed)
+        }
         // Before Python: a certificate that cannot be used fails the worker at once.
         var tlsContexts: [TLSContext?] = []
         for bind in server.listeners.binds {
@@ -90,7 +99,9 @@ extension WorkerProcess {
         let trusted = server.listeners.forwardedAllowIPs
         app.forwardedTrust = { @Sendable address in trusted.contains(address) }
         return .success(
-            Prepared(server: server, tlsContexts: tlsContexts, scoreboard: scoreboard, runtime: runtime, app: app))
+            Prepared(
+                server: server, tlsContexts: tlsContexts, sharedListeners: sharedListeners, scoreboard: scoreboard,
+                runtime: runtime, app: app))
     }
 
     /// The worker in `slot`, from a prepared process: its start hooks, its request threads, then
@@ -100,6 +111,14 @@ extension WorkerProcess {
         let runtime = prepared.runtime
         let worker = WorkerProcess(config: config, runtime: runtime, app: prepared.app, scoreboard: prepared.scoreboard)
         worker.tlsContexts = prepared.tlsContexts
+        if let listeners = prepared.sharedListeners {
+            do {
+                try worker.startSharedAccept(listeners)
+            } catch {
+                ServerLog.write(.worker, "cannot watch the listening sockets: \(error)", level: .critical)
+                return WorkerContract.ExitStatus.setupFailed.rawValue
+            }
+        }
         runtime.scheduler = worker.tasks
         // dispatchd.on_worker_start: after the import, before the worker reports ready.
         guard runtime.runStartHooks() else {

@@ -13,7 +13,11 @@ internal import DWSGI
 /// and finishes the rest).
 public final class WorkerProcess {
     let config: WorkerConfiguration
-    let loop = EventLoop()
+    let loop: EventLoop
+    /// --accept-mode shared: the epoll instance libevent waits on (the listeners are registered
+    /// there), nil when it was not found; and the listeners this worker accepts from.
+    let loopEpoll: CInt?
+    var sharedAcceptor: SharedAcceptor? = nil
     let app: WSGIApplication
     let runtime: PythonRuntime
     let scoreboard: Scoreboard
@@ -86,6 +90,7 @@ public final class WorkerProcess {
 
     init(config: WorkerConfiguration, runtime: PythonRuntime, app: WSGIApplication, scoreboard: Scoreboard) {
         self.config = config
+        (loop, loopEpoll) = Self.makeLoop(shared: config.server.workers.acceptMode == .shared)
         self.runtime = runtime
         self.app = app
         self.scoreboard = scoreboard

@@ -56,6 +56,7 @@ extension DispatchdCommand {
         b.set(\.workers.maxLifetimeJitter, maxWorkerLifetimeJitter)
         b.set(\.workers.reloadOnRSS, reloadOnRss)
         b.set(\.workers.preload, preload ? true : nil)
+        b.setAcceptMode(acceptMode)
         b.set(\.webSocket.drainTimeout, websocketDrainTimeout)
         b.set(\.development.reload, reload ? true : nil)
         b.set(\.development.reloadExtraFiles, reloadExtraFile.isEmpty ? nil : reloadExtraFile)

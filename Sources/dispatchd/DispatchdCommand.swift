@@ -184,6 +184,12 @@ struct DispatchdCommand: ParsableCommand {
     )
     var preload = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Who accepts connections: single (the master accepts and hands each to a worker with room) or shared (each worker accepts from the listening sockets itself, one woken per connection; the master only supervises) (default: \(Default.value.workers.acceptMode)).",
+            valueName: "mode"))
+    var acceptMode: String?
+
     @Flag(help: "Do not write an access log line per request to stdout.")
     var noAccessLog = false
 

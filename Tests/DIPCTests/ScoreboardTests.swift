@@ -88,4 +88,20 @@ import Testing
         board.setBusySince(0, 5)
         #expect(board.request(0, busySince: 5) == "")
     }
+
+    /// Connections a worker accepted itself (--accept-mode shared) are counted per slot, added
+    /// up with the other counts, and cleared with the slot.
+    @Test func acceptedConnections() throws {
+        let board = try Scoreboard(slots: 2, threads: 2)
+        board.addAccepted(0, 3)
+        board.addAccepted(1, 1)
+        board.addAccepted(0, 2)
+        #expect(board.counts(0).accepted == 5)
+        var total = board.counts(0)
+        total.add(board.counts(1))
+        #expect(total.accepted == 6)
+        board.reset(0)
+        #expect(board.counts(0).accepted == 0)
+        #expect(board.counts(1).accepted == 1)
+    }
 }

@@ -28,9 +28,10 @@ extension IntegrationSuite {
 
         /// dispatchd under the generator's mixed load (keep-alive, Connection: close, slow, POST
         /// and long requests), no worker replaced: every request sent is answered, correctly, by
-        /// both workers.
-        @Test func everyRequestAnsweredWithoutReloads() throws {
-            try withServer(["loadapp:application"]) { s in
+        /// both workers; whichever accepts (--accept-mode).
+        @Test(arguments: ["single", "shared"])
+        func everyRequestAnsweredWithoutReloads(mode: String) throws {
+            try withServer(["--accept-mode", mode, "loadapp:application"]) { s in
                 let load = try LoadGenerator(port: s.port, arguments: ["--duration", "4", "--long-seconds", "0.2,0.5"])
                 let summary = try load.summary()
                 #expect(summary.ok, "\(load.log)")
@@ -47,11 +48,13 @@ extension IntegrationSuite {
         /// finally gets SIGTERM. Zero failed or reset requests, every answer correct (its own
         /// token, length and checksum), answered == sent, requests still being sent at SIGTERM
         /// answered too, and every worker that left exited cleanly. With one thread per worker,
-        /// and with four (issue 12: a retiring worker's requests finish on their threads).
-        @Test(arguments: [1, 4])
-        func nothingLostAcrossReloadsRecyclingAndSIGTERM(threads: Int) throws {
+        /// and with four (issue 12: a retiring worker's requests finish on their threads); with
+        /// the master accepting, and with the workers accepting themselves (issue 15).
+        @Test(arguments: [("single", 1), ("single", 4), ("shared", 1), ("shared", 4)])
+        func nothingLostAcrossReloadsRecyclingAndSIGTERM(mode: String, threads: Int) throws {
             let s = try ServerProcess(
-                ["--threads", String(threads), "--max-requests", "50", "loadapp:application"], workers: 2)
+                ["--accept-mode", mode, "--threads", String(threads), "--max-requests", "50", "loadapp:application"],
+                workers: 2)
             let load = try LoadGenerator(
                 port: s.port,
                 arguments: ["--stop-on-refused=after-mark", "--long-seconds", "0.2,0.5", "--long-think", "0.2,0.6"])

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -78,6 +79,19 @@ int CDPosix_open_tmpfile(const char *dir);
 // A non-blocking, close-on-exec eventfd (another thread's wake-up of an event loop).
 static inline int CDPosix_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 int CDPosix_tgkill(int tgid, int tid, int sig);
+
+// epoll for --accept-mode shared (struct epoll_event is packed on x86-64: built here, not in
+// Swift). A listener added with EPOLLEXCLUSIVE wakes one of the waiters blocked on it per
+// connection; `data` is the descriptor number epoll_wait reports for it.
+static inline int CDPosix_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+static inline int CDPosix_epoll_add_exclusive(int epfd, int fd, int data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = data;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+static inline int CDPosix_epoll_remove(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
 
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphans of this process's descendants become its children.
 int CDPosix_becomeSubreaper(void);
