@@ -59,7 +59,11 @@ extension Supervisor {
                 pause()
                 return
             }
-            let want = min(room(slot), ControlMessage.maxBatch, budget)
+            // One connection a message: a worker takes one message at a time off its channel and
+            // serves it before the next, so the connections it has not begun stay in the channel,
+            // where the master takes them back if the worker dies. Several in one message would be
+            // lost with it, all but the first waiting in a process that was killed.
+            let want = min(room(slot), Self.connectionsPerMessage, budget)
             let batch = freshBatch(listener: index)
             var peer = PeerAddress()
             while batch.count < want {

@@ -152,6 +152,33 @@ extension IntegrationSuite {
             return port
         }
 
+        /// Single mode, a burst: connections that reach the master together (it was stopped while
+        /// they connected) are handed out one a message, so a worker that took the first and is
+        /// inside its slow request holds no other; killed, it loses only that one, and the master
+        /// takes back the rest of what it had handed it.
+        @Test func killedWorkerLosesNoConnectionOfABurst() throws {
+            try withServer(["testapp:application"], workers: 2, allowWorkerExits: true) { s in
+                let victim = s.liveWorkerPids()[0]  // worker 0: the round-robin's first
+                kill(s.pid, SIGSTOP)
+                let slow = try RawClient(port: s.port)
+                try slow.send("GET /sleep?2 HTTP/1.1\r\nHost: x\r\n\r\n")
+                var waiting: [RawClient] = []
+                for _ in 0..<6 {
+                    let c = try RawClient(port: s.port)
+                    try c.send("GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    waiting.append(c)
+                }
+                kill(s.pid, SIGCONT)
+                Thread.sleep(forTimeInterval: 0.5)
+                kill(victim, SIGKILL)
+                var answered = 0
+                for c in waiting {
+                    if let r = try? c.readResponse(timeout: 20), r.status == 200 { answered += 1 }
+                }
+                #expect(answered == waiting.count, "\(answered) of \(waiting.count) answered:\n\(s.stderr.text)")
+            }
+        }
+
         /// SIGKILL of a worker while every worker is busy and clients wait: each of them is
         /// answered (the killed worker's own requests may fail). In single mode the master takes
         /// back what it had handed the killed worker (those clients connected within the moment
