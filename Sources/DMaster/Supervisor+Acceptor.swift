@@ -50,59 +50,51 @@ extension Supervisor {
         return false
     }
 
-    /// Accepts what is waiting, in batches of up to the chosen worker's room, one message each.
+    /// Accepts what is waiting (up to 128 a wake-up), each connection handed to the next worker
+    /// with room in a message of its own. One connection a message: a worker takes one message
+    /// at a time off its channel and serves it before the next, so the connections it has not
+    /// begun stay in the channel, where the master takes them back if the worker dies; several in
+    /// one message would die with it. Accepting starts only when some worker has room (otherwise
+    /// connections wait in the backlog); the worker for each later one is chosen as it is handed
+    /// off, so an empty backlog costs one accept and no choice.
     func acceptConnections(_ index: Int) {
         guard !paused, !pool.shuttingDown else { return }
-        var budget = 128
-        while budget > 0 {
-            guard let slot = nextWorker() else {
-                pause()
+        var preferred: Int? = nextWorker()
+        guard preferred != nil else {
+            pause()
+            return
+        }
+        var peer = PeerAddress()
+        for _ in 0..<128 {
+            let accepted: OwnedFD?
+            do {
+                accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
+            } catch {
+                // EMFILE, ENFILE, ENOBUFS: the connection stays in the backlog. Back off
+                // instead of spinning.
+                acceptFailed(error)
+                pause(for: Supervisor.acceptRetryInterval)
                 return
             }
-            // One connection a message: a worker takes one message at a time off its channel and
-            // serves it before the next, so the connections it has not begun stay in the channel,
-            // where the master takes them back if the worker dies. Several in one message would be
-            // lost with it, all but the first waiting in a process that was killed.
-            let want = min(room(slot), Self.connectionsPerMessage, budget)
+            if acceptFailures > 0 { acceptRecovered() }
+            guard let fd = accepted else {
+                backlogged = false  // the backlog is empty: later connections wait in it no longer
+                return
+            }
+            // After a pause, connections waited in the backlog: how long is the kernel's
+            // (one getsockopt each, only then).
+            let waited = backlogged ? Socket.millisecondsSinceData(fd.raw) ?? 0 : nil
             let batch = freshBatch(listener: index)
-            var peer = PeerAddress()
-            while batch.count < want {
-                let accepted: OwnedFD?
-                do {
-                    accepted = try Socket.accept(listeners[index].fd.raw, peer: &peer)
-                } catch {
-                    // EMFILE, ENFILE, ENOBUFS: the connection stays in the backlog. Back off
-                    // instead of spinning.
-                    acceptFailed(error)
-                    if batch.count > 0 && !deliver(batch, preferred: slot) { pending.append(batch) }
-                    pause(for: Supervisor.acceptRetryInterval)
-                    return
-                }
-                if acceptFailures > 0 { acceptRecovered() }
-                guard let fd = accepted else {
-                    backlogged = false  // the backlog is empty: later connections wait in it no longer
-                    break
-                }
-                // After a pause, connections waited in the backlog: how long is the kernel's
-                // (one getsockopt each, only then).
-                let waited = backlogged ? Socket.millisecondsSinceData(fd.raw) ?? 0 : nil
-                batch.append(fd, peer: peer, waited: waited)
-            }
-            if batch.count == 0 {
-                spareBatch = batch
-                return
-            }
-            acceptedConnections &+= UInt64(batch.count)
-            budget -= batch.count
-            if !deliver(batch, preferred: slot) {
+            batch.append(fd, peer: peer, waited: waited)
+            acceptedConnections &+= 1
+            if !deliver(batch, preferred: preferred) {
                 pending.append(batch)
                 pause()
                 return
             }
-            let accepted = batch.count
             batch.clear()
             spareBatch = batch
-            if accepted < want { return }  // the backlog is empty
+            preferred = nil
         }
     }
 

@@ -114,8 +114,6 @@ public final class Supervisor {
     /// left) lasts until something closes, so retrying at once would only spin. nginx waits
     /// 500 ms; Go backs off up to 1 s.
     static let acceptRetryInterval = 0.1
-    /// Accepted connections a hand-off message carries (Supervisor+Acceptor).
-    static let connectionsPerMessage = 1
 
     public init(config: ServerConfiguration) throws(SystemError) {
         self.config = config

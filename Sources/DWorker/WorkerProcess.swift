@@ -28,7 +28,7 @@ public final class WorkerProcess {
     /// This worker's counters of bytes read and written (`Connection.bytesIn`, `bytesOut`).
     let bytesCounters: (in: SharedMemory.Counter, out: SharedMemory.Counter)
     let accessLog: AccessLog?
-    var date = HTTPDate()
+    @exclusivity(unchecked) var date = HTTPDate()
     // The loop's thread alone changes these, for every connection: unchecked (about 1,000
     // instructions a connection of dynamic exclusivity checks, callgrind, Connection: close).
     @exclusivity(unchecked) var connections: [ObjectIdentifier: Connection] = [:]
