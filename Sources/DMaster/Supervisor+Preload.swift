@@ -76,20 +76,19 @@ extension Supervisor {
                 switch ZygoteMessage.fork(slot: slot).send(on: zygote.channel.raw, fds: [theirs.raw]) {
                 case .sent:
                     break
-                case .wouldBlock, .peerGone:
-                    // It is exiting (its exit fails what waits for it) or stuck.
+                case .peerGone:
+                    // It is exiting: its exit fails what waits for it.
                     zygote.queued.append(slot)
+                    return
+                case .wouldBlock:
+                    // Its channel is full: asked again after a while, as a failed spawn is.
+                    log("cannot start worker \(pool.position(slot)): the zygote's channel is full", level: .error)
+                    scheduleSpawn(slot, delay: 1_000_000_000)
                     return
                 }
                 zygote.asked.insert(slot)
                 scoreboard.reset(slot)
-                let channel = Channel(fd: ours, workerEnd: theirs)
-                channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) {
-                    [unowned self] _ in
-                    self.onChannel(slot)
-                }
-                channel.watcher.arm()
-                channels[slot] = channel
+                openChannel(slot, ours: ours, theirs: theirs)
             }
         } catch {
             log("cannot start worker \(pool.position(slot)): \(error)", level: .error)
@@ -144,19 +143,21 @@ extension Supervisor {
             return
         }
         pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
-        let replacing = pool.replacing(slot).flatMap { pool.pid($0) }.map { " to replace pid \($0)" } ?? ""
-        log("worker \(pool.position(slot)) (pid \(pid)) started, forked from the preloaded application\(replacing)")
+        log(
+            "worker \(pool.position(slot)) (pid \(pid)) started, forked from the preloaded application\(replacingNote(slot))"
+        )
         if readyBeforeForked.remove(slot) != nil { workerReady(slot) }
         if let status = unclaimedExits.removeValue(forKey: pid) { workerExited(pid: pid, slot: slot, status: status) }
     }
 
-    /// A reaped process that is not a worker the pool knows: a zygote (true), or a forked worker
-    /// whose pid its zygote has not said yet (kept for then). False for anything else.
-    func reapedOther(pid: Int32, status: CInt) -> Bool {
-        guard config.workers.preload else { return false }
+    /// A reaped process that is not a worker the pool knows (with --preload): a zygote, or a
+    /// forked worker whose pid its zygote has not said yet (kept for then). Without --preload,
+    /// an orphan the master reaps as subreaper: nothing to do.
+    func reapedOther(pid: Int32, status: CInt) {
+        guard config.workers.preload else { return }
         guard let index = zygotes.firstIndex(where: { $0.pid == pid }) else {
             if unclaimedExits.count < 1024 { unclaimedExits[pid] = status }
-            return true
+            return
         }
         let zygote = zygotes.remove(at: index)
         zygote.watcher.disarm()
@@ -172,7 +173,6 @@ extension Supervisor {
             readyBeforeForked.remove(slot)
             execute(pool.failedToStart(slot: slot, exitStatus: exitCode, now: MonotonicClock.nanoseconds()))
         }
-        return true
     }
 
     /// The zygotes before the newest, once the newest is ready and they have answered every fork

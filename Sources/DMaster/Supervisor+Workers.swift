@@ -111,14 +111,24 @@ extension Supervisor {
             executable: executable, arguments: WorkerContract.arguments(slot: slot),
             descriptors: workerDescriptors(channel: theirs.raw))
         pool.spawned(slot: slot, pid: pid, now: MonotonicClock.nanoseconds())
+        openChannel(slot, ours: ours, theirs: theirs)
+        log("worker \(pool.position(slot)) (pid \(pid)) started\(replacingNote(slot))")
+    }
+
+    /// The master's side of the channel to the worker in `slot` (spawned, or being forked),
+    /// watched from now on.
+    func openChannel(_ slot: Int, ours: consuming OwnedFD, theirs: consuming OwnedFD) {
         let channel = Channel(fd: ours, workerEnd: theirs)
         channel.watcher = Watcher(loop: loop, kind: .read(channel.fd.raw), persist: true) { [unowned self] _ in
             self.onChannel(slot)
         }
         channel.watcher.arm()
         channels[slot] = channel
-        let replacing = pool.replacing(slot).flatMap { pool.pid($0) }.map { " to replace pid \($0)" } ?? ""
-        log("worker \(pool.position(slot)) (pid \(pid)) started\(replacing)")
+    }
+
+    /// " to replace pid N" for a worker started to replace another, for its log line.
+    func replacingNote(_ slot: Int) -> String {
+        pool.replacing(slot).flatMap { pool.pid($0) }.map { " to replace pid \($0)" } ?? ""
     }
 
     /// The descriptors a worker starts with (WorkerContract.Descriptor), as (the master's, the
@@ -207,7 +217,7 @@ extension Supervisor {
     func reap() {
         while let (pid, status) = Posix.reapChild() {
             guard let slot = pool.slot(ofPid: pid) else {
-                _ = reapedOther(pid: pid, status: status)
+                reapedOther(pid: pid, status: status)
                 continue
             }
             workerExited(pid: pid, slot: slot, status: status)
