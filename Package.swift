@@ -94,6 +94,7 @@ let package = Package(
             resources: [
                 .embedInCode("Python/dispatchd_core.py"),
                 .embedInCode("Python/dispatchd_websocket.py"),
+                .embedInCode("Python/dispatchd_channels.py"),
                 .embedInCode("Python/dispatchd_flask.py"),
                 .embedInCode("Python/dispatchd_flask_uwsgi_websocket.py"),
                 .embedInCode("Python/dispatchd_lifecycle.py"),

@@ -56,6 +56,7 @@ extension ServerConfiguration {
         atLeast(1, .websocketMaxMessage, webSocket.maxMessage)
         positiveSeconds(.websocketPingInterval, webSocket.pingInterval)
         positiveSeconds(.websocketPingTimeout, webSocket.pingTimeout)
+        atLeast(1024, .websocketSendQueue, webSocket.sendQueue)
         if let index = statics.index, index.isEmpty || index.contains("/") {
             errors.append(ConfigError(.staticIndex, .invalid(index, reason: "must be a file name")))
         }

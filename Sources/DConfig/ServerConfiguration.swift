@@ -167,6 +167,10 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// Seconds the WebSockets of a replaced worker keep running before they are closed with
         /// 1001 (their worker exits then).
         public var drainTimeout: Double = 30
+        /// Bytes of output a WebSocket may have queued (unsent) when a dispatchd.channels
+        /// message is delivered to it; one over it is closed with 1008 (a subscriber that does
+        /// not read must not hold the worker's memory or the other subscribers back).
+        public var sendQueue = 4 << 20
         public init() {}
     }
 

@@ -73,6 +73,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case websocketMaxMessage = "websocket-max-message"
     case websocketPingInterval = "websocket-ping-interval"
     case websocketPingTimeout = "websocket-ping-timeout"
+    case websocketSendQueue = "websocket-send-queue"
     case uwsgiCompat = "uwsgi-compat"
     case staticMap = "static-map"
     case staticIndex = "static-index"

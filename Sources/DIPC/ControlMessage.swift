@@ -30,6 +30,9 @@ public enum ControlMessage: UInt8, Sendable {
     case release = 0x58  // "X"
     /// Master to worker: reopen the --access-log and --error-log files (SIGUSR1, logrotate).
     case reopenLogs = 0x4F  // "O"
+    /// master → worker: the worker's end of its channel bus (`BusStream`, dispatchd.channels)
+    /// is attached. Sent first, as the channel opens.
+    case bus = 0x50  // "P"
 
     /// Sends `paths` in as many messages as they need, without blocking; false when the channel
     /// could not take them all.
@@ -92,8 +95,8 @@ public enum ControlMessage: UInt8, Sendable {
     public static let maxBatch = 16
 
     /// Sends a message without a body or descriptors, without blocking.
-    public func send(on channel: CInt) -> DescriptorChannel.SendResult {
-        DescriptorChannel.send(channel, payload: [rawValue], fds: [])
+    public func send(on channel: CInt, fds: [CInt] = []) -> DescriptorChannel.SendResult {
+        DescriptorChannel.send(channel, payload: [rawValue], fds: fds)
     }
 
     /// Sends connections from listener `listener` (`kind`: accepted ones, kept-alive ones, or

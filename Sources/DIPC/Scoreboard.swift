@@ -7,8 +7,8 @@ public import DPosix
 /// application (so a worker stuck in a slow request gets no new connections), and which request
 /// that is (so the master can name a request that runs past --timeout).
 public final class Scoreboard: @unchecked Sendable {
-    /// 512 bytes per row (eight cache lines), so workers never share a line.
-    static let slotSize = 512
+    /// 576 bytes per row (nine cache lines), so workers never share a line.
+    static let slotSize = 576
     static let receivedOffset = 0
     static let busySinceOffset = 8
     static let drainingOffset = 16
@@ -31,6 +31,13 @@ public final class Scoreboard: @unchecked Sendable {
     static let bytesOutOffset = 472
     /// Connections the worker accepted from the listening sockets itself (--accept-mode shared).
     static let acceptedOffset = 480
+    /// dispatchd.channels: messages published in the worker, deliveries to its subscribers,
+    /// and subscribers closed because their send queue was full.
+    static let channelPublishedOffset = 488
+    static let channelDeliveredOffset = 496
+    static let channelOverflowedOffset = 504
+    /// dispatchd.channels subscriptions held now (a gauge: a WebSocket in 3 channels is 3).
+    static let subscriptionsOffset = 512
     /// The request line's length (as the request has it, before truncation), then its first
     /// `requestCapacity` bytes, in 8-byte words.
     static let requestOffset = 64
@@ -139,6 +146,22 @@ public final class Scoreboard: @unchecked Sendable {
     /// A worker accepted `n` connections itself (--accept-mode shared).
     public func addAccepted(_ slot: Int, _ n: Int) { memory.add(offset(slot, Self.acceptedOffset), UInt64(n)) }
 
+    /// dispatchd.channels' counts (see `channelPublishedOffset`).
+    public func addChannelMessages(_ slot: Int, published: Int = 0, delivered: Int = 0, overflowed: Int = 0) {
+        if published != 0 { memory.add(offset(slot, Self.channelPublishedOffset), UInt64(published)) }
+        if delivered != 0 { memory.add(offset(slot, Self.channelDeliveredOffset), UInt64(delivered)) }
+        if overflowed != 0 { memory.add(offset(slot, Self.channelOverflowedOffset), UInt64(overflowed)) }
+    }
+
+    public func addSubscriptions(_ slot: Int, _ delta: Int) {
+        memory.add(offset(slot, Self.subscriptionsOffset), UInt64(bitPattern: Int64(delta)))
+    }
+
+    /// Channel subscriptions held in the worker of `slot` now.
+    public func subscriptions(_ slot: Int) -> Int {
+        Int(Int64(bitPattern: memory.load(offset(slot, Self.subscriptionsOffset))))
+    }
+
     /// What the worker in `slot` has counted (since its slot was reset).
     public struct Counts: Sendable, Equatable {
         /// Requests by status class, 1xx first.
@@ -155,6 +178,10 @@ public final class Scoreboard: @unchecked Sendable {
         public var bytesOut: UInt64 = 0
         /// Connections it accepted itself (--accept-mode shared).
         public var accepted: UInt64 = 0
+        /// dispatchd.channels: published, delivered, subscribers closed over their send queue.
+        public var channelPublished: UInt64 = 0
+        public var channelDelivered: UInt64 = 0
+        public var channelOverflowed: UInt64 = 0
         public init() {}
 
         public mutating func add(_ other: Counts) {
@@ -168,6 +195,9 @@ public final class Scoreboard: @unchecked Sendable {
             bytesIn &+= other.bytesIn
             bytesOut &+= other.bytesOut
             accepted &+= other.accepted
+            channelPublished &+= other.channelPublished
+            channelDelivered &+= other.channelDelivered
+            channelOverflowed &+= other.channelOverflowed
         }
     }
 
@@ -185,6 +215,9 @@ public final class Scoreboard: @unchecked Sendable {
         c.bytesIn = memory.load(offset(slot, Self.bytesInOffset))
         c.bytesOut = memory.load(offset(slot, Self.bytesOutOffset))
         c.accepted = memory.load(offset(slot, Self.acceptedOffset))
+        c.channelPublished = memory.load(offset(slot, Self.channelPublishedOffset))
+        c.channelDelivered = memory.load(offset(slot, Self.channelDeliveredOffset))
+        c.channelOverflowed = memory.load(offset(slot, Self.channelOverflowedOffset))
         return c
     }
 

@@ -113,6 +113,23 @@ extension Supervisor {
         out += "dispatchd_websocket_messages_total{direction=\"received\"} \(counts.messagesIn)\n"
         out += "dispatchd_websocket_messages_total{direction=\"sent\"} \(counts.messagesOut)\n"
         metric(
+            "dispatchd_channel_messages_total", "counter",
+            "dispatchd.channels messages: published in the workers, relayed by the master to other workers, dropped for a worker whose bus queue was full, delivered to subscribers."
+        )
+        out += "dispatchd_channel_messages_total{event=\"published\"} \(counts.channelPublished)\n"
+        out += "dispatchd_channel_messages_total{event=\"relayed\"} \(relay.forwarded)\n"
+        out += "dispatchd_channel_messages_total{event=\"dropped\"} \(relay.dropped)\n"
+        out += "dispatchd_channel_messages_total{event=\"delivered\"} \(counts.channelDelivered)\n"
+        metric(
+            "dispatchd_channel_subscriptions", "gauge",
+            "dispatchd.channels subscriptions held now (a WebSocket in three channels counts three).")
+        out += "dispatchd_channel_subscriptions \(liveSlots.map(scoreboard.subscriptions).reduce(0, +))\n"
+        metric(
+            "dispatchd_websocket_send_queue_closes_total", "counter",
+            "WebSockets closed with 1008 because a channel message found their unsent output over --websocket-send-queue."
+        )
+        out += "dispatchd_websocket_send_queue_closes_total \(counts.channelOverflowed)\n"
+        metric(
             "dispatchd_bytes_total", "counter",
             "Bytes read from clients and written to them (HTTP and WebSocket bytes; after TLS).")
         out += "dispatchd_bytes_total{direction=\"in\"} \(counts.bytesIn)\n"

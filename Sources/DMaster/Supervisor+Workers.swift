@@ -123,6 +123,15 @@ extension Supervisor {
             self.onChannel(slot)
         }
         channel.watcher.arm()
+        // dispatchd.channels: the worker's bus to the others goes first on its channel.
+        do {
+            let busEnd = try relay.open(slot: slot)
+            if ControlMessage.bus.send(on: channel.fd.raw, fds: [busEnd.raw]) != .sent {
+                relay.close(slot: slot)
+            }
+        } catch {
+            log("worker \(pool.position(slot)): cannot open its channel bus: \(error)", level: .error)
+        }
         channels[slot] = channel
     }
 
@@ -233,6 +242,7 @@ extension Supervisor {
             takeBack(slot, channel)
         }
         channels[slot] = nil
+        relay.close(slot: slot)
         readyBeforeForked.remove(slot)
         execute(
             pool.exited(pid: pid, exitStatus: Posix.exitCode(ofWaitStatus: status), now: MonotonicClock.nanoseconds()))

@@ -86,6 +86,10 @@ public final class Supervisor {
     /// last takes the forks asked for), exits of forked workers reaped before their zygote said
     /// their pid, and slots whose worker said it was ready before that.
     var zygotes: [Zygote] = []
+    /// dispatchd.channels: the bus to every worker, and the messages relayed between them.
+    lazy var relay = ChannelRelay(loop: loop, queueLimit: ChannelRelay.queueLimit) { [unowned self] in
+        self.log($0, level: .warning)
+    }
     var unclaimedExits: [Int32: CInt] = [:]
     var readyBeforeForked: Set<Int> = []
 

@@ -224,6 +224,24 @@ public enum Socket {
         return try body(OwnedFD(fds[0]), OwnedFD(fds[1]))
     }
 
+    /// A connected pair of non-blocking stream sockets (close-on-exec): the channel bus between
+    /// the master and a worker (`BusStream`). Each end may buffer `buffer` bytes in the kernel.
+    public static func withStreamPair<R: ~Copyable>(
+        buffer: Int, _ body: (consuming OwnedFD, consuming OwnedFD) throws(SystemError) -> R
+    ) throws(SystemError) -> R {
+        var fds: [CInt] = [-1, -1]
+        _ = try Posix.check("socketpair") {
+            socketpair(
+                AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0,
+                &fds)
+        }
+        var size = CInt(buffer)
+        for fd in fds {
+            _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<CInt>.size))
+        }
+        return try body(OwnedFD(fds[0]), OwnedFD(fds[1]))
+    }
+
     /// Turns off lingering so that close() after a hard error sends RST at once.
     public static func shutdownWrite(_ fd: CInt) { _ = shutdown(fd, CInt(SHUT_WR)) }
 

@@ -19,6 +19,9 @@ struct EmbeddedPython {
     static let core = EmbeddedPython("dispatchd_core.py", PackageResources.dispatchd_core_py)
     /// The rest of `dispatchd`: WebSocket tasks and clients, uWSGI's API, the dispatchd.flask finder.
     static let webSocket = EmbeddedPython("dispatchd_websocket.py", PackageResources.dispatchd_websocket_py)
+    /// `dispatchd.channels`: publish/subscribe across workers (run in the module, after the
+    /// WebSocket part).
+    static let channels = EmbeddedPython("dispatchd_channels.py", PackageResources.dispatchd_channels_py)
     /// `dispatchd.flask`: compiled at start-up, run when imported.
     static let flask = EmbeddedPython("dispatchd_flask.py", PackageResources.dispatchd_flask_py)
     /// The last part of `dispatchd`: worker start and stop hooks, background tasks.

@@ -39,6 +39,8 @@ public final class PythonRuntime {
         }
     }
     var pendingTasks: [PythonTask] = []
+    /// dispatchd.channels' publishing, provided by the worker.
+    public weak var channels: ChannelPublisher? = nil
     /// Hands work to the event loop's thread (the worker's inbox): WebSocket calls made on
     /// another thread (a request thread, or one the application started) run there.
     /// The CPython the binary was built against (its headers; the libpython it loads is checked
@@ -99,6 +101,10 @@ public final class PythonRuntime {
             EmbeddedPython.flaskUWSGIWebSocket, as: "_fuws_code", in: dict, what: "the flask_uwsgi_websocket code")
         try Self.run(EmbeddedPython.webSocket, in: dict, what: "the dispatchd WebSocket bootstrap code")
         Self.setNew(PyCFunction_NewEx(SocketObject.makeScheduleDef(), nil, nil)!, as: "_schedule", in: dict)
+        for (name, def) in ChannelFunctions.makeDefs() {
+            Self.setNew(PyCFunction_NewEx(def, nil, nil)!, as: name, in: dict)
+        }
+        try Self.run(EmbeddedPython.channels, in: dict, what: "the dispatchd.channels code")
         Self.setNew(CDPy_NewBool(ServerLog.writes(.error) ? 1 : 0)!, as: "_errors_shown", in: dict)
         try Self.setCompiled(
             EmbeddedPython.uwsgiDecorators, as: "_uwsgidecorators_code", in: dict, what: "the uwsgidecorators code")

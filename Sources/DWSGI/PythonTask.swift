@@ -59,6 +59,18 @@ public protocol WebSocketEndpoint: AnyObject {
     func close(code: UInt16, reason: String)
     /// Resume `task` when the wait is over (true), or after `timeout` seconds (false).
     func wait(_ task: PythonTask, for what: TaskWait, timeout: Double?)
+    /// dispatchd.channels: messages published to `channel` reach this WebSocket from now on
+    /// (until it closes). False when it is closed.
+    func subscribe(_ channel: String) -> Bool
+    func unsubscribe(_ channel: String)
+}
+
+/// dispatchd.channels in a worker: publishing, from handler code or a request (GIL held, on the
+/// event loop's thread).
+public protocol ChannelPublisher: AnyObject {
+    /// Delivers the message to this worker's subscribers of `channel` and sends it to every
+    /// other worker's (and beyond, with --channels).
+    func publish(_ channel: String, payload: UnsafeRawBufferPointer, binary: Bool)
 }
 
 /// Timers for handlers that sleep (`dispatchd.sleep`), and the start of background tasks

@@ -16,9 +16,16 @@ final class WebSocketChannel: WebSocketEndpoint {
     private(set) var isUpgraded = false
     /// The TCP connection is gone, or the close handshake is over.
     var isFinished = false {
-        // Open WebSockets (--stats): one less once an upgraded one ends.
-        didSet { if isFinished && !oldValue && isUpgraded { scoreboard.addWebSocketsOpen(slot, -1) } }
+        // Open WebSockets (--stats): one less once an upgraded one ends; it leaves its channels.
+        didSet {
+            guard isFinished && !oldValue else { return }
+            if isUpgraded { scoreboard.addWebSocketsOpen(slot, -1) }
+            if !channelNames.isEmpty { hub.left(self) }
+        }
     }
+    /// dispatchd.channels it subscribes to (WebSocketChannel+Channels).
+    var channelNames: Set<String> = []
+    unowned let hub: ChannelHub
     var inbox: [(binary: Bool, payload: [UInt8])] = []
     var inboxStart = 0
     var inboxBytes = 0
@@ -47,6 +54,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         self.connection = connection
         self.scoreboard = connection.worker.scoreboard
         self.slot = connection.worker.config.slot
+        self.hub = connection.worker.channels
         self.handshake = handshake
         self.session = WebSocketSession(maxMessage: maxMessage)
         if connection.worker.timesRequests {

@@ -47,6 +47,7 @@ struct WorkerConfiguration: Sendable {
     /// Seconds without traffic before a WebSocket ping; seconds to wait for its pong.
     var webSocketPingInterval: Double { server.webSocket.pingInterval }
     var webSocketPingTimeout: Double { server.webSocket.pingTimeout }
+    var webSocketSendQueue: Int { server.webSocket.sendQueue }
     /// `import uwsgi` resolves to the dispatchd module.
     var uwsgiCompat: Bool { server.compatibility.uwsgi }
     /// Every connection starts with a PROXY protocol header.

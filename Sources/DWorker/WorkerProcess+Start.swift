@@ -120,6 +120,7 @@ extension WorkerProcess {
             }
         }
         runtime.scheduler = worker.tasks
+        runtime.channels = worker.channels
         // dispatchd.on_worker_start: after the import, before the worker reports ready.
         guard runtime.runStartHooks() else {
             runtime.flushStdio()

@@ -53,6 +53,8 @@ public final class WorkerProcess {
     var watchers: [Watcher] = []
     /// WebSocket handler tasks.
     lazy var tasks = TaskRunner(worker: self)
+    /// dispatchd.channels: this worker's subscriptions and its bus to the others.
+    lazy var channels = ChannelHub(worker: self)
     /// zlib streams for permessage-deflate, shared by all connections (no context takeover).
     lazy var deflate = RawDeflate()
     /// Static files (--static-map), when configured.
@@ -249,6 +251,9 @@ public final class WorkerProcess {
                 case .reopenLogs:
                     for fd in message.descriptors { Posix.close(fd) }
                     reopenLogFiles()
+                case .bus:
+                    for fd in message.descriptors.dropFirst() { Posix.close(fd) }
+                    if let fd = message.descriptors.first { channels.attach(OwnedFD(fd)) }
                 default:
                     for fd in message.descriptors { Posix.close(fd) }
                     log("unexpected control message \(message.tag)", level: .error)

@@ -84,6 +84,7 @@ extension DispatchdCommand {
         b.set(\.webSocket.maxMessage, websocketMaxMessage)
         b.set(\.webSocket.pingInterval, websocketPingInterval)
         b.set(\.webSocket.pingTimeout, websocketPingTimeout)
+        b.set(\.webSocket.sendQueue, websocketSendQueue)
         b.set(\.compatibility.uwsgi, uwsgiCompat ? true : nil)
         b.setStaticMaps(staticMap)
         b.set(\.statics.index, staticIndex)

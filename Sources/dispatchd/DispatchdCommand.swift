@@ -334,6 +334,12 @@ struct DispatchdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Unsent bytes a WebSocket may hold when a dispatchd.channels message reaches it; a subscriber over it is closed with 1008 (default: \(Default.of(\.webSocket.sendQueue))).",
+            valueName: "bytes"))
+    var websocketSendQueue: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "Seconds the WebSockets of a replaced worker keep running before they are closed with 1001 (default: \(Default.of(\.webSocket.drainTimeout))).",
             valueName: "seconds"))
     var websocketDrainTimeout: Double?

@@ -19,7 +19,8 @@ import Testing
         }.sorted()
         #expect(
             files == [
-                "dispatchd_core.py", "dispatchd_flask.py", "dispatchd_flask_uwsgi_websocket.py",
+                "dispatchd_channels.py", "dispatchd_core.py", "dispatchd_flask.py",
+                "dispatchd_flask_uwsgi_websocket.py",
                 "dispatchd_lifecycle.py", "dispatchd_uwsgidecorators.py", "dispatchd_websocket.py",
             ])
         let process = Process()
@@ -31,7 +32,8 @@ import Testing
         process.environment = ProcessInfo.processInfo.environment.merging([
             "PYFLAKES_BUILTINS":
                 "_sleep,_flask_code,_fuws_code,_schedule,_errors_shown,_uwsgidecorators_code,_CoroTask,"
-                + "_background_ended,_log_error,_name"
+                + "_background_ended,_log_error,_name,_channel_subscribe,_channel_unsubscribe,_channel_publish,"
+                + "_ws_current,_Socket,WebSocket,AsyncWebSocket"
         ]) {
             $1
         }
