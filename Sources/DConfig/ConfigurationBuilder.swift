@@ -140,6 +140,11 @@ public struct ConfigurationBuilder {
     }
 
     /// `BYTES` or `PERCENT%`; nil keeps the default.
+    public mutating func setChannels(_ text: String?) {
+        guard let text, let bridge = parse(text, ChannelsBridge.parse) else { return }
+        configuration.webSocket.channels = bridge
+    }
+
     public mutating func setSpoolMinFree(_ text: String?) {
         guard let text, let floor = parse(text, FreeSpace.parse) else { return }
         configuration.bodies.spoolMinFree = floor

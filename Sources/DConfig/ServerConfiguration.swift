@@ -171,6 +171,9 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// message is delivered to it; one over it is closed with 1008 (a subscriber that does
         /// not read must not hold the worker's memory or the other subscribers back).
         public var sendQueue = 4 << 20
+        /// dispatchd.channels beyond this machine (`--channels redis://...`); nil: this
+        /// instance's workers only.
+        public var channels: ChannelsBridge? = nil
         public init() {}
     }
 

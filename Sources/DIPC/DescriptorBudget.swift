@@ -20,7 +20,7 @@ public struct DescriptorBudget: Sendable, Equatable {
     public let limit: Int
     public let reserve: Int
     /// The worker's own descriptors when it became ready.
-    public let startBaseline: Int
+    public private(set) var startBaseline: Int
     /// The worker's own descriptors as last known: the start-up count, or more after the kernel
     /// truncated a hand-off, until a recount finds them closed.
     public private(set) var baseline: Int
@@ -47,6 +47,13 @@ public struct DescriptorBudget: Sendable, Equatable {
     /// fewer than at start-up, when they were measured).
     public mutating func measured(open: Int, held: Int) {
         baseline = max(startBaseline, open - held)
+    }
+
+    /// The worker opened (`delta` > 0) or closed descriptors of its own that it keeps (its
+    /// channel bus), after they were measured.
+    public mutating func ownChanged(by delta: Int) {
+        startBaseline += delta
+        baseline += delta
     }
 
     /// A measurement found more of the worker's own descriptors than at start-up: they should

@@ -120,6 +120,19 @@ extension Supervisor {
         out += "dispatchd_channel_messages_total{event=\"relayed\"} \(relay.forwarded)\n"
         out += "dispatchd_channel_messages_total{event=\"dropped\"} \(relay.dropped)\n"
         out += "dispatchd_channel_messages_total{event=\"delivered\"} \(counts.channelDelivered)\n"
+        if let bridge {
+            metric(
+                "dispatchd_channels_bridge_up", "gauge",
+                "1 while the --channels Redis bridge is connected and subscribed, 0 while it reconnects.")
+            out += "dispatchd_channels_bridge_up \(bridge.state == .up ? 1 : 0)\n"
+            metric(
+                "dispatchd_channels_bridge_messages_total", "counter",
+                "Channel messages sent to Redis, received from other instances through it, and not sent (Redis unavailable or too far behind)."
+            )
+            out += "dispatchd_channels_bridge_messages_total{event=\"sent\"} \(bridge.sent)\n"
+            out += "dispatchd_channels_bridge_messages_total{event=\"received\"} \(bridge.received)\n"
+            out += "dispatchd_channels_bridge_messages_total{event=\"dropped\"} \(bridge.dropped)\n"
+        }
         metric(
             "dispatchd_channel_subscriptions", "gauge",
             "dispatchd.channels subscriptions held now (a WebSocket in three channels counts three).")

@@ -87,6 +87,8 @@ public final class Supervisor {
     /// their pid, and slots whose worker said it was ready before that.
     var zygotes: [Zygote] = []
     /// dispatchd.channels: the bus to every worker, and the messages relayed between them.
+    /// --channels redis://: the bridge to the other instances.
+    var bridge: RedisBridge? = nil
     lazy var relay = ChannelRelay(loop: loop, queueLimit: ChannelRelay.queueLimit) { [unowned self] in
         self.log($0, level: .warning)
     }
@@ -173,10 +175,22 @@ public final class Supervisor {
         if config.workers.acceptMode == .shared {
             log("accept mode: shared (each worker accepts from the listening sockets itself)")
         }
+        startChannelsBridge()
         execute(pool.start())
         loop.run()
         for path in unixPaths { Socket.unlink(path) }
         return exitStatus
+    }
+
+    /// --channels redis://: the workers' messages go to Redis too, and other instances' come in.
+    func startChannelsBridge() {
+        guard let target = config.webSocket.channels else { return }
+        let bridge = RedisBridge(
+            target: target, loop: loop, deliver: { [unowned self] in self.relay.forward($0, except: nil) },
+            log: { [unowned self] in self.log($0, level: $1) })
+        relay.outward = { [unowned bridge] in bridge.publish($0) }
+        self.bridge = bridge
+        bridge.connect()
     }
 
     /// Before anything is bound or spawned, so that the workers inherit the raised limit.

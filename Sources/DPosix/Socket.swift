@@ -224,6 +224,44 @@ public enum Socket {
         return try body(OwnedFD(fds[0]), OwnedFD(fds[1]))
     }
 
+    /// Starts a non-blocking TCP connection to `host`:`port` (the first address it resolves
+    /// to): the socket, connected or connecting (watch it for writability, then ask
+    /// `pendingError`). The name is resolved here, which may wait for DNS.
+    public static func connectTCP(host: String, port: Int) throws(SystemError) -> OwnedFD {
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICSERV
+        hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>? = nil
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let info = result else {
+            throw SystemError(errno: EHOSTUNREACH, call: "getaddrinfo(\(host))")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = try OwnedFD(
+            Posix.check("socket") {
+                socket(
+                    info.pointee.ai_family,
+                    CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+            })
+        var one: CInt = 1
+        _ = setsockopt(fd.raw, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
+        while connect(fd.raw, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
+            let e = errno
+            if e == EINTR { continue }
+            if e == EINPROGRESS { break }
+            throw SystemError(errno: e, call: "connect(\(host):\(port))")
+        }
+        return fd
+    }
+
+    /// A connecting socket's outcome once it is writable: 0 when connected, else its errno.
+    public static func pendingError(_ fd: CInt) -> CInt {
+        var error: CInt = 0
+        var size = socklen_t(MemoryLayout<CInt>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 else { return errno }
+        return error
+    }
+
     /// A connected pair of non-blocking stream sockets (close-on-exec): the channel bus between
     /// the master and a worker (`BusStream`). Each end may buffer `buffer` bytes in the kernel.
     public static func withStreamPair<R: ~Copyable>(

@@ -102,6 +102,7 @@ final class ChannelHub: ChannelPublisher {
         closeBus()
         let stream = BusStream(fd: fd)
         bus = stream
+        worker.ownDescriptorsChanged(by: 1)
         busReader = Watcher(loop: worker.loop, kind: .read(stream.fd.raw), persist: true) { [unowned self] _ in
             self.busReadable()
         }
@@ -117,6 +118,7 @@ final class ChannelHub: ChannelPublisher {
     }
 
     func closeBus() {
+        if bus != nil { worker.ownDescriptorsChanged(by: -1) }
         busReader?.disarm()
         busWriter?.disarm()
         busReader = nil

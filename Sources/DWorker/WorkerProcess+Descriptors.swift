@@ -32,6 +32,14 @@ extension WorkerProcess {
         }
     }
 
+    /// The worker keeps a descriptor more (or one less) of its own: its channel bus. Before the
+    /// budget is measured, the measurement counts it.
+    func ownDescriptorsChanged(by delta: Int) {
+        guard budget.limit > 0 else { return }
+        budget.ownChanged(by: delta)
+        publishAdmissionLimit()
+    }
+
     func publishAdmissionLimit() {
         scoreboard.setAdmissionLimit(config.slot, budget.admissionLimit(received: taken, held: heldDescriptors))
         // Accepting itself (--accept-mode shared): the same room decides whether it watches

@@ -340,6 +340,12 @@ struct DispatchdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "dispatchd.channels beyond this machine: a Redis server whose pub/sub carries them between the instances that name it (default: this instance's workers only).",
+            valueName: "redis://host[:port][/db]"))
+    var channels: String?
+
+    @Option(
+        help: ArgumentHelp(
             "Seconds the WebSockets of a replaced worker keep running before they are closed with 1001 (default: \(Default.of(\.webSocket.drainTimeout))).",
             valueName: "seconds"))
     var websocketDrainTimeout: Double?

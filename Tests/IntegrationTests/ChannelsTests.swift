@@ -143,5 +143,78 @@ extension IntegrationSuite {
                 #expect(s.stderrContains("over --websocket-send-queue 262144); closing it with 1008"))
             }
         }
+
+        /// A chat with rooms on Flask-uWSGI-WebSocket's API (`ws.subscribe`, `ws.publish`) in
+        /// headless Chromium: two pages connected to different workers see each other's messages.
+        @Test func browserChatAcrossWorkers() throws {
+            try withServer(["--no-access-log", "fuws_rooms:app"], workers: 2) { s in
+                let (status, text) = try runBrowser(
+                    url: "http://127.0.0.1:\(s.port)/", expression: "window.chatState()", until: "CHAT-OK")
+                #expect(status == 0, "\(text)")
+                #expect(text.contains("CHAT-OK"), "\(text)")
+            }
+        }
+
+        /// Two instances bridged by a real Redis: a publish on either reaches the subscribers of
+        /// both, in order; with Redis stopped each instance still delivers to its own (the
+        /// outage logged once, the bridge's gauge at 0); with Redis back the bridge reconnects.
+        @Test func redisBridgeBetweenTwoInstances() throws {
+            var redis = try RedisServer()
+            let port = redis.port
+            let arguments = [
+                "--no-access-log", "--stats", "127.0.0.1:0", "--channels", "redis://127.0.0.1:\(port)/3",
+                "channelsapp:app",
+            ]
+            try withServer(arguments) { a in
+                try withServer(arguments) { b in
+                    let stats = try [a, b].map { try StatsTests.statsPort($0) }
+                    func up(_ i: Int) -> Double? { StatsTests.metrics(stats[i])["dispatchd_channels_bridge_up{}"] }
+                    func waitUp(_ value: Double) {
+                        let deadline = Date().addingTimeInterval(15)
+                        while Date() < deadline && (up(0) != value || up(1) != value) {
+                            Thread.sleep(forTimeInterval: 0.1)
+                        }
+                    }
+                    waitUp(1)
+                    #expect(up(0) == 1 && up(1) == 1)
+                    let subsA = try (0..<4).map { _ in try Self.subscriber(a.port, "/sub/news").0 }
+                    let subsB = try (0..<4).map { _ in try Self.subscriber(b.port, "/sub/news").0 }
+                    func expectAll(_ clients: [WSClient], _ prefix: String, _ count: Int) throws {
+                        for (i, c) in clients.enumerated() {
+                            for n in 0..<count {
+                                let text = try c.read(timeout: 10).text
+                                if text != "\(prefix) \(n)" {
+                                    Issue.record("subscriber \(i) got \(text), not \(prefix) \(n)")
+                                }
+                            }
+                        }
+                    }
+                    #expect(try RawClient.get(a.port, "/publish?room=news&count=5&prefix=A").status == 200)
+                    try expectAll(subsA + subsB, "A", 5)
+                    #expect(try RawClient.get(b.port, "/publish?room=news&count=5&prefix=B").status == 200)
+                    try expectAll(subsA + subsB, "B", 5)
+                    // Redis goes: local delivery goes on.
+                    redis.stop()
+                    waitUp(0)
+                    #expect(up(0) == 0 && up(1) == 0)
+                    #expect(try RawClient.get(a.port, "/publish?room=news&count=3&prefix=L").status == 200)
+                    try expectAll(subsA, "L", 3)
+                    Thread.sleep(forTimeInterval: 1.5)  // a few reconnection attempts
+                    #expect(a.stderr.text.components(separatedBy: "is unavailable").count == 2, "\(a.stderr.text)")
+                    // Redis is back: the bridge reconnects; B's subscribers never got the L messages.
+                    redis = try RedisServer(port: port)
+                    waitUp(1)
+                    #expect(up(0) == 1 && up(1) == 1)
+                    #expect(try RawClient.get(b.port, "/publish?room=news&count=2&prefix=R").status == 200)
+                    try expectAll(subsA + subsB, "R", 2)
+                    let m = StatsTests.metrics(stats[0])
+                    #expect(m["dispatchd_channels_bridge_messages_total{event=sent}"] == 5, "\(m)")
+                    #expect(m["dispatchd_channels_bridge_messages_total{event=received}"] == 7, "\(m)")
+                    #expect(m["dispatchd_channels_bridge_messages_total{event=dropped}"] == 3, "\(m)")
+                    #expect(a.stderr.text.contains("channels: bridged through Redis at redis://127.0.0.1:\(port)/3"))
+                }
+            }
+            redis.stop()
+        }
     }
 }

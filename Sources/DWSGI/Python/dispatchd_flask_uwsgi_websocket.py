@@ -54,7 +54,8 @@ def _as_bytes(message):
 class WebSocketClient:
     """The connection a handler gets: `receive()`/`recv()` (bytes, None once it is closed),
     `recv_nb()` (b'' when nothing is there), `send`, `send_binary`, `close`, and `id`,
-    `environ`, `connected`, `timeout`."""
+    `environ`, `connected`, `timeout`; `subscribe`, `unsubscribe`, `publish`
+    (dispatchd.channels)."""
 
     def __init__(self, sock, environ, timeout=5):
         self._client = _d.WebSocket(sock, environ)
@@ -93,6 +94,20 @@ class WebSocketClient:
     def close(self):
         self._closed = True
         self._client.close()
+
+    # dispatchd.channels (across workers): as `send`, bytes are text unless `binary`.
+    def subscribe(self, channel):
+        _d.channels.subscribe(self._sock, channel)
+
+    def unsubscribe(self, channel):
+        _d.channels.unsubscribe(self._sock, channel)
+
+    def publish(self, channel, msg, binary=False):
+        if binary:
+            msg = bytes(msg)
+        elif isinstance(msg, (bytes, bytearray, memoryview)):
+            msg = bytes(msg).decode('utf-8')
+        _d.channels.publish(channel, msg)
 
 
 class AsyncioWebSocketClient(WebSocketClient):
