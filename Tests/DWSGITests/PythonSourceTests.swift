@@ -19,9 +19,9 @@ import Testing
         }.sorted()
         #expect(
             files == [
-                "dispatchd_channels.py", "dispatchd_core.py", "dispatchd_flask.py",
-                "dispatchd_flask_uwsgi_websocket.py",
-                "dispatchd_lifecycle.py", "dispatchd_uwsgidecorators.py", "dispatchd_websocket.py",
+                "dispatchd_channels.py", "dispatchd_core.py", "dispatchd_flask.py", "dispatchd_flask_ext.py",
+                "dispatchd_flask_uwsgi_websocket.py", "dispatchd_lifecycle.py", "dispatchd_uwsgidecorators.py",
+                "dispatchd_websocket.py",
             ])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
