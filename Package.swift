@@ -97,6 +97,7 @@ let package = Package(
                 .embedInCode("Python/dispatchd_channels.py"),
                 .embedInCode("Python/dispatchd_flask.py"),
                 .embedInCode("Python/dispatchd_flask_uwsgi_websocket.py"),
+                .embedInCode("Python/dispatchd_flask_ext.py"),
                 .embedInCode("Python/dispatchd_lifecycle.py"),
                 .embedInCode("Python/dispatchd_uwsgidecorators.py"),
             ],

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """WebSocket scenarios for the harness (not a test; the machine is shared and has 2 cores).
 
-1. hold: 10,000 concurrent connections on one dispatchd worker, each echoing a small message
-   every second for 60 s: how many stay connected, round-trip p50/p99, and the worker's RSS
-   growth per idle connection (RSS once all are connected and idle, minus RSS before).
+1. hold: 10,000 concurrent connections on one dispatchd worker, then on the websockets
+   library's asyncio server, each echoing a small message every second for 60 s: how many stay
+   connected, round-trip p50/p99, and the server's RSS growth per idle connection (RSS once all
+   are connected and idle, minus RSS before), and again once the traffic is over (buffers given
+   back when drained).
 2. echo: echo throughput over 100 connections (one 32-byte message in flight each), side by
    side, interleaved rounds: dispatchd (1 worker, --uwsgi-compat, the uWSGI-API app),
    uWSGI 2.0 (1 process, --http-websockets, 100 threads, the same app file) and the websockets
@@ -13,6 +15,7 @@ The load generator is tools/wsload.c (one epoll thread, raw frames), built here 
 
     Benchmarks/ws_bench.py [--scenarios hold,echo] [--rounds 3] [--duration 10]
                            [--connections 10000] [--hold-seconds 60]
+                           [--hold-servers dispatchd,websockets] [--binary PATH]
 """
 import argparse
 import json
@@ -77,28 +80,39 @@ def rss_kib(pid):
     return 0
 
 
-def hold(binary, args):
+def hold(binary, args, name):
+    """One server holding the connections: its RSS before, once all are connected and idle (each
+    handler waiting in receive()), and idle again after the traffic."""
     port = harness.free_port()
-    p = harness.start(servers(binary)['dispatchd'](port))
+    p = harness.start(servers(binary)[name](port))
     try:
         wait_listening(port, p)
-        worker = worker_pid(p, 'dispatchd')
+        worker = worker_pid(p, name)
         before = rss_kib(worker)
         pause = 5
-        load = subprocess.Popen([WSLOAD, str(port), '/ws', str(args.connections), str(args.hold_seconds), '1', '32', '1', str(pause)],
+        load = subprocess.Popen([WSLOAD, str(port), '/ws', str(args.connections), str(args.hold_seconds), '1', '32', '1',
+                                 str(pause), str(pause)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while load.stderr.readline().strip() != 'connected':
-            if load.poll() is not None:
-                raise RuntimeError('wsload failed: ' + load.stderr.read())
-        time.sleep(pause / 2)
+
+        def wait_for(word):
+            while load.stderr.readline().strip() != word:
+                if load.poll() is not None:
+                    raise RuntimeError('wsload failed: ' + load.stderr.read())
+            time.sleep(pause / 2)
+
+        wait_for('connected')
         idle = rss_kib(worker)
         cpu0 = harness.session_cpu(p.pid)
-        out, err = load.communicate()
+        wait_for('done')
         cpu = harness.session_cpu(p.pid) - cpu0
+        after = rss_kib(worker)
+        out, err = load.communicate()
         r = json.loads(out)
         r['rss_before_kib'] = before
         r['rss_idle_kib'] = idle
+        r['rss_after_kib'] = after
         r['rss_per_connection_kib'] = (idle - before) / max(r['connected'], 1)
+        r['rss_after_per_connection_kib'] = (after - before) / max(r['connected'], 1)
         r['cpu_us_per_msg'] = cpu / max(r['messages'], 1) * 1e6
         return r
     finally:
@@ -133,18 +147,27 @@ def main():
     ap.add_argument('--duration', type=float, default=10)
     ap.add_argument('--connections', type=int, default=10000)
     ap.add_argument('--hold-seconds', type=float, default=60)
+    ap.add_argument('--hold-servers', default='dispatchd,websockets')
+    ap.add_argument('--binary', help='the dispatchd to measure (default: a release build of this tree)')
     args = ap.parse_args()
-    binary = harness.setup()
+    if args.binary:
+        binary = args.binary  # a build kept for a before/after comparison
+    else:
+        binary = harness.setup()
     build_wsload()
     scenarios = args.scenarios.split(',')
     print('# WebSocket scenarios (release build; wrk-free: tools/wsload.c)\n')
     if 'hold' in scenarios:
-        r = hold(binary, args)
-        print(f'## hold: {args.connections} connections x 1 message/s for {args.hold_seconds:.0f} s, one dispatchd worker\n')
-        print('| connected | still connected at the end | round trips | p50 ms | p99 ms | worker RSS before / idle (KiB) | RSS per connection (KiB) | CPU µs/msg |')
-        print('|---|---|---|---|---|---|---|---|')
-        print(f"| {r['connected']} | {r['connected'] - r['closed']} | {r['messages']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-              f"{r['rss_before_kib']} / {r['rss_idle_kib']} | {r['rss_per_connection_kib']:.1f} | {r['cpu_us_per_msg']:.1f} |\n")
+        print(f'## hold: {args.connections} connections x 1 message/s for {args.hold_seconds:.0f} s, one worker / process\n')
+        print('| server | connected | still connected at the end | round trips | p50 ms | p99 ms | RSS before / idle / after the traffic (KiB) '
+              '| RSS per idle connection (KiB) | after the traffic | CPU µs/msg |')
+        print('|---|---|---|---|---|---|---|---|---|---|')
+        for name in args.hold_servers.split(','):
+            r = hold(binary, args, name)
+            print(f"| {name} | {r['connected']} | {r['connected'] - r['closed']} | {r['messages']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                  f"{r['rss_before_kib']} / {r['rss_idle_kib']} / {r['rss_after_kib']} | {r['rss_per_connection_kib']:.1f} | "
+                  f"{r['rss_after_per_connection_kib']:.1f} | {r['cpu_us_per_msg']:.1f} |", flush=True)
+        print()
     if 'echo' in scenarios:
         res = echo(binary, args)
         print(f'## echo: 100 connections, 32-byte messages, {args.rounds} rounds x {args.duration:.0f} s\n')

@@ -3,8 +3,9 @@
 // `inflight` at a time, for D seconds. Prints JSON: connections, messages, msgs/s, p50/p99 ms.
 // With INTERVAL > 0 (hold mode), each connection instead sends one message every INTERVAL
 // seconds (staggered); with PAUSE, it first idles that long once all are connected (and says
-// "connected" on stderr), so the harness can read the server's memory.
-//   wsload PORT PATH CONNECTIONS SECONDS [INFLIGHT] [SIZE] [INTERVAL] [PAUSE]
+// "connected" on stderr), so the harness can read the server's memory; with AFTER, once the
+// SECONDS are over it says "done" and idles that long again before it closes the connections.
+//   wsload PORT PATH CONNECTIONS SECONDS [INFLIGHT] [SIZE] [INTERVAL] [PAUSE] [AFTER]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
     int port = atoi(argv[1]), n = atoi(argv[3]), inflight = argc > 5 ? atoi(argv[5]) : 1, size = argc > 6 ? atoi(argv[6]) : 32;
     double seconds = atof(argv[4]);
     double interval = argc > 7 ? atof(argv[7]) : 0, pause = argc > 8 ? atof(argv[8]) : 0;
+    double after = argc > 9 ? atof(argv[9]) : 0;
     const char *path = argv[2];
     if (size > 125 || inflight > 60) { fprintf(stderr, "size <= 125, inflight <= 60\n"); return 2; }
     unsigned char mask[4] = {1, 2, 3, 4};
@@ -147,6 +149,11 @@ int main(int argc, char **argv) {
         if (ready < n && closed > 0) { fprintf(stderr, "connections closed during the handshake\n"); return 1; }
     }
     double elapsed = now() - start;
+    if (after > 0) {
+        fprintf(stderr, "done\n");
+        struct timespec ts = {(time_t)after, (long)((after - (time_t)after) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
     qsort(lat, nlat, sizeof(double), cmp);
     printf("{\"connected\": %d, \"closed\": %d, \"messages\": %zu, \"msgs_per_s\": %.0f, \"p50_ms\": %.3f, \"p99_ms\": %.3f}\n",
            ready, closed, count, count / elapsed, nlat ? lat[nlat / 2] * 1000 : 0, nlat ? lat[(size_t)(nlat * 0.99)] * 1000 : 0);

@@ -34,6 +34,9 @@ struct EmbeddedPython {
     /// imported.
     static let flaskUWSGIWebSocket = EmbeddedPython(
         "dispatchd_flask_uwsgi_websocket.py", PackageResources.dispatchd_flask_uwsgi_websocket_py)
+    /// `flask.ext.NAME` as `flask_NAME` (Flask before 1.0): run at start-up in the `dispatchd`
+    /// module (pip also installs it with a .pth line, for `python app.py`).
+    static let flaskExt = EmbeddedPython("dispatchd_flask_ext.py", PackageResources.dispatchd_flask_ext_py)
 
     /// Compiles the file (GIL held): a new code object, or nil with the exception set.
     func compile() -> PyObj? {

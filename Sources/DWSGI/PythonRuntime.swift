@@ -95,11 +95,12 @@ public final class PythonRuntime {
         PyDict_SetItemString(dict, "_Socket", socketType)
         Self.setNew(PyCFunction_NewEx(SocketObject.makeSleepDef(), nil, nil)!, as: "_sleep", in: dict)
         // The modules made on import (dispatchd.flask, flask_uwsgi_websocket, uwsgidecorators)
-        // are compiled now, run later; the other two files run in the module now.
+        // are compiled now, run later; the other files run in the module now.
         try Self.setCompiled(EmbeddedPython.flask, as: "_flask_code", in: dict, what: "the dispatchd.flask code")
         try Self.setCompiled(
             EmbeddedPython.flaskUWSGIWebSocket, as: "_fuws_code", in: dict, what: "the flask_uwsgi_websocket code")
         try Self.run(EmbeddedPython.webSocket, in: dict, what: "the dispatchd WebSocket bootstrap code")
+        try Self.run(EmbeddedPython.flaskExt, in: dict, what: "the flask.ext finder")
         Self.setNew(PyCFunction_NewEx(SocketObject.makeScheduleDef(), nil, nil)!, as: "_schedule", in: dict)
         for (name, def) in ChannelFunctions.makeDefs() {
             Self.setNew(PyCFunction_NewEx(def, nil, nil)!, as: name, in: dict)

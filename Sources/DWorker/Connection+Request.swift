@@ -107,6 +107,7 @@ extension Connection {
     @discardableResult
     func beginRequest(keepAlive: Bool, hasBody: Bool) -> Bool {
         let offered = machine.receivedHead(keepAlive: keepAlive, hasBody: hasBody)
+        output.reserveForResponse()
         request = InFlight(
             headEnd: start + head.length, began: MonotonicClock.nanoseconds(), keepAlive: offered,
             madeRequestID: head.clientRequestID == nil ? worker.nextRequestID() : 0)

@@ -52,6 +52,8 @@ extension Connection {
             advance(progress)
         case .webSocket(let state):
             endRequest(status: 101, bytes: 0, keepAlive: false, upgraded: true)
+            // The head's fields are not read again (a browser's handshake has a dozen).
+            head.fields = []
             if state != .suspended { channel.handlerEnded(failed: state == .failed) }
         }
     }
@@ -92,7 +94,9 @@ extension Connection {
             readWatcher.disarm()  // the handler is behind: let TCP slow the client down
             return
         }
+        // Idle: both buffers go back to malloc until the next frame in or out.
         input.release()
+        output.release()
         let timeout: Double
         switch ws.session.state {
         case .open: timeout = ws.awaitingPong ? worker.config.webSocketPingTimeout : worker.config.webSocketPingInterval

@@ -31,6 +31,7 @@ final class Connection {
     /// Allocated when bytes arrive, given back when the connection is idle; grows for large
     /// heads and bodies.
     let input = InputBuffer()
+    /// Reserved by the first request, kept between requests; an idle WebSocket gives it back.
     let output = OutputBuffer()
 
     // The per-request state below is touched only by this connection's own methods, on its

@@ -11,7 +11,8 @@ internal import DWebSocket
 /// pings. The Connection feeds it bytes and sends what it queues.
 final class WebSocketChannel: WebSocketEndpoint {
     unowned let connection: Connection
-    let handshake: WebSocketHandshake
+    /// The client's offer; emptied once answered (a browser's is a few hundred bytes).
+    var handshake: WebSocketHandshake
     var session: WebSocketSession
     private(set) var isUpgraded = false
     /// The TCP connection is gone, or the close handshake is over.
@@ -83,6 +84,7 @@ final class WebSocketChannel: WebSocketEndpoint {
         }
         connection.output.bytes.append(
             contentsOf: handshake.response(subprotocol: subprotocol, extensions: deflate?.response))
+        (handshake.key, handshake.protocols, handshake.extensions) = ("", [], [])
         isUpgraded = true
         scoreboard.addWebSocketsOpen(slot, 1)
         connection.sendSoon()
@@ -98,7 +100,7 @@ final class WebSocketChannel: WebSocketEndpoint {
             inboxStart += 1
             inboxBytes -= m.payload.count
             if inboxStart == inbox.count {
-                inbox.removeAll(keepingCapacity: true)
+                inbox.removeAll()  // an idle connection keeps no array
                 inboxStart = 0
             }
             connection.inboxDrained()

@@ -19,9 +19,9 @@ import Testing
         }.sorted()
         #expect(
             files == [
-                "dispatchd_channels.py", "dispatchd_core.py", "dispatchd_flask.py",
-                "dispatchd_flask_uwsgi_websocket.py",
-                "dispatchd_lifecycle.py", "dispatchd_uwsgidecorators.py", "dispatchd_websocket.py",
+                "dispatchd_channels.py", "dispatchd_core.py", "dispatchd_flask.py", "dispatchd_flask_ext.py",
+                "dispatchd_flask_uwsgi_websocket.py", "dispatchd_lifecycle.py", "dispatchd_uwsgidecorators.py",
+                "dispatchd_websocket.py",
             ])
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -33,7 +33,7 @@ import Testing
             "PYFLAKES_BUILTINS":
                 "_sleep,_flask_code,_fuws_code,_schedule,_errors_shown,_uwsgidecorators_code,_CoroTask,"
                 + "_background_ended,_log_error,_name,_channel_subscribe,_channel_unsubscribe,_channel_publish,"
-                + "_ws_current,_Socket,WebSocket,AsyncWebSocket"
+                + "_uwsgi_socket,_Socket,WebSocket,AsyncWebSocket"
         ]) {
             $1
         }

@@ -2,7 +2,7 @@
 toolchain (`swift build -c release`) against the interpreter that runs pip, and packs a wheel
 whose `dispatchd` goes to the environment's bin/ (and `flask_uwsgi_websocket`, dispatchd's
 maintained Flask-uWSGI-WebSocket, into its site-packages, so `python app.py` can start the
-server through `app.run()`). Before building, it checks what the build needs and says what to
+server through `app.run()`, with the finder of its old name `flask.ext.uwsgi_websocket`). Before building, it checks what the build needs and says what to
 install when something is missing.
 """
 import base64
@@ -106,12 +106,20 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     name = '%s-%s-%s.whl' % (NAME, version, _tag())
     dist_info = '%s-%s.dist-info' % (NAME, version)
     data = '%s-%s.data' % (NAME, version)
-    module = os.path.join(ROOT, 'Sources', 'DWSGI', 'Python', 'dispatchd_flask_uwsgi_websocket.py')
+    python = os.path.join(ROOT, 'Sources', 'DWSGI', 'Python')
+    # Into site-packages: flask_uwsgi_websocket, and the flask.ext.NAME finder with the .pth line
+    # that imports it at start-up (old apps' `from flask.ext.uwsgi_websocket import ...`).
+    modules = [
+        (os.path.join(python, 'dispatchd_flask_uwsgi_websocket.py'), 'flask_uwsgi_websocket.py'),
+        (os.path.join(python, 'dispatchd_flask_ext.py'), 'dispatchd_flask_ext.py'),
+        (os.path.join(ROOT, 'conf', 'pip', 'dispatchd_flask_ext.pth'), 'dispatchd_flask_ext.pth'),
+    ]
     files = []
     with open(binary, 'rb') as f:
         files.append(('%s/scripts/%s' % (data, NAME), f.read(), 0o755))
-    with open(module, 'rb') as f:
-        files.append(('flask_uwsgi_websocket.py', f.read(), 0o644))
+    for source, arcname in modules:
+        with open(source, 'rb') as f:
+            files.append((arcname, f.read(), 0o644))
     files.append(('%s/METADATA' % dist_info, _metadata(version).encode(), 0o644))
     wheel = 'Wheel-Version: 1.0\nGenerator: dispatchd_build\nRoot-Is-Purelib: false\nTag: %s\n' % _tag()
     files.append(('%s/WHEEL' % dist_info, wheel.encode(), 0o644))

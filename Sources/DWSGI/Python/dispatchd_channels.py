@@ -26,10 +26,7 @@ whose unsent output stays over --websocket-send-queue is closed with 1008.
 def _channel_socket(ws):
     """The native socket of `ws`."""
     if ws is None:
-        sock = _ws_current.get()
-        if sock is None:
-            raise OSError('not in a WebSocket request')
-        return sock
+        return _uwsgi_socket()  # dispatchd_websocket.py's: the current handler's
     if type(ws) is _Socket:
         return ws
     sock = getattr(ws, '_sock', None)

@@ -11,14 +11,22 @@ _greenlet = None
 _greenlet_tried = False
 
 
+_Handler = None
+
+
 def _load_greenlet():
     """The greenlet module, imported at the first WebSocket request (None if not installed)."""
-    global _greenlet, _greenlet_tried
+    global _greenlet, _greenlet_tried, _Handler
     if not _greenlet_tried:
         _greenlet_tried = True
         try:
             import greenlet
             _greenlet = greenlet
+
+            class _Handler(greenlet.greenlet):
+                """A blocking-style handler's greenlet, with its socket in a slot (an instance
+                dict cost 100 bytes a connection)."""
+                __slots__ = ('sock',)
         except ImportError:
             _greenlet = None
     return _greenlet
@@ -67,12 +75,11 @@ def _start(app, environ, start_response, sock):
             _ws_current.reset(token)
         return _started(True, result, sock)
 
-    def run():
-        _ws_current.set(sock)
-        return app(environ, start_response)
-    g = _greenlet.greenlet(run)
+    # The greenlet runs the app itself, with no closure and no contextvars context of its own
+    # (uWSGI's API finds the socket in the greenlet's slot): 400 bytes a connection less.
+    g = _Handler(app)
     g.sock = sock
-    result = g.switch()
+    result = g.switch(environ, start_response)
     return _started(g.dead, result, sock)
 
 
@@ -241,7 +248,8 @@ class AsyncWebSocket(_Client):
 # uWSGI's websocket API (also `import uwsgi` under --uwsgi-compat).
 
 def _uwsgi_socket():
-    sock = _ws_current.get()
+    # In a handler's greenlet (or, without greenlet, in the app's call for the request).
+    sock = getattr(_greenlet.getcurrent(), 'sock', None) if _greenlet is not None else _ws_current.get()
     if sock is None:
         raise OSError('not in a WebSocket request')
     return sock
