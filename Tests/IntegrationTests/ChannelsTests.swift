@@ -22,7 +22,8 @@ extension IntegrationSuite {
             return (c, Int32(hello.dropFirst("subscribed ".count))!)
         }
 
-        /// 1,000 subscribers over 2 workers: a publish from a handler in either worker, and from
+        /// 1,000 subscribers over 2 workers (blocking-style and async handlers of dispatchd.flask,
+        /// and uWSGI's API): a publish from a handler in either worker, and from
         /// an ordinary request, reaches every one exactly once, in publish order per publisher;
         /// closed subscribers leave their channels (the next messages reach only the others).
         @Test func thousandSubscribersAcrossTwoWorkers() throws {
@@ -32,7 +33,7 @@ extension IntegrationSuite {
                 var clients: [WSClient] = []
                 var pids: [Int32] = []
                 for i in 0..<1000 {
-                    let (c, pid) = try Self.subscriber(s.port, i % 4 < 2 ? "/sub/lobby" : "/async/lobby")
+                    let (c, pid) = try Self.subscriber(s.port, ["/sub/lobby", "/sub/lobby", "/async/lobby", "/uwsgi/lobby"][i % 4])
                     clients.append(c)
                     pids.append(pid)
                 }

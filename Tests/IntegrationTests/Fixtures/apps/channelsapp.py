@@ -68,6 +68,32 @@ def sub(client, room):
             client.send('left')
 
 
+def uwsgi_sub(environ, start_response):
+    """uWSGI's API in a plain WSGI callable (Werkzeug answers 400 to an upgrade on a Flask
+    route): the current request's WebSocket subscribes (ws=None)."""
+    room = environ['PATH_INFO'].rsplit('/', 1)[-1]
+    dispatchd.websocket_handshake()
+    dispatchd.channels.subscribe(None, room)
+    dispatchd.websocket_send('subscribed %d' % os.getpid())
+    while True:
+        try:
+            dispatchd.websocket_recv()
+        except OSError:
+            return []
+
+
+_flask_wsgi = app.wsgi_app
+
+
+def _wsgi(environ, start_response):
+    if environ['PATH_INFO'].startswith('/uwsgi/'):
+        return uwsgi_sub(environ, start_response)
+    return _flask_wsgi(environ, start_response)
+
+
+app.wsgi_app = _wsgi
+
+
 @ws.route('/async/<room>')
 async def async_sub(client, room):
     client.subscribe(room)
