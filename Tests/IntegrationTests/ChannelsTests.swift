@@ -33,7 +33,8 @@ extension IntegrationSuite {
                 var clients: [WSClient] = []
                 var pids: [Int32] = []
                 for i in 0..<1000 {
-                    let (c, pid) = try Self.subscriber(s.port, ["/sub/lobby", "/sub/lobby", "/async/lobby", "/uwsgi/lobby"][i % 4])
+                    let (c, pid) = try Self.subscriber(
+                        s.port, ["/sub/lobby", "/sub/lobby", "/async/lobby", "/uwsgi/lobby"][i % 4])
                     clients.append(c)
                     pids.append(pid)
                 }
