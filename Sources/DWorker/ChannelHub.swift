@@ -83,15 +83,19 @@ final class ChannelHub: ChannelPublisher {
         wsFrame.removeAll(keepingCapacity: true)
         WebSocketFrame.append(to: &wsFrame, opcode: binary ? .binary : .text, payload: payload)
         var delivered = 0
+        var framed = 0
         var overflowed = 0
         let limit = worker.config.webSocketSendQueue
         for ws in set.values {
             switch ws.deliver(frame: wsFrame, payload: payload, binary: binary, limit: limit) {
-            case .delivered: delivered += 1
+            case .delivered: framed += 1
+            case .compressed: delivered += 1
             case .overflowed: overflowed += 1
             case .closed: break
             }
         }
+        delivered += framed
+        worker.scoreboard.addMessages(worker.config.slot, sent: framed)
         worker.scoreboard.addChannelMessages(worker.config.slot, delivered: delivered, overflowed: overflowed)
     }
 

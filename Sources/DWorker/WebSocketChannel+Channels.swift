@@ -17,7 +17,11 @@ extension WebSocketChannel {
     }
 
     enum Delivery {
+        /// Its frame was appended to the output (the hub counts these messages sent, once per
+        /// published message: no shared-memory atomic per subscriber).
         case delivered
+        /// Compressed and queued by `send`, which counted it.
+        case compressed
         /// Its output was over `limit`: it is closed with 1008 instead.
         case overflowed
         /// It is closing or closed: nothing was sent.
@@ -29,6 +33,8 @@ extension WebSocketChannel {
     /// subscriber whose unsent output is over `limit` (it does not read) is closed with 1008.
     func deliver(frame: [UInt8], payload: UnsafeRawBufferPointer, binary: Bool, limit: Int) -> Delivery {
         guard isConnected else { return .closed }
+        // One strong reference for the whole delivery (each use of the unowned property takes one).
+        let connection = self.connection
         let unsent = connection.unsentCount
         if unsent + frame.count > limit {
             worker.log(
@@ -39,10 +45,9 @@ extension WebSocketChannel {
         }
         if deflate != nil && payload.count >= Self.compressMinimum {
             _ = send(payload, binary: binary)
-            return .delivered
+            return .compressed
         }
         connection.output.bytes.append(contentsOf: frame)
-        scoreboard.addMessages(slot, sent: 1)
         connection.sendSoon()
         return .delivered
     }
