@@ -16,7 +16,8 @@ messages, each carrying its send time; side by side, in interleaved rounds:
 
 The load is tools/fanout.c (one epoll thread, raw frames), built here with cc. Mode `max`
 publishes as fast as the server takes it, with at most `--window` messages not yet received by
-every subscriber; mode `rate` publishes `--rate` messages a second. Reported: deliveries/s,
+every subscriber (each of `--window`: 1 is the next message once the last has reached all);
+mode `rate` publishes `--rate` messages a second, a load every server here sustains. Reported: deliveries/s,
 publish-to-receive p50/p99, messages lost (deliveries expected minus received), and server CPU
 (user+sys of every process of the server from /proc: master and workers, the websockets
 process, both instances and redis-server) per delivery, measured from the moment all
@@ -25,7 +26,7 @@ ratios to the websockets baseline (target: >= 2x its deliveries/s at <= 0.5x its
 
     Benchmarks/channels_bench.py [--servers dispatchd,websockets,dispatchd-redis]
                                  [--modes max,rate] [--rounds 3] [--duration 10]
-                                 [--subscribers 10000] [--window 4] [--rate 20]
+                                 [--subscribers 10000] [--window 1,8] [--rate 1]
 """
 import argparse
 import json
@@ -157,10 +158,10 @@ class Server:
             harness.stop(p)
 
 
-def run_once(server, args, mode):
+def run_once(server, args, mode, window):
     cmd = [FANOUT, '-p', ','.join(map(str, server.sub_ports)), '-P', str(server.pub_port), '-s', '/sub', '-u', '/pub',
            '-n', str(args.subscribers), '-d', str(args.duration), '-b', '32', '-i', '1']
-    cmd += ['-w', str(args.window)] if mode == 'max' else ['-r', str(args.rate)]
+    cmd += ['-w', str(window)] if mode == 'max' else ['-r', str(args.rate)]
     load = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cpu0 = spread = None
     notes = []
@@ -190,9 +191,8 @@ def median(rs, key):
     return statistics.median(r[key] for r in rs)
 
 
-def report(results, args, mode, load_before, load_after):
-    what = (f'as fast as taken, at most {args.window} messages in flight' if mode == 'max'
-            else f'{args.rate:g} messages/s')
+def report(results, args, mode, window, load_before, load_after):
+    what = (f'as fast as taken, at most {window} in flight' if mode == 'max' else f'{args.rate:g} messages/s')
     print(f'## {mode}: {args.subscribers:,} subscribers, 32-byte messages, {what}; '
           f'{args.rounds} rounds x {args.duration:g} s (load average {load_before:.1f} before, {load_after:.1f} after)\n')
     print('| server | deliveries/s (median [min-max]) | p50 ms | p99 ms | lost | CPU µs/delivery | deliveries/s vs websockets '
@@ -221,33 +221,37 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--duration', type=float, default=10)
     ap.add_argument('--subscribers', type=int, default=10000)
-    ap.add_argument('--window', type=int, default=4, help='mode max: messages not yet received by all, at most')
-    ap.add_argument('--rate', type=float, default=20, help='mode rate: messages published a second')
+    ap.add_argument('--window', default='1,8', help='mode max: messages not yet received by all, at most (a list)')
+    ap.add_argument('--rate', type=float, default=1, help='mode rate: messages published a second')
     ap.add_argument('--binary', help='a dispatchd binary to use instead of building one')
     args = ap.parse_args()
     servers = [s for s in args.servers.split(',') if s]
     unknown = set(servers) - set(NAMES)
     if unknown:
         ap.error(f'unknown servers: {", ".join(sorted(unknown))} (known: {", ".join(NAMES)})')
+    if set(args.modes.split(',')) - {'max', 'rate'}:
+        ap.error('modes: max, rate')
     raise_fd_limit(args.subscribers)
     binary = setup(servers, args.binary)
     if 'dispatchd-redis' in servers and not accepts_channels(binary):
         print('note: dispatchd-redis skipped: this dispatchd does not accept --channels (the Redis bridge)\n')
         servers.remove('dispatchd-redis')
     print('# Channels fan-out (release build; load: tools/fanout.c)\n')
-    for mode in args.modes.split(','):
+    runs = [(m, int(w)) for m in args.modes.split(',') if m == 'max' for w in args.window.split(',')]
+    runs += [(m, 0) for m in args.modes.split(',') if m != 'max']
+    for mode, window in runs:
         results = {}
         load_before = os.getloadavg()[0]
         for rnd in range(args.rounds):
             for name in servers:
                 server = Server(name, binary, rnd + 1)
                 try:
-                    r = run_once(server, args, mode)
+                    r = run_once(server, args, mode, window)
                 finally:
                     server.stop()
-                print(f'{mode} round {rnd + 1}: {name}: {json.dumps(r)} (load {os.getloadavg()[0]:.1f})', file=sys.stderr)
+                print(f'{mode} {window or ""} round {rnd + 1}: {name}: {json.dumps(r)} (load {os.getloadavg()[0]:.1f})', file=sys.stderr)
                 results.setdefault(name, []).append(r)
-        report(results, args, mode, load_before, os.getloadavg()[0])
+        report(results, args, mode, window, load_before, os.getloadavg()[0])
         sys.stdout.flush()
 
 
