@@ -147,6 +147,9 @@ public final class WorkerProcess {
         watchers[1].arm(timeout: 1)
         watchers[2].arm()
         watchers[3].arm()
+        // The channel bus is waiting on the channel (the master sent it first): taken now, so
+        // that the budget counts it among the worker's own descriptors.
+        readChannel()
         // Everything the worker opens for itself is open by now (the loop's signal pipe too).
         startDescriptorBudget()
         switch ControlMessage.ready.send(on: WorkerContract.Descriptor.channel) {
