@@ -243,28 +243,3 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         #expect(Base64.decode("Y===") == nil)
     }
 }
-
-@Suite struct PerMessageDeflateTests {
-    @Test func negotiation() {
-        let plain = PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits"])
-        #expect(plain?.serverWindowBits == 15)
-        #expect(plain?.response == "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-        let bits = PerMessageDeflate.negotiate([
-            "permessage-deflate; server_max_window_bits=10; server_no_context_takeover"
-        ])
-        #expect(bits?.serverWindowBits == 10)
-        #expect(bits?.response.hasSuffix("; server_max_window_bits=10") == true)
-        // Unusable offers are skipped; the next acceptable one is taken.
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8", "permessage-deflate"])?
-                .serverWindowBits == 15)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; unknown_param"]) == nil)
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"])
-                == nil)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits=16"]) == nil)
-        #expect(PerMessageDeflate.negotiate(["x-webkit-deflate-frame"]) == nil)
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=\"12\""])?.serverWindowBits == 12)
-    }
-}
