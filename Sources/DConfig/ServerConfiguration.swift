@@ -167,7 +167,7 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         /// Bytes of permessage-deflate state (zlib's) a connection may keep between messages
         /// (context takeover); an offer that needs more is answered with smaller windows, or
         /// without takeover on one side or both (0: never, every message compressed alone). 64
-        /// KiB: a browser's offer gets 12-bit windows both ways (49 KiB; 15 bits take 301 KiB).
+        /// KiB: a browser's offer gets 12-bit windows both ways (50 KiB; 15 bits take 302 KiB).
         public var deflateMemory = 64 << 10
         /// Seconds the WebSockets of a replaced worker keep running before they are closed with
         /// 1001 (their worker exits then).
