@@ -39,7 +39,8 @@ final class WebSocketChannel: WebSocketEndpoint {
     /// The connection is queued for its output to be written when handler code returns.
     var flushQueued = false
     /// permessage-deflate, when negotiated; with context takeover, the connection's own zlib
-    /// streams (otherwise the worker's shared ones, reset for each message).
+    /// streams, each made for the first message that needs it (an idle connection keeps none);
+    /// otherwise the worker's shared ones, reset for each message.
     var deflate: PerMessageDeflate? = nil
     var compressor: DeflateStream? = nil
     var decompressor: InflateStream? = nil
@@ -83,10 +84,6 @@ final class WebSocketChannel: WebSocketEndpoint {
         }
         if let d = PerMessageDeflate.negotiate(handshake.extensions, memory: worker.config.webSocketDeflateMemory) {
             deflate = d
-            if d.serverTakeover {
-                compressor = DeflateStream(windowBits: d.serverWindowBits, memLevel: d.serverMemLevel)
-            }
-            if d.clientTakeover { decompressor = InflateStream(windowBits: d.clientWindowBits) }
             session = WebSocketSession(maxMessage: session.maxMessage, compression: true)
         }
         connection.output.bytes.append(
@@ -119,8 +116,15 @@ final class WebSocketChannel: WebSocketEndpoint {
     func send(_ payload: UnsafeRawBufferPointer, binary: Bool) -> Bool {
         guard isConnected else { return false }
         if let deflate, payload.count >= deflate.compressMinimum {
-            let compressed =
-                compressor?.compress(payload) ?? worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
+            let compressed: [UInt8]
+            if deflate.serverTakeover {
+                let own =
+                    compressor ?? DeflateStream(windowBits: deflate.serverWindowBits, memLevel: deflate.serverMemLevel)
+                compressor = own
+                compressed = own.compress(payload)
+            } else {
+                compressed = worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
+            }
             compressed.withUnsafeBytes {
                 WebSocketFrame.append(
                     to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: $0, rsv1: true)
@@ -212,12 +216,14 @@ final class WebSocketChannel: WebSocketEndpoint {
                 }
             case .compressedMessage(let binary, let payload):
                 do {
-                    let plain =
-                        if let decompressor {
-                            try decompressor.decompress(payload, limit: session.maxMessage)
-                        } else {
-                            try worker.deflate.decompress(payload, limit: session.maxMessage)
-                        }
+                    let plain: [UInt8]
+                    if let deflate, deflate.clientTakeover {
+                        let own = decompressor ?? InflateStream(windowBits: deflate.clientWindowBits)
+                        decompressor = own
+                        plain = try own.decompress(payload, limit: session.maxMessage)
+                    } else {
+                        plain = try worker.deflate.decompress(payload, limit: session.maxMessage)
+                    }
                     apply(session.checkDecompressed(binary: binary, payload: plain))
                 } catch .tooLarge {
                     apply(session.fail(1009, "message over \(session.maxMessage) bytes once decompressed"))

@@ -82,6 +82,52 @@ extension IntegrationSuite {
             }
         }
 
+        /// A connection's zlib streams are made for its first compressed message: 1,000
+        /// connections with a browser's offer, takeover answered, idle or sending only messages
+        /// too short to compress, grow the worker by no more than idle ones without the extension
+        /// (WebSocketMemoryTests: at most 12 KiB; made at the handshake, about 30 KiB more each).
+        @Test func idleConnectionsKeepNoZlibState() throws {
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try #require(limit.rlim_max >= 3000, "the hard descriptor limit (\(limit.rlim_max)) is too low")
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try withServer(
+                ["--no-access-log", "--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"],
+                workers: 1
+            ) { s in
+                let worker = try #require(s.liveWorkerPids().first)
+                let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+                func open(_ n: Int) throws -> [WSClient] {
+                    try (0..<n).map { i in
+                        let c = try WSClient(port: s.port, path: "/ws", headers: offer)
+                        try #require(c.handshake.header("Sec-WebSocket-Extensions")?.contains("no_context") == false)
+                        if i % 2 == 0 { try c.sendText("hi") }
+                        return c
+                    }
+                }
+                // The first connections import greenlet and touch the code of every path.
+                var clients = try open(100)
+                Thread.sleep(forTimeInterval: 0.5)
+                let before = ProcFS.rssKiB(worker)
+                let count = 1000
+                clients += try open(count)
+                for c in clients.enumerated() where c.offset % 2 == 0 { #expect(try c.element.read().text == "hi") }
+                Thread.sleep(forTimeInterval: 0.5)
+                let perConnection = Double(ProcFS.rssKiB(worker) - before) / Double(count)
+                #expect(perConnection <= 12, "\(perConnection) KiB a connection")
+                // Each still takes its context over once it has something to compress.
+                let message = Self.chat(1)
+                var echoes: [[UInt8]] = []
+                for _ in 0..<2 {
+                    try clients[7].send(0x1, try Deflate.raw(message), rsv: 0x40)
+                    echoes.append(try clients[7].read().payload)
+                }
+                #expect(echoes[1].count * 4 < echoes[0].count)
+                #expect(try Deflate.inflateMessages(echoes, windowBits: 12) == [message, message])
+            }
+        }
+
         /// The `websockets` library (pip) with its default offer (permessage-deflate with
         /// takeover and client_max_window_bits): similar JSON messages both ways, each echoed
         /// intact, over the windows the server answered.
