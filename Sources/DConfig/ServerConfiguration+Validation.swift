@@ -57,6 +57,7 @@ extension ServerConfiguration {
         positiveSeconds(.websocketPingInterval, webSocket.pingInterval)
         positiveSeconds(.websocketPingTimeout, webSocket.pingTimeout)
         atLeast(1024, .websocketSendQueue, webSocket.sendQueue)
+        atLeast(0, .websocketDeflateMemory, webSocket.deflateMemory)
         if let index = statics.index, index.isEmpty || index.contains("/") {
             errors.append(ConfigError(.staticIndex, .invalid(index, reason: "must be a file name")))
         }

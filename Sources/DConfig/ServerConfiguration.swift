@@ -164,6 +164,11 @@ public struct ServerConfiguration: Codable, Equatable, Sendable {
         public var pingInterval: Double = 30
         /// Seconds the client has to answer a ping.
         public var pingTimeout: Double = 10
+        /// Bytes of permessage-deflate state (zlib's) a connection may keep between messages
+        /// (context takeover); an offer that needs more is answered with smaller windows, or
+        /// without takeover on one side or both (0: never, every message compressed alone). 64
+        /// KiB: a browser's offer gets 12-bit windows both ways (50 KiB; 15 bits take 302 KiB).
+        public var deflateMemory = 64 << 10
         /// Seconds the WebSockets of a replaced worker keep running before they are closed with
         /// 1001 (their worker exits then).
         public var drainTimeout: Double = 30

@@ -74,6 +74,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case websocketPingInterval = "websocket-ping-interval"
     case websocketPingTimeout = "websocket-ping-timeout"
     case websocketSendQueue = "websocket-send-queue"
+    case websocketDeflateMemory = "websocket-deflate-memory"
     case channels
     case uwsgiCompat = "uwsgi-compat"
     case staticMap = "static-map"

@@ -43,7 +43,7 @@ extension WebSocketChannel {
             close(code: 1008, reason: "send queue over \(limit) bytes")
             return .overflowed
         }
-        if deflate != nil && payload.count >= Self.compressMinimum {
+        if let deflate, payload.count >= deflate.compressMinimum {
             _ = send(payload, binary: binary)
             return .compressed
         }

@@ -17,11 +17,14 @@ final class WebSocketChannel: WebSocketEndpoint {
     private(set) var isUpgraded = false
     /// The TCP connection is gone, or the close handshake is over.
     var isFinished = false {
-        // Open WebSockets (--stats): one less once an upgraded one ends; it leaves its channels.
+        // Open WebSockets (--stats): one less once an upgraded one ends; it leaves its channels;
+        // the connection's own zlib streams go with it.
         didSet {
             guard isFinished && !oldValue else { return }
             if isUpgraded { scoreboard.addWebSocketsOpen(slot, -1) }
             if !channelNames.isEmpty { hub.left(self) }
+            compressor = nil
+            decompressor = nil
         }
     }
     /// dispatchd.channels it subscribes to (WebSocketChannel+Channels).
@@ -35,14 +38,15 @@ final class WebSocketChannel: WebSocketEndpoint {
     var awaitingPong = false
     /// The connection is queued for its output to be written when handler code returns.
     var flushQueued = false
-    /// permessage-deflate, when negotiated.
+    /// permessage-deflate, when negotiated; with context takeover, the connection's own zlib
+    /// streams, each made for the first message that needs it (an idle connection keeps none);
+    /// otherwise the worker's shared ones, reset for each message.
     var deflate: PerMessageDeflate? = nil
+    var compressor: DeflateStream? = nil
+    var decompressor: InflateStream? = nil
     /// With --timeout: the handshake request's `METHOD TARGET`, which names the handler's steps
     /// on the scoreboard (WorkerProcess.enterHandlerStep).
     let requestLine: [UInt8]
-    /// Messages shorter than this are sent uncompressed (deflate would make them longer).
-    static let compressMinimum = 64
-
     /// Output above this makes senders wait; they resume below `lowWater`.
     static let highWater = 1 << 20
     static let lowWater = 256 * 1024
@@ -78,7 +82,7 @@ final class WebSocketChannel: WebSocketEndpoint {
             return
                 "the client did not offer the subprotocol '\(subprotocol)' (it offered: \(handshake.protocols.joined(separator: ", ")))"
         }
-        if let d = PerMessageDeflate.negotiate(handshake.extensions) {
+        if let d = PerMessageDeflate.negotiate(handshake.extensions, memory: worker.config.webSocketDeflateMemory) {
             deflate = d
             session = WebSocketSession(maxMessage: session.maxMessage, compression: true)
         }
@@ -111,8 +115,16 @@ final class WebSocketChannel: WebSocketEndpoint {
 
     func send(_ payload: UnsafeRawBufferPointer, binary: Bool) -> Bool {
         guard isConnected else { return false }
-        if let deflate, payload.count >= Self.compressMinimum {
-            let compressed = worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
+        if let deflate, payload.count >= deflate.compressMinimum {
+            let compressed: [UInt8]
+            if deflate.serverTakeover {
+                let own =
+                    compressor ?? DeflateStream(windowBits: deflate.serverWindowBits, memLevel: deflate.serverMemLevel)
+                compressor = own
+                compressed = own.compress(payload)
+            } else {
+                compressed = worker.deflate.compress(payload, windowBits: deflate.serverWindowBits)
+            }
             compressed.withUnsafeBytes {
                 WebSocketFrame.append(
                     to: &connection.output.bytes, opcode: binary ? .binary : .text, payload: $0, rsv1: true)
@@ -204,7 +216,14 @@ final class WebSocketChannel: WebSocketEndpoint {
                 }
             case .compressedMessage(let binary, let payload):
                 do {
-                    let plain = try worker.deflate.decompress(payload, limit: session.maxMessage)
+                    let plain: [UInt8]
+                    if let deflate, deflate.clientTakeover {
+                        let own = decompressor ?? InflateStream(windowBits: deflate.clientWindowBits)
+                        decompressor = own
+                        plain = try own.decompress(payload, limit: session.maxMessage)
+                    } else {
+                        plain = try worker.deflate.decompress(payload, limit: session.maxMessage)
+                    }
                     apply(session.checkDecompressed(binary: binary, payload: plain))
                 } catch .tooLarge {
                     apply(session.fail(1009, "message over \(session.maxMessage) bytes once decompressed"))

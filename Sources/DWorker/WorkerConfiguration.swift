@@ -48,6 +48,8 @@ struct WorkerConfiguration: Sendable {
     var webSocketPingInterval: Double { server.webSocket.pingInterval }
     var webSocketPingTimeout: Double { server.webSocket.pingTimeout }
     var webSocketSendQueue: Int { server.webSocket.sendQueue }
+    /// Bytes of permessage-deflate state a WebSocket may keep between messages.
+    var webSocketDeflateMemory: Int { server.webSocket.deflateMemory }
     /// `import uwsgi` resolves to the dispatchd module.
     var uwsgiCompat: Bool { server.compatibility.uwsgi }
     /// Every connection starts with a PROXY protocol header.

@@ -85,6 +85,7 @@ extension DispatchdCommand {
         b.set(\.webSocket.pingInterval, websocketPingInterval)
         b.set(\.webSocket.pingTimeout, websocketPingTimeout)
         b.set(\.webSocket.sendQueue, websocketSendQueue)
+        b.set(\.webSocket.deflateMemory, websocketDeflateMemory)
         b.setChannels(channels)
         b.set(\.compatibility.uwsgi, uwsgiCompat ? true : nil)
         b.setStaticMaps(staticMap)

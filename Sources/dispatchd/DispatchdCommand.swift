@@ -340,6 +340,12 @@ struct DispatchdCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Bytes of compression state a WebSocket connection may keep between messages (permessage-deflate context takeover); a client whose offer needs more gets smaller windows, or messages compressed one at a time; 0: always one at a time (default: \(Default.of(\.webSocket.deflateMemory))).",
+            valueName: "bytes"))
+    var websocketDeflateMemory: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "dispatchd.channels beyond this machine: a Redis server whose pub/sub carries them between the instances that name it (default: this instance's workers only).",
             valueName: "redis://host[:port][/db]"))
     var channels: String?

@@ -61,6 +61,7 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         #expect(c.bodies.bufferSize == 1 << 20)
         #expect(c.bodies.spoolDirectory == "/tmp")
         #expect(c.webSocket.maxMessage == 1 << 20 && c.webSocket.pingInterval == 30 && c.webSocket.pingTimeout == 10)
+        #expect(c.webSocket.deflateMemory == 65536)
         #expect(c.statics == ServerConfiguration.Statics())
         #expect(c.statics.maps.isEmpty && c.statics.index == nil && !c.statics.fallThrough)
         #expect(!c.statics.followSymlinks && !c.statics.dotfiles)
@@ -200,6 +201,10 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
                 { $0.set(\.webSocket.pingTimeout, 0) },
                 ConfigError(.websocketPingTimeout, .notPositiveSeconds(got: "0.0"))
             ),
+            (
+                { $0.set(\.webSocket.deflateMemory, -1) },
+                ConfigError(.websocketDeflateMemory, .tooSmall(minimum: "0", got: "-1"))
+            ),
         ]
         for (change, expected) in cases {
             #expect(problems(change) == [expected])
@@ -215,6 +220,7 @@ func problems(_ change: (inout ConfigurationBuilder) -> Void) -> [ConfigError] {
         b.set(\.bodies.bufferSize, 0)
         b.set(\.timeouts.keepAlive, 0.001)
         b.set(\.timeouts.requestGrace, 0)
+        b.set(\.webSocket.deflateMemory, 0)
         _ = try build(&b)
     }
 

@@ -1,4 +1,3 @@
-import DCompression
 import DCrypto
 import DWebSocket
 import Testing
@@ -242,60 +241,5 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         #expect(Base64.decode("abc") == nil)
         #expect(Base64.decode("YQ==") == [0x61])
         #expect(Base64.decode("Y===") == nil)
-    }
-}
-
-@Suite struct PerMessageDeflateTests {
-    @Test func negotiation() {
-        let plain = PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits"])
-        #expect(plain?.serverWindowBits == 15)
-        #expect(plain?.response == "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
-        let bits = PerMessageDeflate.negotiate([
-            "permessage-deflate; server_max_window_bits=10; server_no_context_takeover"
-        ])
-        #expect(bits?.serverWindowBits == 10)
-        #expect(bits?.response.hasSuffix("; server_max_window_bits=10") == true)
-        // Unusable offers are skipped; the next acceptable one is taken.
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=8", "permessage-deflate"])?
-                .serverWindowBits == 15)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; unknown_param"]) == nil)
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"])
-                == nil)
-        #expect(PerMessageDeflate.negotiate(["permessage-deflate; client_max_window_bits=16"]) == nil)
-        #expect(PerMessageDeflate.negotiate(["x-webkit-deflate-frame"]) == nil)
-        #expect(
-            PerMessageDeflate.negotiate(["permessage-deflate; server_max_window_bits=\"12\""])?.serverWindowBits == 12)
-    }
-
-    @Test func roundTripAndLimits() throws {
-        let z = RawDeflate()
-        let text = Array(String(repeating: "the quick brown fox ", count: 500).utf8)
-        for bits in [9, 12, 15] {
-            let c = text.withUnsafeBytes { z.compress($0, windowBits: bits) }
-            #expect(c.count < text.count / 10)
-            #expect(try z.decompress(c, limit: 1 << 20) == text)
-        }
-        let bomb = [UInt8](repeating: 0, count: 5_000_000).withUnsafeBytes { z.compress($0, windowBits: 15) }
-        #expect(throws: RawDeflate.InflateError.tooLarge) { try z.decompress(bomb, limit: 1 << 20) }
-        #expect(throws: RawDeflate.InflateError.invalid) { try z.decompress([0xFF, 0xFF, 0xFF, 0xFF], limit: 1 << 20) }
-        // A compressed message through the session: RSV1 on the first frame only.
-        var s = WebSocketSession(maxMessage: 100, compression: true)
-        guard
-            case .frame(let h) = [UInt8]([0xC1, 0x80, 0, 0, 0, 0]).withUnsafeBytes({
-                WebSocketFrame.parse($0, allowRSV1: true, maxPayload: 100)
-            })
-        else {
-            Issue.record("RSV1 frame")
-            return
-        }
-        #expect(
-            s.receive(h, payload: UnsafeRawBufferPointer(start: nil, count: 0)) == [
-                .compressedMessage(binary: false, payload: [])
-            ])
-        #expect(
-            s.checkDecompressed(binary: false, payload: [0xC0]).first
-                == .send(.close, WebSocketFrame.closePayload(code: 1007, reason: "invalid UTF-8 in a text message")))
     }
 }

@@ -116,6 +116,29 @@ extension IntegrationSuite {
             #expect(text.contains(#""accessLog" : false"#) && text.contains(#""prefix" : "\/s""#), "\(text)")
         }
 
+        /// The WebSocket options in files like on the command line: --websocket-deflate-memory
+        /// from an ini file and a YAML file (the later wins), a bad value named with its place.
+        @Test func webSocketDeflateMemoryFromFiles() throws {
+            let dir = try Self.directory([
+                "a.ini": "[uwsgi]\nmodule = guide_app:application\nwebsocket-deflate-memory = 0\n",
+                "b.yaml": "uwsgi:\n  websocket-deflate-memory: 300000\n",
+                "bad.ini": "[uwsgi]\nwebsocket-deflate-memory = lots\n",
+            ])
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var text = try Self.printConfig(["--ini", "\(dir)/a.ini"])
+            #expect(text.contains("\"deflateMemory\" : 0"), "\(text)")
+            text = try Self.printConfig(["--ini", "\(dir)/a.ini", "--yaml", "\(dir)/b.yaml"])
+            #expect(text.contains("\"deflateMemory\" : 300000"), "\(text)")
+            text = try Self.printConfig(["--ini", "\(dir)/a.ini", "--websocket-deflate-memory", "4096"])
+            #expect(text.contains("\"deflateMemory\" : 4096"), "\(text)")
+            let s = try ServerProcess(
+                ["--ini", "\(dir)/bad.ini", "guide_app:application"], workers: 1, waitReady: false)
+            #expect(s.waitForExit(timeout: 10) == 64)
+            #expect(
+                s.stderr.text.contains("bad.ini:2: websocket-deflate-memory: The value 'lots' is invalid"),
+                "\(s.stderr.text)")
+        }
+
         /// A Kubernetes Service named `dispatchd` (or `dispatchd-web`) puts service-link variables
         /// into every pod of its namespace: they are not options and do not stop the server,
         /// while a misspelt option still does.

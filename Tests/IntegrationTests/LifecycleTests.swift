@@ -58,6 +58,10 @@ extension IntegrationSuite {
                     "Error: --keep-alive must be a positive number of seconds (got 0.0)"
                 ),
                 (["--timeout=-1", "testapp:application"], "Error: --timeout must be at least 0 (got -1.0)"),
+                (
+                    ["--websocket-deflate-memory=-1", "testapp:application"],
+                    "Error: --websocket-deflate-memory must be at least 0 (got -1)"
+                ),
                 (["--harakiri=-2", "testapp:application"], "Error: --timeout must be at least 0 (got -2.0)"),
                 (
                     ["--timeout-grace", "nan", "testapp:application"],

@@ -157,3 +157,62 @@ enum Deflate {
             """, bytes)
     }
 }
+
+extension Deflate {
+    /// Messages as 4-byte big-endian lengths and bytes, the way the scripts below read and write them.
+    static func framed(_ messages: [[UInt8]]) -> [UInt8] {
+        messages.flatMap { m in [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: m.count >> $0) } + m }
+    }
+
+    static func unframed(_ bytes: [UInt8]) -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        var i = 0
+        while i + 4 <= bytes.count {
+            let n = bytes[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) }
+            messages.append(Array(bytes[(i + 4)..<(i + 4 + n)]))
+            i += 4 + n
+        }
+        return messages
+    }
+
+    static let framing = """
+        import struct
+        def read():
+            b, out, i = sys.stdin.buffer.read(), [], 0
+            while i < len(b):
+                n = struct.unpack('>I', b[i:i + 4])[0]
+                out.append(b[i + 4:i + 4 + n])
+                i += 4 + n
+            return out
+        def write(ms): sys.stdout.buffer.write(b''.join(struct.pack('>I', len(m)) + m for m in ms))
+
+        """
+
+    /// Compressed as one sender with context takeover sends them: each may refer back to the
+    /// earlier ones.
+    static func rawMessages(_ messages: [[UInt8]], windowBits: Int = 15) throws -> [[UInt8]] {
+        unframed(
+            try python(
+                framing + """
+                    c = zlib.compressobj(6, zlib.DEFLATED, -\(windowBits))
+                    write([(c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH))[:-4] for m in read()])
+                    """, framed(messages)))
+    }
+
+    /// Inflated as one receiver with context takeover reads them, with a window of
+    /// 2^`windowBits` bytes (taken 64 bytes at a time, as `inflate` does).
+    static func inflateMessages(_ messages: [[UInt8]], windowBits: Int) throws -> [[UInt8]] {
+        unframed(
+            try python(
+                framing + """
+                    d, result = zlib.decompressobj(-\(windowBits)), []
+                    for m in read():
+                        data, out = m + bytes([0, 0, 255, 255]), []
+                        while data:
+                            out.append(d.decompress(data, 64))
+                            data = d.unconsumed_tail
+                        result.append(b''.join(out))
+                    write(result)
+                    """, framed(messages)))
+    }
+}
