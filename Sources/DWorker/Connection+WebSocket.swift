@@ -94,8 +94,9 @@ extension Connection {
             readWatcher.disarm()  // the handler is behind: let TCP slow the client down
             return
         }
-        // Idle: both buffers go back to malloc until the next frame in or out.
-        input.release()
+        // Idle: both buffers go back to malloc until the next frame in or out (the input keeps
+        // its room while the rest of a frame is on its way).
+        if ws.session.framePayloadRemaining == 0 { input.release() }
         output.release()
         let timeout: Double
         switch ws.session.state {
@@ -133,7 +134,7 @@ extension Connection {
         if !readWatcher.isArmed { sendSoon() }
     }
 
-    /// A frame of `total` bytes is arriving: make room for it.
+    /// More of a frame is arriving: make room for `total` bytes of it.
     func needInput(_ total: Int) {
         input.reserve(start + total)
     }

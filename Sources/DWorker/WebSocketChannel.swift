@@ -34,6 +34,8 @@ final class WebSocketChannel: WebSocketEndpoint {
     var inboxStart = 0
     var inboxBytes = 0
     var receiveWaiter: (task: PythonTask, timer: Watcher?)? = nil
+    /// While a close waits for the handler (`waitForHandler`).
+    var closeTimer: Watcher? = nil
     var drainWaiters: [PythonTask] = []
     var awaitingPong = false
     /// The connection is queued for its output to be written when handler code returns.
@@ -50,6 +52,10 @@ final class WebSocketChannel: WebSocketEndpoint {
     /// Output above this makes senders wait; they resume below `lowWater`.
     static let highWater = 1 << 20
     static let lowWater = 256 * 1024
+    /// How long a close owed to the client waits for the handler to answer earlier messages.
+    static let closeDelay = 1.0
+    /// Room made in the input for the rest of a frame that is arriving (at most).
+    static let readAhead = 256 * 1024
 
     /// Where its counts go (--stats): kept, since the connection may be gone when it ends.
     let scoreboard: Scoreboard
@@ -95,7 +101,8 @@ final class WebSocketChannel: WebSocketEndpoint {
         return nil
     }
 
-    var isConnected: Bool { isUpgraded && !isFinished && session.state == .open }
+    /// Sends are taken: open, or closing while the handler answers earlier messages.
+    var isConnected: Bool { isUpgraded && !isFinished && (session.state == .open || session.state == .closing) }
 
     func receiveNow() -> WebSocketReceive {
         if inboxStart < inbox.count {
@@ -109,6 +116,12 @@ final class WebSocketChannel: WebSocketEndpoint {
             }
             connection.inboxDrained()
             return .message(binary: m.binary, payload: m.payload)
+        }
+        // The handler has finished with every message it was given: a close that waited goes.
+        let actions = session.applicationWaiting()
+        if !actions.isEmpty {
+            apply(actions)
+            connection.sendSoon()
         }
         return isConnected ? .nothing : .closed
     }
@@ -177,29 +190,30 @@ final class WebSocketChannel: WebSocketEndpoint {
     /// Parses the frames in `bytes` (unmasking in place). Returns how many bytes were used.
     func receive(_ bytes: UnsafeMutableRawBufferPointer) -> Int {
         var used = 0
-        while !isFinished && session.state != .closed {
-            let available = UnsafeMutableRawBufferPointer(rebasing: bytes[used...])
-            switch WebSocketFrame.parse(
-                UnsafeRawBufferPointer(available), allowRSV1: session.compression, maxPayload: session.maxMessage)
-            {
-            case .incomplete:
-                return used
-            case .invalid(let code, let reason):
-                apply(session.fail(code, reason))
-                return bytes.count
-            case .frame(let frame):
-                let total = frame.headerLength + frame.payloadLength
-                guard available.count >= total else {
-                    connection.needInput(total)
-                    return used
-                }
-                let payload = UnsafeMutableRawBufferPointer(rebasing: available[frame.headerLength..<total])
-                WebSocketFrame.unmask(payload, key: frame.maskKey)
-                used += total
-                apply(session.receive(frame, payload: UnsafeRawBufferPointer(payload)))
-            }
+        while !isFinished && session.isReading {
+            let step = session.receive(UnsafeMutableRawBufferPointer(rebasing: bytes[used...]))
+            used += step.used
+            if step.actions.isEmpty { break }
+            apply(step.actions)
         }
-        return bytes.count  // after the close, nothing more is read
+        if session.state == .closing && closeTimer == nil { waitForHandler() }
+        // A frame whose payload is still arriving: read it in larger pieces.
+        connection.needInput(min(session.framePayloadRemaining, Self.readAhead))
+        return session.isReading ? used : bytes.count  // after the close, nothing more is read
+    }
+
+    /// A close is owed to the client (its own echoed, or a protocol error's) while the handler
+    /// had not finished with a message: it waits until the handler asks for its next message,
+    /// closes or ends, for at most `closeDelay` seconds, so that its answers go first.
+    func waitForHandler() {
+        let timer = Watcher(loop: worker.loop, kind: .timer, persist: false) { [unowned self] _ in
+            self.closeTimer = nil
+            guard !self.isFinished else { return }
+            self.apply(self.session.sendOwedClose())
+            self.connection.finishWebSocketBatch()
+        }
+        timer.arm(timeout: Self.closeDelay)
+        closeTimer = timer
     }
 
     func apply(_ actions: [WebSocketSession.Action]) {
@@ -243,6 +257,10 @@ final class WebSocketChannel: WebSocketEndpoint {
             }
         }
         if session.state != .open { wakeAll() }
+        if session.state == .closed, let timer = closeTimer {
+            timer.disarm()
+            closeTimer = nil
+        }
     }
 
     func wakeReceiver(_ value: Bool) {
@@ -270,6 +288,8 @@ final class WebSocketChannel: WebSocketEndpoint {
     func connectionLost() {
         isFinished = true
         receiveWaiter?.timer?.disarm()
+        closeTimer?.disarm()
+        closeTimer = nil
         wakeAll()
     }
 
@@ -277,9 +297,8 @@ final class WebSocketChannel: WebSocketEndpoint {
     func handlerEnded(failed: Bool) {
         // After the connection is gone (or closed), there is nothing left to close.
         guard !isFinished else { return }
-        if session.state == .open {
-            apply(session.close(code: failed ? 1011 : 1000, reason: failed ? "handler error" : ""))
-        }
+        // (While a close owed to the client waits for the handler, that one goes.)
+        apply(session.close(code: failed ? 1011 : 1000, reason: failed ? "handler error" : ""))
         connection.sendSoon()
     }
 

@@ -25,19 +25,24 @@ func parse(_ bytes: [UInt8], max: Int = 1 << 20) -> WebSocketFrame.Parse {
     bytes.withUnsafeBytes { WebSocketFrame.parse($0, allowRSV1: false, maxPayload: max) }
 }
 
-/// Feeds whole frames to a session; returns every action.
-func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketSession.Action] {
+/// Feeds a session bytes as they might arrive, piece by piece (whole frames, or parts of
+/// them; what it leaves unused, a part of a header, goes before the next piece, as in the
+/// connection's input): every action.
+func feed(_ session: inout WebSocketSession, _ pieces: [[UInt8]]) -> [WebSocketSession.Action] {
     var actions: [WebSocketSession.Action] = []
-    for var f in frames {
-        guard case .frame(let h) = parse(f, max: session.maxMessage) else {
-            Issue.record("frame did not parse")
-            return actions
+    var input: [UInt8] = []
+    for piece in pieces {
+        input += piece
+        let used = input.withUnsafeMutableBytes { raw in
+            var used = 0
+            while true {
+                let step = session.receive(UnsafeMutableRawBufferPointer(rebasing: raw[used...]))
+                used += step.used
+                actions += step.actions
+                if step.actions.isEmpty { return used }
+            }
         }
-        f.withUnsafeMutableBytes { raw in
-            let payload = UnsafeMutableRawBufferPointer(rebasing: raw[h.headerLength...])
-            WebSocketFrame.unmask(payload, key: h.maskKey)
-            actions += session.receive(h, payload: UnsafeRawBufferPointer(payload))
-        }
+        input.removeFirst(used)
     }
     return actions
 }
@@ -164,6 +169,89 @@ func feed(_ session: inout WebSocketSession, _ frames: [[UInt8]]) -> [WebSocketS
         } else {
             Issue.record("\(interleaved)")
         }
+    }
+
+    /// A frame is judged as it arrives: a text payload's bad byte fails the connection before
+    /// the frame's end; a header alone refuses a continuation with no message, or a fragment
+    /// that takes the message over the limit.
+    @Test func judgesFramesAsTheyArrive() {
+        var s = WebSocketSession(maxMessage: 1000)
+        let text = clientFrame(0x1, Array("ab".utf8) + [0xC0] + [UInt8](repeating: 0x61, count: 97))
+        #expect(feed(&s, [Array(text[0..<8])]) == [])  // the header and "ab"
+        #expect(s.framePayloadRemaining == 98)
+        #expect(
+            feed(&s, [Array(text[8..<9])]) == [
+                .send(.close, WebSocketFrame.closePayload(code: 1007, reason: "invalid UTF-8 in a text message")),
+                .closeConnection,
+            ])
+        var c = WebSocketSession(maxMessage: 1000)
+        let continuation = clientFrame(0x0, [UInt8](repeating: 0x61, count: 100))
+        #expect(feed(&c, [Array(continuation[0..<6])]).last == .closeConnection)
+        #expect(c.failure?.code == 1002 && c.failure?.reason == "continuation frame without a message")
+        var o = WebSocketSession(maxMessage: 1000)
+        let over = clientFrame(0x0, [UInt8](repeating: 0, count: 600))
+        #expect(
+            feed(&o, [clientFrame(0x2, [UInt8](repeating: 0, count: 600), fin: false), Array(over[0..<8])]).last
+                == .closeConnection)
+        #expect(o.failure?.code == 1009)
+    }
+
+    /// The same bytes give the same actions whole, split in two anywhere, or one by one.
+    @Test func anySplitGivesTheSameActions() {
+        let streams: [[UInt8]] = [
+            clientFrame(0x1, Array("héllo ".utf8), fin: false) + clientFrame(0x9, [7])
+                + clientFrame(0x0, Array("wörld ✓".utf8)) + clientFrame(0x2, (0..<200).map { UInt8($0) })
+                + clientFrame(0x8, [0x03, 0xE8]),
+            clientFrame(0x2, [1, 2, 3], fin: false) + clientFrame(0x0, [UInt8](repeating: 9, count: 300), fin: false)
+                + clientFrame(0x1, [0x61]),
+            clientFrame(0x1, Array("κόσμε".utf8) + [0xED, 0xA0, 0x80] + Array("edited".utf8)),
+        ]
+        for stream in streams {
+            var whole = WebSocketSession(maxMessage: 1000)
+            let expected = feed(&whole, [stream])
+            #expect(!expected.isEmpty)
+            for cut in 0...stream.count {
+                var s = WebSocketSession(maxMessage: 1000)
+                #expect(feed(&s, [Array(stream[..<cut]), Array(stream[cut...])]) == expected, "cut at \(cut)")
+                #expect(s.state == whole.state)
+            }
+            var bytewise = WebSocketSession(maxMessage: 1000)
+            #expect(feed(&bytewise, stream.map { [$0] }) == expected)
+        }
+    }
+
+    /// A close owed to the peer, a protocol error's or the echo of its own close, waits while
+    /// the application has not finished with a message it was given; it goes when the
+    /// application asks for its next message, closes, or waited too long. Once the application
+    /// asked for more, a failure closes at once.
+    @Test func closeWaitsForTheApplication() {
+        var s = WebSocketSession(maxMessage: 100)
+        let a = feed(
+            &s, [clientFrame(0x1, Array("hi".utf8)) + clientFrame(0x1, [0x61], rsv: 0x20) + clientFrame(0x9, [])])
+        #expect(a == [.message(binary: false, payload: Array("hi".utf8))])
+        #expect(s.state == .closing && s.failure?.code == 1002)
+        #expect(
+            s.applicationWaiting() == [
+                .send(.close, WebSocketFrame.closePayload(code: 1002, reason: "reserved bits set")), .closeConnection,
+            ])
+        #expect(s.state == .closed && s.applicationWaiting() == [])
+
+        var t = WebSocketSession(maxMessage: 100)
+        #expect(feed(&t, [clientFrame(0x1, Array("hi".utf8))]).count == 1)
+        #expect(t.applicationWaiting() == [])
+        #expect(feed(&t, [clientFrame(0x3, [])]).last == .closeConnection)
+
+        var p = WebSocketSession(maxMessage: 100)
+        #expect(
+            feed(&p, [clientFrame(0x2, [1]), clientFrame(0x8, [0x03, 0xE8])]) == [.message(binary: true, payload: [1])])
+        #expect(p.state == .closing && p.peerCloseCode == 1000 && p.failure == nil)
+        #expect(p.close(code: 4000, reason: "") == [.send(.close, [0x03, 0xE8]), .closeConnection])
+
+        var d = WebSocketSession(maxMessage: 100, compression: true)
+        #expect(d.checkDecompressed(binary: true, payload: [1]) == [.message(binary: true, payload: [1])])
+        #expect(d.fail(1007, "a compressed message that does not decompress") == [])
+        #expect(d.sendOwedClose().last == .closeConnection)
+        #expect(d.sendOwedClose() == [])
     }
 
     @Test func closeHandshake() {

@@ -3,14 +3,20 @@ import DWebSocket
 import FuzzDriver
 
 /// Feeds arbitrary bytes as a client's frame stream to the WebSocket session, whole and in
-/// pieces (a split point taken from the data): both must give the same actions; delivered
-/// messages respect the size limit and text is valid UTF-8; nothing follows a close. The same
+/// pieces (a split point taken from the data, anywhere in a header or a payload): both must
+/// give the same actions; delivered messages respect the size limit and text is valid UTF-8;
+/// nothing follows a close, and a session that stops reading has closed or closes once it
+/// gives up waiting for the application. The same
 /// bytes also go through the static-file path decoder (no segment may escape) and the range
 /// parser (a range stays inside the file).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let maxMessage = 300
+
+    // Bit 1 of the first byte: the application asks for its next message after each one (a
+    // close then goes at once), or never does (a close waits for it: `closing`).
+    let applicationKeepsUp = size > 0 && bytes[0] & 2 == 2
 
     func run(pieces: [Int]) -> [WebSocketSession.Action] {
         var session = WebSocketSession(maxMessage: maxMessage, compression: size > 0 && bytes[0] & 1 == 1)
@@ -20,21 +26,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         for end in pieces + [bytes.count] where end > fed {
             buffer += bytes[fed..<end]
             fed = end
+            var used = 0
             while true {
-                let parsed = buffer.withUnsafeBytes {
-                    WebSocketFrame.parse($0, allowRSV1: session.compression, maxPayload: maxMessage)
+                let step = buffer.withUnsafeMutableBytes {
+                    session.receive(UnsafeMutableRawBufferPointer(rebasing: $0[used...]))
                 }
-                guard case .frame(let frame) = parsed else {
-                    if case .invalid(let code, let reason) = parsed { actions += session.fail(code, reason) }
-                    break
-                }
-                guard buffer.count >= frame.headerLength + frame.payloadLength else { break }
-                precondition(frame.payloadLength <= maxMessage)
-                var payload = Array(buffer[frame.headerLength..<(frame.headerLength + frame.payloadLength)])
-                payload.withUnsafeMutableBytes { WebSocketFrame.unmask($0, key: frame.maskKey) }
-                buffer.removeFirst(frame.headerLength + frame.payloadLength)
-                let new = payload.withUnsafeBytes { session.receive(frame, payload: $0) }
-                for a in new {
+                used += step.used
+                precondition(used <= buffer.count)
+                for a in step.actions {
                     switch a {
                     case .message(let binary, let p):
                         precondition(p.count <= maxMessage)
@@ -47,10 +46,21 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                     default: break
                     }
                 }
-                actions += new
-                if session.state == .closed { return actions }
+                actions += step.actions
+                if applicationKeepsUp && step.actions.contains(where: { if case .message = $0 { true } else { false } })
+                {
+                    actions += session.applicationWaiting()
+                }
+                if !session.isReading {
+                    precondition(used == buffer.count, "bytes left after the session stopped reading")
+                    // A close that waits for the application goes when it gives up waiting.
+                    if session.state == .closing { actions += session.sendOwedClose() }
+                    precondition(session.state == .closed)
+                    return actions
+                }
+                if step.actions.isEmpty { break }
             }
-            if session.state == .closed { return actions }
+            buffer.removeFirst(used)
         }
         return actions
     }

@@ -30,6 +30,15 @@ final class WSClient {
     }
 
     func send(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true) throws {
+        try raw.send(Self.frame(opcode, payload, fin: fin, rsv: rsv, masked: masked))
+    }
+
+    /// A client frame's bytes (to send several in one write, or a part of one).
+    static func frame(
+        _ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true
+    )
+        -> [UInt8]
+    {
         var out: [UInt8] = [(fin ? 0x80 : 0) | rsv | opcode]
         let m: UInt8 = masked ? 0x80 : 0
         let n = payload.count
@@ -48,7 +57,7 @@ final class WSClient {
         } else {
             out += payload
         }
-        try raw.send(out)
+        return out
     }
 
     func sendText(_ text: String) throws { try send(0x1, Array(text.utf8)) }

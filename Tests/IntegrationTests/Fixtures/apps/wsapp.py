@@ -69,6 +69,14 @@ def pidecho(client):
         client.send(m)
 
 
+@ws.route('/ws/slowecho')
+def slowecho(client):
+    """Works on each message for 5 s before it answers."""
+    while (m := client.receive()) is not None:
+        dispatchd.sleep(5)
+        client.send(m)
+
+
 @ws.route('/ws/aecho')
 async def aecho(client):
     while True:
