@@ -11,6 +11,7 @@ in .build-autobahn/reports/clients/.
 
     Benchmarks/autobahn.py [--cases 1-11] [--exclude 9] [--release | --binary PATH]
                            [--python2 PATH]
+    Benchmarks/autobahn.py --install    (only the virtualenv: scripts/setup)
 
 --cases: `*` (every case, the default), section ranges (`1-11`: sections 1 to 11), sections
 (`5`), or cases (`6.4.3`), separated by commas; --exclude takes the same.
@@ -179,10 +180,13 @@ def main():
     ap.add_argument('--release', action='store_true', help='build and test a release binary (default: debug)')
     ap.add_argument('--binary', help='an existing dispatchd binary (no build)')
     ap.add_argument('--python2', help='the Python 2.7 for autobahntestsuite (default: pyenv 2.7.18)')
+    ap.add_argument('--install', action='store_true', help='install autobahntestsuite, run nothing')
     args = ap.parse_args()
 
     os.makedirs(WORK, exist_ok=True)
     wstest = install_wstest(args.python2 or find_python2())
+    if args.install:
+        return
     binary = args.binary or build_dispatchd(args.release)
     patterns = case_patterns(args.cases)
     excluded = case_patterns(args.exclude) if args.exclude else []
