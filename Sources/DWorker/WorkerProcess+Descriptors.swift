@@ -13,12 +13,18 @@ extension WorkerProcess {
     /// announces its room, before it reports ready.
     func startDescriptorBudget() {
         let limit = DescriptorLimit.current().soft
-        let own: Int
+        var own: Int
         if let counted = DescriptorLimit.countOpen() {
             own = counted
         } else {
             own = DescriptorBudget.maximumReserve
             log("cannot list open descriptors (/proc/self/fd): assuming \(own)", level: .warning)
+        }
+        // The channel bus waits on the channel (the master sends it first), read once the loop
+        // runs: counted now, so that the room logged and announced is the room there is.
+        if channels.bus == nil {
+            own += 1
+            busCounted = true
         }
         budget = DescriptorBudget(limit: limit, baseline: own)
         publishAdmissionLimit()
@@ -35,6 +41,10 @@ extension WorkerProcess {
     /// The worker keeps a descriptor more (or one less) of its own: its channel bus. Before the
     /// budget is measured, the measurement counts it.
     func ownDescriptorsChanged(by delta: Int) {
+        if delta > 0 && busCounted {
+            busCounted = false  // counted when the budget was measured
+            return
+        }
         guard budget.limit > 0 else { return }
         budget.ownChanged(by: delta)
         publishAdmissionLimit()

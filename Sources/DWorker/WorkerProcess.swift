@@ -70,6 +70,8 @@ public final class WorkerProcess {
     let channelReceiver = DescriptorChannel.Receiver()
     /// What the worker's descriptors allow; room for nothing until serve() measures them.
     var budget = DescriptorBudget(limit: 0, baseline: 0)
+    /// The measurement counted the channel bus before it arrived.
+    var busCounted = false
     /// --timeout is set: each request's line is published on the scoreboard, for the master's
     /// log, and each WebSocket handler step is timed on its own (WorkerProcess+Timeouts).
     let timesRequests: Bool
@@ -147,9 +149,6 @@ public final class WorkerProcess {
         watchers[1].arm(timeout: 1)
         watchers[2].arm()
         watchers[3].arm()
-        // The channel bus is waiting on the channel (the master sent it first): taken now, so
-        // that the budget counts it among the worker's own descriptors.
-        readChannel()
         // Everything the worker opens for itself is open by now (the loop's signal pipe too).
         startDescriptorBudget()
         switch ControlMessage.ready.send(on: WorkerContract.Descriptor.channel) {
