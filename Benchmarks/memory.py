@@ -18,7 +18,6 @@ or been forked, and said so); for the peers, N worker processes exist and a requ
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time

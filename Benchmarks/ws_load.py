@@ -15,7 +15,6 @@ import json
 import os
 import random
 import struct
-import sys
 import time
 
 MASK = b'\x01\x02\x03\x04'
