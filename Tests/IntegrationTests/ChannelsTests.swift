@@ -4,15 +4,6 @@ import Testing
 extension IntegrationSuite {
     /// Issue 17: dispatchd.channels, publish/subscribe for WebSockets across workers.
     @Suite struct ChannelsTests {
-        /// Raises this process's descriptor limit for many clients.
-        static func raiseDescriptorLimit(_ needed: Int) throws {
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            try #require(limit.rlim_max >= rlim_t(needed), "the hard descriptor limit (\(limit.rlim_max)) is too low")
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        }
-
         /// Opens a subscriber; returns it and the pid of the worker it is on.
         static func subscriber(_ port: Int, _ path: String) throws -> (WSClient, Int32) {
             let c = try WSClient(port: port, path: path)
@@ -27,7 +18,7 @@ extension IntegrationSuite {
         /// an ordinary request, reaches every one exactly once, in publish order per publisher;
         /// closed subscribers leave their channels (the next messages reach only the others).
         @Test func thousandSubscribersAcrossTwoWorkers() throws {
-            try Self.raiseDescriptorLimit(3000)
+            try raiseDescriptorLimit(atLeast: 3000)
             try withServer(["--no-access-log", "--stats", "127.0.0.1:0", "channelsapp:app"], workers: 2) { s in
                 let stats = try StatsTests.statsPort(s)
                 var clients: [WSClient] = []

@@ -87,11 +87,7 @@ extension IntegrationSuite {
         /// too short to compress, grow the worker by no more than idle ones without the extension
         /// (WebSocketMemoryTests: at most 12 KiB; made at the handshake, about 30 KiB more each).
         @Test func idleConnectionsKeepNoZlibState() throws {
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            try #require(limit.rlim_max >= 3000, "the hard descriptor limit (\(limit.rlim_max)) is too low")
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try raiseDescriptorLimit(atLeast: 3000)
             try withServer(
                 ["--no-access-log", "--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"],
                 workers: 1

@@ -12,11 +12,7 @@ extension IntegrationSuite {
         /// grows by at most 12 KiB a connection (debug build: 9.4 KiB; 13.4 with the output
         /// buffer kept once drained, as it was).
         @Test func idleConnectionsCostLittle() throws {
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            try #require(limit.rlim_max >= 5000, "the hard descriptor limit (\(limit.rlim_max)) is too low")
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try raiseDescriptorLimit(atLeast: 5000)
             try withServer(
                 ["--no-access-log", "--uwsgi-compat", "--pythonpath", Paths.benchmarkApps, "ws_uwsgi_app:application"],
                 workers: 1

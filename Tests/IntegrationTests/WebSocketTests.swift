@@ -453,12 +453,7 @@ extension IntegrationSuite {
         /// Thousands of WebSockets share one worker: 5,000 connections open at once, each
         /// echoes a message, and every one is still answered at the end.
         @Test func fiveThousandConnectionsOnOneWorker() throws {
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            try #require(
-                limit.rlim_max >= 12_000, "the hard descriptor limit (\(limit.rlim_max)) is too low for this test")
-            limit.rlim_cur = limit.rlim_max
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            try raiseDescriptorLimit(atLeast: 12_000)
             try withServer(["--no-access-log", "wsapp:app"], workers: 1) { s in
                 var clients: [WSClient] = []
                 clients.reserveCapacity(5000)

@@ -344,3 +344,14 @@ func traced(_ pid: Int32, calls: String, _ body: () throws -> Void) throws -> St
     p.waitUntilExit()
     return (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
 }
+
+/// Raises this test process's soft descriptor limit to its hard limit, for tests that hold many
+/// client connections; fails the test when the hard limit is below `needed`.
+func raiseDescriptorLimit(atLeast needed: Int) throws {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    try #require(
+        limit.rlim_max >= rlim_t(needed), "the hard descriptor limit (\(limit.rlim_max)) is too low for this test")
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
