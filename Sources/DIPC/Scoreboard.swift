@@ -14,6 +14,9 @@ public final class Scoreboard: @unchecked Sendable {
     static let drainingOffset = 16
     static let admissionLimitOffset = 24
     static let answeredOffset = 32
+    /// Connections the worker holds now (a gauge, published with its admission limit): the
+    /// master hands the next connection to the worker with the fewest.
+    static let heldOffset = 40
     /// Requests by status class (1xx to 5xx), the duration histogram's buckets (one per bound
     /// and one past the last), and the durations' sum in microseconds (--stats).
     static let classOffset = 192
@@ -230,6 +233,10 @@ public final class Scoreboard: @unchecked Sendable {
     /// connections (DescriptorBudget): the master hands it at most this minus what it has sent.
     /// 0 until the worker has measured its descriptors, before it reports ready.
     public func admissionLimit(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.admissionLimitOffset)) }
+
+    /// Connections the worker in `slot` holds now.
+    public func held(_ slot: Int) -> UInt64 { memory.load(offset(slot, Self.heldOffset)) }
+    public func setHeld(_ slot: Int, _ count: Int) { memory.store(offset(slot, Self.heldOffset), UInt64(count)) }
     public func setAdmissionLimit(_ slot: Int, _ limit: UInt64) {
         memory.store(offset(slot, Self.admissionLimitOffset), limit)
     }

@@ -10,7 +10,7 @@ extension Supervisor {
     func nextWorker() -> Int? {
         pool.nextWorker(
             received: scoreboard.received, admissionLimit: scoreboard.admissionLimit, busySince: scoreboard.busySince,
-            now: MonotonicClock.nanoseconds())
+            now: MonotonicClock.nanoseconds(), held: scoreboard.held)
     }
 
     func room(_ slot: Int) -> Int {
@@ -147,7 +147,7 @@ extension Supervisor {
             pool.candidate(
                 received: scoreboard.received, admissionLimit: scoreboard.admissionLimit,
                 busySince: scoreboard.busySince,
-                now: MonotonicClock.nanoseconds()) != nil
+                now: MonotonicClock.nanoseconds(), held: scoreboard.held) != nil
         else {
             retryTimer.arm(timeout: Supervisor.retryInterval)
             return

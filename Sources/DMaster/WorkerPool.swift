@@ -432,13 +432,22 @@ public struct WorkerPool: Sendable {
         if case .ready(let pid) = slots[slot].state { slots[slot].state = .starting(pid: pid) }
     }
 
-    /// The next worker with room, round-robin: ready, with room (`room`), and not stuck in the
-    /// application. nil when none has room.
+    /// The next worker with room: ready, with room (`room`), and not stuck in the application;
+    /// of those, the one with the fewest connections (those it `held` and those handed to it
+    /// and still in its channel), round-robin among equals. nil when none has room.
+    ///
+    /// Fewest connections, not plain round-robin, so that long-lived connections (WebSockets,
+    /// a proxy's keep-alive pool) end up evenly spread: a worker that fell behind during a burst
+    /// (busy in the application, or given less CPU) gets the next connections until it has caught
+    /// up, where round-robin would leave it behind for good. Short requests on new connections see
+    /// round-robin: each worker holds none or a few.
     public mutating func nextWorker(
         received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64,
-        now: UInt64
+        now: UInt64, held: (Int) -> UInt64 = { _ in 0 }
     ) -> Int? {
-        guard let i = candidate(received: received, admissionLimit: admissionLimit, busySince: busySince, now: now)
+        guard
+            let i = candidate(
+                received: received, admissionLimit: admissionLimit, busySince: busySince, now: now, held: held)
         else { return nil }
         cursor = (i + 1) % slots.count
         return i
@@ -446,18 +455,27 @@ public struct WorkerPool: Sendable {
 
     /// The worker `nextWorker` would choose, without moving the round-robin cursor.
     public func candidate(
-        received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64
+        received: (Int) -> UInt64, admissionLimit: (Int) -> UInt64, busySince: (Int) -> UInt64, now: UInt64,
+        held: (Int) -> UInt64 = { _ in 0 }
     ) -> Int? {
         guard !shuttingDown else { return nil }
+        var best: Int? = nil
+        var bestLoad = UInt64.max
         for step in 0..<slots.count {
             let i = (cursor + step) % slots.count
             guard case .ready = slots[i].state else { continue }
-            if room(slot: i, received: received(i), admissionLimit: admissionLimit(i)) == 0 { continue }
+            let got = received(i)
+            if room(slot: i, received: got, admissionLimit: admissionLimit(i)) == 0 { continue }
             let since = busySince(i)
             if since != 0 && now > since && now - since > stuckAfter { continue }
-            return i
+            let sent = slots[i].sent
+            let load = held(i) &+ (sent > got ? sent - got : 0)
+            if load < bestLoad {
+                best = i
+                bestLoad = load
+            }
         }
-        return nil
+        return best
     }
 
     // MARK: - Stopping

@@ -52,6 +52,7 @@ extension WorkerProcess {
 
     func publishAdmissionLimit() {
         scoreboard.setAdmissionLimit(config.slot, budget.admissionLimit(received: taken, held: heldDescriptors))
+        scoreboard.setHeld(config.slot, connections.count)
         // Accepting itself (--accept-mode shared): the same room decides whether it watches
         // the listeners. `taken` counts only what came over the channel (the master's count of
         // what waits there stays right); connections accepted here count in `heldDescriptors`.

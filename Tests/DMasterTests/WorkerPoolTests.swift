@@ -42,6 +42,37 @@ import Testing
         #expect(pool.candidate(received: { _ in 0 }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000) == 1)
     }
 
+    /// The worker with the fewest connections gets the next: those it holds (its gauge) and
+    /// those handed to it still in its channel; round-robin among equals. One that fell behind
+    /// (here worker 0, left with 1 while the others hold 4) gets every connection until it has
+    /// caught up; one without room is skipped however few it holds.
+    @Test func fewestConnectionsFirst() {
+        var pool = readyPool(3, window: 8)
+        var held: [UInt64] = [1, 4, 4]
+        let received: [UInt64] = [0, 0, 0]
+        var order: [Int] = []
+        for _ in 0..<9 {
+            let w = pool.nextWorker(
+                received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000,
+                held: { held[$0] })!
+            pool.handedOff(slot: w)  // still in its channel: counts as held
+            order.append(w)
+        }
+        #expect(order == [0, 0, 0, 1, 2, 0, 1, 2, 0])
+        // Worker 1 closed three of its connections.
+        held[1] = 1
+        let w = pool.nextWorker(
+            received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000, held: { held[$0] })
+        #expect(w == 1)
+        // The fewest, but no room (8 in flight): the next fewest instead.
+        pool.handedOff(slot: 1, count: 6)
+        #expect(pool.room(slot: 1, received: 0, admissionLimit: .max) == 0)
+        held[1] = 0
+        let v = pool.nextWorker(
+            received: { received[$0] }, admissionLimit: unlimited, busySince: { _ in 0 }, now: 1000, held: { held[$0] })
+        #expect(v == 2)
+    }
+
     /// A worker that has not taken `window` connections off its channel gets no more.
     @Test func windowLimitsConnectionsInFlight() {
         var pool = readyPool(2, window: 2)
@@ -85,11 +116,12 @@ import Testing
         }
         // A limit below what was sent (the worker found its descriptors taken) is no room, not less.
         #expect(pool.room(slot: 0, received: 3, admissionLimit: 1) == 0)
-        // Two of its connections closed.
+        // Two of its connections closed (it holds 1 now; worker 1 holds 3).
         limit[0] = 5
         #expect(
-            pool.candidate(received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000)
-                == 0)
+            pool.candidate(
+                received: { received[$0] }, admissionLimit: { limit[$0] }, busySince: { _ in 0 }, now: 1000,
+                held: { $0 == 0 ? 1 : 3 }) == 0)
         #expect(pool.room(slot: 0, received: 3, admissionLimit: limit[0]) == 2)
         // The window still applies to a worker with descriptors to spare.
         pool.handedOff(slot: 1, count: 8)

@@ -217,6 +217,40 @@ extension IntegrationSuite {
             }
         }
 
+        /// Long-lived connections end up evenly spread. One of two workers is inside a 1-second
+        /// request while 150 keep-alive connections open: the other worker takes them all. Once
+        /// it is back, the next 150 go to it until both hold as many (round-robin would leave
+        /// them 75 and 225).
+        @Test func heldConnectionsEvenOutAfterAWorkerFellBehind() throws {
+            try withServer(["--no-access-log", "testapp:application"]) { s in
+                var pid = ""
+                let slow = try RawClient(port: s.port)
+                try slow.send("GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+                pid = try slow.readResponse().text
+                try slow.send("GET /sleep?1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                Thread.sleep(forTimeInterval: 0.2)
+                var clients: [RawClient] = []
+                var onSlow = 0
+                for round in 0..<2 {
+                    for _ in 0..<150 {
+                        let c = try RawClient(port: s.port)
+                        try c.send("GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+                        let r = try c.readResponse()
+                        #expect(r.status == 200)
+                        if r.text == pid { onSlow += 1 }
+                        clients.append(c)
+                    }
+                    if round == 0 {
+                        #expect(onSlow == 0, "\(onSlow) of 150 connections went to the worker inside a request")
+                        #expect(try slow.readResponse().text == "slept")
+                    }
+                }
+                // The slow worker holds its own connection and its share of the 300.
+                #expect(abs(onSlow + 1 - (300 - onSlow)) <= 4, "\(onSlow) + 1 against \(300 - onSlow)")
+                withExtendedLifetime(clients) {}
+            }
+        }
+
         /// SIGTERM and SIGINT let an in-flight request finish (its response says
         /// `Connection: close`), refuse new connections while it runs, and exit 0.
         @Test(arguments: [SIGTERM, SIGINT])
@@ -266,7 +300,8 @@ extension IntegrationSuite {
 
         /// Connections handed to a worker that dies before taking them off its channel are not
         /// lost: the master takes them back and another worker answers them. (A stopped worker
-        /// is not inside the application, so the master keeps handing it its share.)
+        /// is not inside the application, so the master keeps handing it its share: the
+        /// connections the other one answered stay open, so both hold as many.)
         @Test func connectionsQueuedOnADeadWorkerAreServed() throws {
             try withServer(["--no-access-log", "testapp:application"], workers: 2, allowWorkerExits: true) { s in
                 let stopped = try #require(s.liveWorkerPids().first)
@@ -274,9 +309,9 @@ extension IntegrationSuite {
                 var clients: [RawClient] = []
                 for _ in 0..<20 {
                     let c = try RawClient(port: s.port)
-                    try c.send("GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    try c.send("GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
                     clients.append(c)
-                    Thread.sleep(forTimeInterval: 0.02)  // one at a time: round-robin alternates
+                    Thread.sleep(forTimeInterval: 0.02)  // one at a time: the one holding fewer gets each
                 }
                 Thread.sleep(forTimeInterval: 0.3)
                 var waiting = 0
