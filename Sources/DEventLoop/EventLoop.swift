@@ -95,6 +95,9 @@ public final class Watcher {
         callback(what)
     }
 
+    /// The timeout it was last armed with (nil: none).
+    @exclusivity(unchecked) public private(set) var armedTimeout: Double? = nil
+
     /// Arms the watcher, with an optional timeout in seconds (the callback then gets `.timeout`).
     public func arm(timeout: Double? = nil) {
         if let timeout {
@@ -104,6 +107,16 @@ public final class Watcher {
             event_add(event, nil)
         }
         isArmed = true
+        armedTimeout = timeout
+    }
+
+    /// Arms the watcher unless it is armed already with `timeout`, leaving its deadline where it
+    /// is. A persistent watcher's timer restarts by itself each time it fires (its descriptor
+    /// became ready, or the time ran out), so for a read watcher the timeout runs from the last
+    /// input; re-arming it would also move the deadline on output, and costs a timer-heap update.
+    public func keepArmed(timeout: Double) {
+        if isArmed && armedTimeout == timeout { return }
+        arm(timeout: timeout)
     }
 
     public func disarm() {

@@ -98,12 +98,16 @@ extension Connection {
         // its room while the rest of a frame is on its way).
         if ws.session.framePayloadRemaining == 0 { input.release() }
         output.release()
+        // The keepalive runs from what the client sent last (the read watcher's timer restarts on
+        // each input) or from the ping: output does not move it, so a client that receives
+        // without answering pings is found out however much it is sent, and a message sent to
+        // many subscribers touches no timer.
         let timeout: Double
         switch ws.session.state {
         case .open: timeout = ws.awaitingPong ? worker.config.webSocketPingTimeout : worker.config.webSocketPingInterval
         default: timeout = Self.closeHandshakeTimeout
         }
-        readWatcher.arm(timeout: timeout)
+        readWatcher.keepArmed(timeout: timeout)
     }
 
     /// The client took output.

@@ -222,6 +222,27 @@ extension IntegrationSuite {
             }
         }
 
+        /// The keepalive runs from what the client sent, not from what it was sent: a client
+        /// that receives a message every 0.1 s but answers no ping still gets one after
+        /// --websocket-ping-interval and is closed --websocket-ping-timeout later.
+        @Test func keepaliveIgnoresOutput() throws {
+            try withServer(
+                ["--websocket-ping-interval", "0.3", "--websocket-ping-timeout", "0.5", "wsapp:app"], workers: 1
+            ) { s in
+                let silent = try WSClient(port: s.port, path: "/ws/stream")
+                let start = Date()
+                var ticks = 0
+                var pinged: TimeInterval? = nil
+                while pinged == nil, Date().timeIntervalSince(start) < 3 {
+                    let f = try silent.read(timeout: 3)
+                    if f.opcode == 0x9 { pinged = Date().timeIntervalSince(start) } else { ticks += 1 }
+                }
+                #expect(pinged != nil && pinged! < 1, "no ping within 3 s (\(ticks) ticks)")
+                #expect(silent.raw.drainsToEnd(timeout: 3))
+                #expect(Date().timeIntervalSince(start) < 2.5)
+            }
+        }
+
         /// SIGTERM: open WebSockets get a close frame with 1001 (going away), their handlers end,
         /// and once the clients answer the server exits 0.
         @Test func sigtermClosesWebSockets() throws {

@@ -106,6 +106,13 @@ def ticker(client):
         client.send('tick %d' % i)
 
 
+@ws.route('/ws/stream')
+def stream(client):
+    for i in range(100):
+        dispatchd.sleep(0.1)
+        client.send('tick %d' % i)
+
+
 @ws.route('/ws/aticker')
 async def aticker(client):
     for i in range(3):
