@@ -11,6 +11,10 @@ machine. Prints medians: total PSS, total PSS / N (a worker's share, overhead in
 RSS, and the time to ready. Not a test: the machine is shared.
 
     Benchmarks/memory.py [--rounds 3] [--workers 2,8] [--servers ...] [--app flask_app:app]
+                         [--baseline BINARY]
+
+--baseline also runs another dispatchd binary (a release build of an earlier commit), spawned
+and with --preload, as dispatchd-baseline and dispatchd-baseline-preload.
 
 Ready: for dispatchd, the master's Nth "worker ... ready" line (each worker has imported the app,
 or been forked, and said so); for the peers, N worker processes exist and a request is answered.
@@ -120,15 +124,24 @@ def main():
     ap.add_argument('--workers', default='2,8')
     ap.add_argument('--servers', default='dispatchd,dispatchd-preload,uwsgi,gunicorn,gunicorn-preload')
     ap.add_argument('--app', default='flask_app:app')
+    ap.add_argument('--baseline', metavar='BINARY', help='also run this dispatchd binary (spawned and --preload)')
     args = ap.parse_args()
     binary = r.setup()
     servers = args.servers.split(',')
+    if args.baseline:
+        servers += ['dispatchd-baseline', 'dispatchd-baseline-preload']
     counts = [int(n) for n in args.workers.split(',')]
     results = {}
+
+    def command(name, n):
+        if name.startswith('dispatchd-baseline'):
+            return commands(os.path.abspath(args.baseline), n)[name.replace('-baseline', '')]
+        return commands(binary, n)[name]
+
     for rnd in range(args.rounds):
         for n in counts:
             for name in servers:
-                m = measure(name, commands(binary, n)[name], n, args.app)
+                m = measure(name, command(name, n), n, args.app)
                 results.setdefault((name, n), []).append(m)
                 print(f'round {rnd + 1}: {name} x{n}: PSS {m["pss"]:.1f} MiB, RSS {m["rss"]:.1f} MiB, '
                       f'ready in {m["ready"] * 1000:.0f} ms', file=sys.stderr)

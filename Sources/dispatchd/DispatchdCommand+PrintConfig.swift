@@ -1,5 +1,5 @@
 import DConfig
-import Foundation
+import FoundationEssentials
 
 extension DispatchdCommand {
     /// --print-config: the effective configuration (every setting, defaults included) as JSON,

@@ -1,5 +1,5 @@
 import DConfig
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc

@@ -1,6 +1,6 @@
 import ArgumentParser
 import DConfig
-import Foundation
+import DPosix
 
 #if canImport(Glibc)
     import Glibc
@@ -44,13 +44,13 @@ struct TopCommand: ParsableCommand {
             do {
                 frame = try TopView.Frame(
                     workersJSON: client.get("/workers"), metricsText: client.get("/metrics"),
-                    at: Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
+                    at: Double(MonotonicClock.nanoseconds()) / 1e9)
             } catch let failure as StatsClient.Failure {
                 // The master may be restarting: a terminal view waits for it; a script fails.
                 guard terminal else { throw ValidationError(failure.description) }
                 print("\u{1B}[H\u{1B}[2J\(failure.description); retrying", terminator: "\n")
                 fflush(nil)
-                Thread.sleep(forTimeInterval: interval)
+                Self.sleep(interval)
                 continue
             }
             if previous != nil || !once {
@@ -60,7 +60,13 @@ struct TopCommand: ParsableCommand {
                 if once { return }
             }
             previous = frame
-            Thread.sleep(forTimeInterval: interval)
+            Self.sleep(interval)
         }
+    }
+
+    static func sleep(_ seconds: Double) {
+        var wait = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var left = timespec()
+        while nanosleep(&wait, &left) == -1 && errno == EINTR { wait = left }
     }
 }

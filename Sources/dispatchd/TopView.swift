@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `dispatchd top` shows: one frame of a master's /workers and /metrics, with rates from
 /// the frame before (uwsgitop's view: a summary, then a row per worker).
@@ -22,16 +22,32 @@ struct TopView {
 
         /// From /workers (JSON) and /metrics (the Prometheus text format).
         init(workersJSON: [UInt8], metricsText: [UInt8], at: Double) throws {
-            let list = try JSONSerialization.jsonObject(with: Data(workersJSON)) as? [[String: Any]] ?? []
-            workers = list.map { w in
+            workers = try JSONDecoder().decode([Listed].self, from: Data(workersJSON)).map { w in
                 Worker(
-                    index: w["worker"] as? Int ?? 0, pid: w["pid"] as? Int ?? 0, state: w["state"] as? String ?? "?",
-                    requests: (w["requests"] as? NSNumber)?.doubleValue ?? 0, rssKiB: w["rss_kib"] as? Int,
-                    webSockets: w["websockets"] as? Int ?? 0, request: w["request"] as? String,
-                    requestSeconds: (w["request_seconds"] as? NSNumber)?.doubleValue)
+                    index: w.worker ?? 0, pid: w.pid ?? 0, state: w.state ?? "?", requests: w.requests ?? 0,
+                    rssKiB: w.rssKiB, webSockets: w.websockets ?? 0, request: w.request,
+                    requestSeconds: w.requestSeconds)
             }
             metrics = Self.parseMetrics(String(decoding: metricsText, as: UTF8.self))
             self.at = at
+        }
+
+        /// A worker as /workers lists it (every field optional: an older master may lack some).
+        struct Listed: Decodable {
+            var worker: Int?
+            var pid: Int?
+            var state: String?
+            var requests: Double?
+            var rssKiB: Int?
+            var websockets: Int?
+            var request: String?
+            var requestSeconds: Double?
+
+            enum CodingKeys: String, CodingKey {
+                case worker, pid, state, requests, websockets, request
+                case rssKiB = "rss_kib"
+                case requestSeconds = "request_seconds"
+            }
         }
 
         /// `name{labels} value` lines; comments skipped.
@@ -113,8 +129,20 @@ struct TopView {
                 out += cell
             }
         }
-        return out.trimmingCharacters(in: .whitespaces)
+        while out.last == " " { out.removeLast() }
+        return out
     }
 
-    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+    /// `value` with `digits` decimals (printf's %.Nf, for the magnitudes shown here).
+    static func fixed(_ value: Double, _ digits: Int) -> String {
+        let scale = (0..<digits).reduce(1.0) { r, _ in r * 10 }
+        let scaled = (abs(value) * scale).rounded()
+        guard scaled < 9e15 else { return String(value) }
+        let units = Int(scaled)
+        let whole = units / Int(scale)
+        let sign = value < 0 && units > 0 ? "-" : ""
+        guard digits > 0 else { return sign + String(whole) }
+        let fraction = String(units % Int(scale))
+        return sign + String(whole) + "." + String(repeating: "0", count: digits - fraction.count) + fraction
+    }
 }

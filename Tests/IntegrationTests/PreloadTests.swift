@@ -124,6 +124,27 @@ extension IntegrationSuite {
             }
         }
 
+        /// No process of the server (master, zygote, workers) loads Foundation or its ICU data:
+        /// each process that did touched about 3 MiB of them at start (8 preloaded
+        /// Flask workers: 91.6 MiB PSS with them, 84.6 without; Benchmarks/memory.py). Only
+        /// FoundationEssentials stays (JSON, and swift-argument-parser's).
+        @Test func noProcessLoadsFoundation() throws {
+            try Self.withPreloadServer(["preloadapp:application"], workers: 2) { s in
+                _ = try Self.answersFromEveryWorker(s, count: 2)
+                let pids = [s.pid] + Self.zygotes(s) + s.liveWorkerPids()
+                #expect(pids.count == 4, "\(pids)")
+                for pid in pids {
+                    let maps = (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? ""
+                    #expect(maps.contains("libswiftCore.so") || maps.contains("dispatchd"), "pid \(pid): no maps")
+                    for library in [
+                        "/libFoundation.so", "/lib_FoundationICU.so", "/libFoundationInternationalization.so",
+                    ] {
+                        #expect(!maps.contains(library), "pid \(pid) maps \(library)")
+                    }
+                }
+            }
+        }
+
         /// A killed worker is forked again from the same import; a killed zygote is replaced by a
         /// new one when the next worker is to start, and that one imports once more.
         @Test func killedWorkersAndZygotesAreReplaced() throws {

@@ -172,6 +172,19 @@ extension IntegrationSuite {
                 let rows = lines.filter { $0.range(of: #"^[01] +\d+ +ready "#, options: .regularExpression) != nil }
                 #expect(rows.count == 2, "\(output)")
                 #expect(rows.filter { $0.hasSuffix(" GET /sleep?2") }.count == 1, "\(output)")
+                // One decimal: the mean, a worker's RSS in MiB, the busy request's seconds.
+                #expect(
+                    lines.contains {
+                        $0.range(of: #"^requests .*; mean \d+\.\d ms; accepted \d+$"#, options: .regularExpression)
+                            != nil
+                    }, "\(output)")
+                #expect(
+                    rows.filter {
+                        $0.range(
+                            of: #" ready +\d+ +\S+ +\d+\.\d +0 +[0-9]\.\d +GET /sleep\?2$"#, options: .regularExpression
+                        )
+                            != nil
+                    }.count == 1, "\(output)")
                 #expect(try busy.readResponse().status == 200)
             }
             let (status, output) = Command.run([Paths.binary, "top", "127.0.0.1:1", "--once"])
