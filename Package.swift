@@ -128,7 +128,9 @@ let package = Package(
             name: "DWebSocketTests", dependencies: ["DWebSocket", "DCrypto", "DCompression"],
             swiftSettings: swiftSettings),
         .testTarget(name: "DStaticTests", dependencies: ["DStatic", "DHTTP1"], swiftSettings: swiftSettings),
-        .testTarget(name: "DMasterTests", dependencies: ["DMaster"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DMasterTests", dependencies: ["DMaster", "DEventLoop", "DPosix", "DConfig"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "DIPCTests", dependencies: ["DIPC", "DPosix", "CDPosix"], swiftSettings: swiftSettings),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"], swiftSettings: swiftSettings),
         .testTarget(

@@ -47,6 +47,11 @@ final class RedisBridge {
     var outageLogged = false
     var everUp = false
     var retryTimer: Watcher? = nil
+    /// The attempt's name lookup while it runs, and the watcher of its wake-up.
+    var resolving: NameResolver? = nil
+    var resolveWatcher: Watcher? = nil
+    /// How names are resolved (getaddrinfo, on a thread of its own).
+    let lookUp: NameResolver.Lookup
     /// Links dropped by a failure inside one of their own callbacks: kept until the next
     /// attempt, so that a watcher is never freed while it runs.
     var retired: [Link] = []
@@ -69,8 +74,10 @@ final class RedisBridge {
 
     init(
         target: ChannelsBridge, loop: EventLoop, deliver: @escaping (ArraySlice<UInt8>) -> Void,
-        log: @escaping (String, ServerLog.Level) -> Void
+        log: @escaping (String, ServerLog.Level) -> Void,
+        lookUp: @escaping NameResolver.Lookup = NameResolver.getaddrinfo
     ) {
+        self.lookUp = lookUp
         self.target = target
         self.loop = loop
         self.prefix = Array("dispatchd:\(target.database):".utf8)
@@ -85,14 +92,41 @@ final class RedisBridge {
 
     // MARK: - Connecting
 
+    /// An attempt: Redis's name is resolved first (each time: its address may change), off the
+    /// loop's thread (NameResolver), then both connections are opened.
     func connect() {
         retryTimer = nil
         retired = []
         state = .connecting
         subscribed = false
+        let resolver: NameResolver
         do {
-            subscriber = try open()
-            publisher = try open()
+            resolver = try NameResolver(host: target.host, port: target.port, lookUp: lookUp)
+        } catch {
+            failed("\(error)")
+            return
+        }
+        // Replaced here, never inside its own callback (the last attempt's has returned).
+        let watcher = Watcher(loop: loop, kind: .read(resolver.wakeUp.fd.raw), persist: true) {
+            [unowned self, weak resolver] _ in
+            guard let resolver, self.resolving === resolver, let outcome = resolver.take() else { return }
+            self.resolveWatcher?.disarm()
+            self.resolving = nil  // its descriptor closes with it, unwatched
+            self.resolved(outcome)
+        }
+        resolving = resolver
+        resolveWatcher = watcher
+        watcher.arm()
+    }
+
+    /// A name with several addresses (localhost: ::1 and 127.0.0.1): each attempt after a
+    /// failure takes the next.
+    func resolved(_ outcome: Result<[NameResolver.Address], SystemError>) {
+        do {
+            let addresses = try outcome.get()
+            let address = addresses[failures % addresses.count]
+            subscriber = try open(address)
+            publisher = try open(address)
         } catch {
             failed("\(error)")
             return
@@ -102,8 +136,8 @@ final class RedisBridge {
         queue(RESP.command([Array("PSUBSCRIBE".utf8), pattern]), on: subscriber!)
     }
 
-    func open() throws(SystemError) -> Link {
-        let link = Link(fd: try Socket.connectTCP(host: target.host, port: target.port))
+    func open(_ address: NameResolver.Address) throws(SystemError) -> Link {
+        let link = Link(fd: try Socket.connectTCP(to: address))
         link.readWatcher = Watcher(loop: loop, kind: .read(link.fd.raw), persist: true) {
             [unowned self, unowned link] _ in
             self.readable(link)

@@ -245,6 +245,33 @@ public enum Posix {
     // swift-format-ignore: AlwaysUseLowerCamelCase
     public static let SIGUSR1 = Glibc.SIGUSR1
 
+    /// Runs `body` on a detached thread of its own, with every signal blocked there (signals
+    /// stay the event loop thread's to take).
+    public static func startThread(_ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        final class Box {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        var all = sigset_t()
+        var previous = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_SETMASK, &all, &previous)
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, nil,
+            { context in
+                Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, context)
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        guard rc == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw SystemError(errno: rc, call: "pthread_create")
+        }
+        pthread_detach(thread)
+    }
+
     /// Unblocks the signals the server handles: a parent may have started us with them blocked
     /// (the mask is inherited across exec), and a blocked SIGTERM would never stop us.
     public static func unblockServerSignals() {

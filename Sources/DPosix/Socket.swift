@@ -224,32 +224,28 @@ public enum Socket {
         return try body(OwnedFD(fds[0]), OwnedFD(fds[1]))
     }
 
-    /// Starts a non-blocking TCP connection to `host`:`port` (the first address it resolves
-    /// to): the socket, connected or connecting (watch it for writability, then ask
-    /// `pendingError`). The name is resolved here, which may wait for DNS.
-    public static func connectTCP(host: String, port: Int) throws(SystemError) -> OwnedFD {
-        var hints = addrinfo()
-        hints.ai_flags = AI_NUMERICSERV
-        hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>? = nil
-        let rc = getaddrinfo(host, String(port), &hints, &result)
-        guard rc == 0, let info = result else {
-            throw SystemError(errno: EHOSTUNREACH, call: "getaddrinfo(\(host))")
-        }
-        defer { freeaddrinfo(result) }
+    /// Starts a non-blocking TCP connection to `address` (NameResolver's): the socket, connected
+    /// or connecting (watch it for writability, then ask `pendingError`).
+    public static func connectTCP(to address: NameResolver.Address) throws(SystemError) -> OwnedFD {
+        let family = address.bytes.withUnsafeBytes { $0.load(as: sa_family_t.self) }
         let fd = try OwnedFD(
             Posix.check("socket") {
                 socket(
-                    info.pointee.ai_family,
-                    CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+                    CInt(family),
+                    CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue),
+                    0)
             })
         var one: CInt = 1
         _ = setsockopt(fd.raw, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))
-        while connect(fd.raw, info.pointee.ai_addr, info.pointee.ai_addrlen) != 0 {
+        while true {
+            let rc = address.bytes.withUnsafeBytes {
+                connect(fd.raw, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
+            }
+            if rc == 0 { break }
             let e = errno
             if e == EINTR { continue }
             if e == EINPROGRESS { break }
-            throw SystemError(errno: e, call: "connect(\(host):\(port))")
+            throw SystemError(errno: e, call: "connect")
         }
         return fd
     }

@@ -151,15 +151,18 @@ extension IntegrationSuite {
         /// Two instances bridged by a real Redis: a publish on either reaches the subscribers of
         /// both, in order; with Redis stopped each instance still delivers to its own (the
         /// outage logged once, the bridge's gauge at 0); with Redis back the bridge reconnects.
+        /// One instance names Redis by address, the other by name (looked up off the loop).
         @Test func redisBridgeBetweenTwoInstances() throws {
             var redis = try RedisServer()
             let port = redis.port
-            let arguments = [
-                "--no-access-log", "--stats", "127.0.0.1:0", "--channels", "redis://127.0.0.1:\(port)/3",
-                "channelsapp:app",
-            ]
-            try withServer(arguments) { a in
-                try withServer(arguments) { b in
+            func arguments(_ host: String) -> [String] {
+                [
+                    "--no-access-log", "--stats", "127.0.0.1:0", "--channels", "redis://\(host):\(port)/3",
+                    "channelsapp:app",
+                ]
+            }
+            try withServer(arguments("127.0.0.1")) { a in
+                try withServer(arguments("localhost")) { b in
                     let stats = try [a, b].map { try StatsTests.statsPort($0) }
                     func up(_ i: Int) -> Double? { StatsTests.metrics(stats[i])["dispatchd_channels_bridge_up{}"] }
                     func waitUp(_ value: Double) {
@@ -205,6 +208,7 @@ extension IntegrationSuite {
                     #expect(m["dispatchd_channels_bridge_messages_total{event=received}"] == 7, "\(m)")
                     #expect(m["dispatchd_channels_bridge_messages_total{event=dropped}"] == 3, "\(m)")
                     #expect(a.stderr.text.contains("channels: bridged through Redis at redis://127.0.0.1:\(port)/3"))
+                    #expect(b.stderr.text.contains("channels: bridged through Redis at redis://localhost:\(port)/3"))
                 }
             }
             redis.stop()
