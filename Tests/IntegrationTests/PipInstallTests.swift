@@ -21,6 +21,9 @@ extension IntegrationSuite {
             let version = Command.python("import platform; print(platform.python_version())").1
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(status == 0 && output.contains("(Python \(version), libevent"), "\(output)")
+            // The Swift runtime is in the binary: nothing of the toolchain's is loaded.
+            (status, output) = Command.run(["ldd", dir + "/venv/bin/dispatchd"])
+            #expect(status == 0 && output.contains("libpython") && !output.contains("libswift"), "\(output)")
 
             // `python app.py`, whose last line is Flask-uWSGI-WebSocket's app.run(): the dispatchd
             // beside the venv's interpreter takes over the process and serves the app.
