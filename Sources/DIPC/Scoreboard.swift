@@ -257,7 +257,9 @@ public final class Scoreboard: @unchecked Sendable {
         memory.store(offset(slot, Self.drainingOffset), 0)
         memory.store(offset(slot, Self.admissionLimitOffset), 0)
         memory.store(offset(slot, Self.answeredOffset), 0)
-        for field in stride(from: Self.classOffset, through: Self.acceptedOffset, by: 8) {
+        memory.store(offset(slot, Self.heldOffset), 0)
+        // Every count and gauge from the status classes to the channel subscriptions.
+        for field in stride(from: Self.classOffset, through: Self.subscriptionsOffset, by: 8) {
             memory.store(offset(slot, field), 0)
         }
         memory.store(offset(slot, Self.requestOffset), 0)

@@ -104,4 +104,24 @@ import Testing
         #expect(board.counts(0).accepted == 0)
         #expect(board.counts(1).accepted == 1)
     }
+
+    /// A new worker's slot starts from nothing: the channel counts, the subscriptions gauge and
+    /// the connections held (the master's counts of an exited worker are kept aside before its
+    /// slot is reset; what stayed would be counted twice, and the gauges would be off).
+    @Test func resetClearsChannelCountsAndGauges() throws {
+        let board = try Scoreboard(slots: 2)
+        for slot in 0..<2 {
+            board.addChannelMessages(slot, published: 3, delivered: 40, overflowed: 1)
+            board.addSubscriptions(slot, 7)
+            board.setHeld(slot, 12)
+        }
+        board.reset(0)
+        let cleared = board.counts(0)
+        #expect(cleared.channelPublished == 0 && cleared.channelDelivered == 0 && cleared.channelOverflowed == 0)
+        #expect(board.subscriptions(0) == 0)
+        #expect(board.held(0) == 0)
+        let kept = board.counts(1)
+        #expect(kept.channelPublished == 3 && kept.channelDelivered == 40 && kept.channelOverflowed == 1)
+        #expect(board.subscriptions(1) == 7 && board.held(1) == 12)
+    }
 }
