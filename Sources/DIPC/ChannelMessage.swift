@@ -61,8 +61,7 @@ public struct ChannelMessage: Sendable, Equatable {
 
 /// Cuts the bytes read from a bus stream into whole frames.
 public struct ChannelFrameReader: Sendable {
-    var buffer: [UInt8] = []
-    var start = 0
+    var input = ReadBuffer()
 
     public init() {}
 
@@ -71,30 +70,22 @@ public struct ChannelFrameReader: Sendable {
         case badLength(Int)
     }
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if start > 0 && start == buffer.count {
-            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
-            start = 0
-        } else if start > 1 << 16 && start * 2 > buffer.count {
-            buffer.removeFirst(start)
-            start = 0
-        }
-        buffer.append(contentsOf: bytes)
-    }
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) { input.append(bytes) }
 
     /// The next whole frame (its length prefix included), or nil until more bytes arrive.
     public mutating func next() throws(ReadError) -> ArraySlice<UInt8>? {
+        let buffer = input.bytes
+        let start = input.start
         guard buffer.count - start >= 4 else { return nil }
         let rest =
             Int(buffer[start]) | Int(buffer[start + 1]) << 8 | Int(buffer[start + 2]) << 16 | Int(buffer[start + 3])
             << 24
         guard rest >= ChannelMessage.headerSize - 4, rest <= ChannelMessage.maxFrame else { throw .badLength(rest) }
         guard buffer.count - start >= 4 + rest else { return nil }
-        let frame = buffer[start..<(start + 4 + rest)]
-        start += 4 + rest
-        return frame
+        input.start = start + 4 + rest
+        return buffer[start..<(start + 4 + rest)]
     }
 
     /// Bytes held that are not a whole frame yet.
-    public var buffered: Int { buffer.count - start }
+    public var buffered: Int { input.unconsumed }
 }

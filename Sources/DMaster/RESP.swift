@@ -1,3 +1,5 @@
+internal import DIPC
+
 /// The Redis protocol (RESP2), as much of it as the channels bridge speaks: commands out, and
 /// replies and pub/sub pushes in, cut from a stream that arrives in any pieces. Pure.
 enum RESP {
@@ -31,27 +33,18 @@ enum RESP {
 
     /// Cuts replies out of the bytes read.
     struct Reader {
-        var buffer: [UInt8] = []
-        var start = 0
+        var input = ReadBuffer()
+        var buffer: [UInt8] { _read { yield input.bytes } }
         /// Bulk strings and arrays larger than this are refused (a corrupt stream).
         static let maxLength = 512 << 20
 
-        mutating func append(_ bytes: UnsafeRawBufferPointer) {
-            if start > 0 && start == buffer.count {
-                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
-                start = 0
-            } else if start > 1 << 16 && start * 2 > buffer.count {
-                buffer.removeFirst(start)
-                start = 0
-            }
-            buffer.append(contentsOf: bytes)
-        }
+        mutating func append(_ bytes: UnsafeRawBufferPointer) { input.append(bytes) }
 
         /// The next whole value, or nil until more bytes arrive.
         mutating func next() throws(ParseError) -> Value? {
-            var position = start
+            var position = input.start
             guard let value = try parse(&position) else { return nil }
-            start = position
+            input.start = position
             return value
         }
 
