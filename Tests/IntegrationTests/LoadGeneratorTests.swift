@@ -10,19 +10,11 @@ extension IntegrationSuite {
         /// of the right kind; clean closes between requests are reconnects; a well-behaved server
         /// gets zero failures; --stop-on-refused ends the run only where it should.
         @Test func selfCheck() throws {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = [
+            let (status, text) = Command.run([
                 ProcessInfo.processInfo.environment["PYTHON"] ?? "python3",
                 Paths.fixtures.appendingPathComponent("loadgen_selfcheck.py").path,
-            ]
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0, "\(text)")
+            ])
+            #expect(status == 0, "\(text)")
             #expect(text.contains("all checks passed"), "\(text)")
         }
 

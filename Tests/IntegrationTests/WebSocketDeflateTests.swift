@@ -143,16 +143,8 @@ extension IntegrationSuite {
                         print('ok')
                     asyncio.run(main())
                     """
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                p.arguments = [ProcessInfo.processInfo.environment["PYTHON"] ?? "python3", "-c", script]
-                let out = Pipe()
-                p.standardOutput = out
-                p.standardError = out
-                try p.run()
-                let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                p.waitUntilExit()
-                #expect(p.terminationStatus == 0, "\(text)")
+                let (status, text) = Command.python(script)
+                #expect(status == 0, "\(text)")
                 #expect(
                     text.hasPrefix("permessage-deflate; server_max_window_bits=12; client_max_window_bits=12\nok"),
                     "\(text)")
