@@ -45,17 +45,18 @@ public final class NameResolver: @unchecked Sendable {
 
     /// The addresses getaddrinfo gives for `host`:`port` (a stream socket's). May wait.
     @Sendable public static func getaddrinfo(_ host: String, _ port: Int) -> Result<[Address], SystemError> {
-        let found = lookUp(host, port, flags: AI_NUMERICSERV)
+        let found = addresses(host, port, flags: AI_NUMERICSERV)
         return found.isEmpty
             ? .failure(SystemError(errno: EHOSTUNREACH, call: "getaddrinfo(\(host))")) : .success(found)
     }
 
     /// `host` when it is an IPv4 or IPv6 address: no DNS.
     static func literal(_ host: String, _ port: Int) -> Address? {
-        lookUp(host, port, flags: AI_NUMERICSERV | AI_NUMERICHOST).first
+        addresses(host, port, flags: AI_NUMERICSERV | AI_NUMERICHOST).first
     }
 
-    static func lookUp(_ host: String, _ port: Int, flags: CInt) -> [Address] {
+    /// getaddrinfo's addresses for a stream socket to `host`:`port` (none when it fails).
+    static func addresses(_ host: String, _ port: Int, flags: CInt) -> [Address] {
         var hints = addrinfo()
         hints.ai_flags = flags
         hints.ai_socktype = CInt(SOCK_STREAM.rawValue)
